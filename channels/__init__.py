@@ -1,0 +1,1 @@
+"""Channel adapters: each turns its transport into the gateway's typed events and back."""

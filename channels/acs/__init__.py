@@ -1,0 +1,1 @@
+"""Phone calls through Azure Communication Services Call Automation with bidirectional media streaming."""

@@ -1,0 +1,167 @@
+"""HTTP and WebSocket routes of the phone channel: Event Grid webhook, Call Automation callbacks, media socket."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from urllib.parse import quote
+
+from azure.core.exceptions import AzureError
+from quart import Blueprint, Response, jsonify, request, websocket
+
+from gateway.engines.providers import ws_url
+from gateway.events import Health
+from gateway.logs import session_context
+from gateway.services import Gateway
+
+from .call import PhoneCall
+from .control import CallControl
+from .wire import IncomingCall, SubscriptionValidation, WireError, parse_callbacks, parse_event_grid
+
+logger = logging.getLogger(__name__)
+TOKEN_PURPOSE = "acs"
+
+
+class PhoneCalls:
+    """This process's live phone calls by call key (the key is in every callback and media URL of a call)."""
+
+    def __init__(self, gw: Gateway, control: CallControl) -> None:
+        self.gw = gw
+        self.control = control
+        self.calls: dict[str, PhoneCall] = {}
+
+    def get_or_create(self, call_key: str, caller: str = "", agent: str | None = None) -> PhoneCall:
+        call = self.calls.get(call_key)
+        if call is None:
+            # a callback or media socket can reach a worker that did not answer the call: it takes the call over
+            call = PhoneCall(self.gw, self.control, call_key, caller, self.gw.profile(agent))
+            self.calls[call_key] = call
+        return call
+
+    async def end(self, call_key: str, outcome: str) -> None:
+        call = self.calls.pop(call_key, None)
+        if call is not None:
+            await call.finish(outcome)
+
+    def urls(self, call_key: str, agent: str) -> tuple[str, str]:
+        base = self.gw.settings.public_base_url or ""
+        query = f"token={self.gw.signer.sign(TOKEN_PURPOSE, call_key)}&agent={quote(agent)}"
+        return f"{base}/api/callbacks/{call_key}?{query}", f"{ws_url(base)}/ws/acs/{call_key}?{query}"
+
+
+def create_acs_blueprint(gw: Gateway) -> Blueprint:
+    bp = Blueprint("acs", __name__)
+    phone = PhoneCalls(gw, CallControl(gw.settings)) if gw.settings.acs_configured else None
+    bp.phone_calls = phone  # type: ignore[attr-defined]  # for the console and tests
+
+    async def authorised(call_key: str, token: str | None, authorization: str | None) -> bool:
+        if not gw.signer.verify(TOKEN_PURPOSE, call_key, token):
+            return False
+        if gw.acs_jwt is not None and not await gw.acs_jwt.validate(authorization):
+            return False
+        return True
+
+    @bp.route("/api/incoming-call", methods=["OPTIONS"])
+    async def cloudevents_handshake() -> Response:
+        """CloudEvents abuse-protection handshake of Event Grid subscriptions using the CloudEvents schema."""
+        origin = request.headers.get("WebHook-Request-Origin", "*")
+        response = Response("", 200)
+        response.headers["WebHook-Allowed-Origin"] = origin
+        response.headers["WebHook-Allowed-Rate"] = "*"
+        response.headers["Allow"] = "POST, OPTIONS"
+        return response
+
+    @bp.post("/api/incoming-call")
+    async def incoming_call() -> tuple[Response, int]:
+        body = await request.get_json(silent=True)
+        if body is None:
+            return jsonify(error="the body must be a JSON array of Event Grid events"), 400
+        try:
+            events = parse_event_grid(body)
+        except WireError as exc:
+            return jsonify(error=str(exc)), 400
+        for event in events:
+            if isinstance(event, SubscriptionValidation):
+                logger.info("Event Grid subscription validated")
+                return jsonify(validationResponse=event.code), 200
+        answered = []
+        for event in events:
+            assert isinstance(event, IncomingCall)
+            if phone is None or not gw.settings.public_base_url or gw.realtime is None:
+                return jsonify(error="the phone channel is not configured (see voice-gateway doctor)"), 503
+            if gw.draining:
+                return jsonify(error="draining: not taking new calls"), 503
+            call_key = uuid.uuid4().hex
+            call = phone.get_or_create(call_key, event.caller, gw.agent)
+            callback_url, media_url = phone.urls(call_key, call.profile.name)
+            with session_context(call.session_id):
+                try:
+                    call.connection_id = await phone.control.answer(event.incoming_call_context, callback_url, media_url, call_key)
+                except AzureError as exc:
+                    phone.calls.pop(call_key, None)
+                    logger.error("answering the call failed: %s", exc)
+                    return jsonify(error="ACS refused to answer the call", detail=str(exc)[:300]), 502
+                logger.info("answered call from %s (connection %s)", event.caller or "unknown", call.connection_id)
+            answered.append(call.session_id)
+        return jsonify(answered=answered), 200
+
+    @bp.post("/api/callbacks/<call_key>")
+    async def callbacks(call_key: str) -> tuple[Response, int]:
+        if phone is None:
+            return jsonify(error="the phone channel is not configured"), 503
+        if not await authorised(call_key, request.args.get("token"), request.headers.get("Authorization")):
+            logger.warning("callback for %s refused: bad token or JWT", call_key[:8])
+            return jsonify(error="unauthorised callback"), 401
+        body = await request.get_json(silent=True)
+        try:
+            events = parse_callbacks(body)
+        except WireError as exc:
+            return jsonify(error=str(exc)), 400
+        call = phone.get_or_create(call_key, agent=request.args.get("agent"))
+        with session_context(call.session_id):
+            for event in events:
+                logger.info("callback %s %s", event.name, event.operation_context or "")
+                if event.call_connection_id and not call.connection_id:
+                    call.connection_id = event.call_connection_id
+                if event.name == "CallConnected":
+                    gw.spawn(call.on_connected(event.call_connection_id), f"connected-{call_key}")
+                elif event.name in ("PlayCompleted", "PlayFailed", "PlayCanceled"):
+                    ok = event.name == "PlayCompleted"
+                    gw.spawn(call.on_play_finished(event.operation_context, ok), f"play-{call_key}")
+                elif event.name.startswith("MediaStreaming"):
+                    gw.hub.publish(call.session_id, Health(event.name, event.detail))
+                elif event.name == "CallDisconnected":
+                    gw.spawn(phone.end(call_key, call.outcome if call.outcome != "completed" else "caller_hung_up"), f"end-{call_key}")
+        return jsonify(ok=True), 200
+
+    @bp.websocket("/ws/acs/<call_key>")
+    async def media(call_key: str) -> Response | None:
+        if phone is None:
+            return Response("phone channel not configured", 503)
+        if not await authorised(call_key, websocket.args.get("token"), websocket.headers.get("Authorization")):
+            logger.warning("media socket for %s refused: bad token or JWT", call_key[:8])
+            return Response("unauthorised", 401)
+        call = phone.get_or_create(call_key, agent=websocket.args.get("agent"))
+        call.connection_id = call.connection_id or websocket.headers.get("x-ms-call-connection-id", "")
+        await websocket.accept()
+        with session_context(call.session_id):
+            logger.info("media socket connected")
+            try:
+                await call.run_media(websocket.receive, websocket.send)
+            except asyncio.CancelledError:
+                logger.info("media socket closed by ACS")
+                raise
+            finally:
+                if not call.outcome.startswith("provider"):
+                    gw.spawn(phone.end(call_key, "media_closed"), f"media-end-{call_key}")
+        return None
+
+    @bp.after_app_serving
+    async def close_calls() -> None:
+        if phone is not None:
+            for key in list(phone.calls):
+                await phone.end(key, "shutdown")
+            await phone.control.close()
+
+    return bp

@@ -1,0 +1,210 @@
+"""One phone call: greeting while the AI session warms up, then the media bridge, then a clean end.
+
+Timeline: CallConnected → start the Realtime session in the background and play the greeting at once (ACS
+text-to-speech, so the caller never hears dead air) → PlayCompleted → start media streaming → the media socket
+arrives and picks up the already-warm session (never a second one) → the conversation runs → hang-up.
+If the provider cannot be had, the caller hears an apology and the call ends cleanly, transcript kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from gateway.conversation import Conversation
+from gateway.engines.base import EngineUnavailable
+from gateway.engines.realtime import RealtimeSession
+from gateway.events import Health, SessionError
+from gateway.hub import SessionInfo
+from gateway.logs import session_context
+from gateway.profiles import AgentProfile
+from gateway.services import Gateway
+
+from .control import CallControl
+from .media import AcsAudioSink, CallerAudio
+from .wire import AudioFrame, AudioMetadata, Dtmf, WireError, parse_media
+
+logger = logging.getLogger(__name__)
+
+APOLOGY = "申し訳ございません。ただいまシステムに接続できません。恐れ入りますが、しばらくしてからおかけ直しください。"
+GREETING_CONTEXT = "greeting"
+APOLOGY_CONTEXT = "apology"
+ENGINE_WAIT_S = 15.0
+APOLOGY_HANGUP_S = 20.0
+
+
+class PhoneCall:
+    def __init__(self, gw: Gateway, control: CallControl, call_key: str, caller: str, profile: AgentProfile) -> None:
+        self.gw = gw
+        self.control = control
+        self.call_key = call_key
+        self.session_id = f"phone-{call_key}"
+        self.caller = caller
+        self.profile = profile
+        self.connection_id = ""
+        self.greeting_spoken: str | None = None
+        self.engine: RealtimeSession | None = None
+        self.conversation: Conversation | None = None
+        self.outcome = "completed"
+        self._engine_task: asyncio.Task[object] | None = None
+        self._registered = False
+        self._ended = False
+        self._apologising = False
+        self.media_connected = asyncio.Event()
+
+    # --- set-up -------------------------------------------------------------------------------------------------
+    def register(self) -> None:
+        if self._registered:
+            return
+        self._registered = True
+        info = SessionInfo(self.session_id, "phone", self.profile.name, self.caller)
+        self.gw.hub.open(info, end=self.hang_up)
+
+    def prewarm(self) -> None:
+        """Open the Realtime session now, while the greeting plays; created once, reused by the media socket."""
+        if self._engine_task is None:
+            with session_context(self.session_id):
+                self._engine_task = self.gw.spawn(self._start_engine(), f"prewarm-{self.session_id}")
+
+    async def _start_engine(self) -> RealtimeSession:
+        setup = self.gw.agent_setup(self.session_id, "phone", self.caller, self.profile)
+        engine = self.gw.realtime_session(setup)
+        await engine.start()
+        self.engine = engine
+        logger.info("realtime session ready")
+        return engine
+
+    async def engine_ready(self, timeout: float = ENGINE_WAIT_S) -> RealtimeSession:
+        self.prewarm()
+        assert self._engine_task is not None
+        try:
+            result = await asyncio.wait_for(asyncio.shield(self._engine_task), timeout)
+        except TimeoutError:
+            raise EngineUnavailable("the AI provider did not answer in time") from None
+        except EngineUnavailable:
+            raise
+        assert isinstance(result, RealtimeSession)
+        return result
+
+    def engine_failed(self) -> bool:
+        task = self._engine_task
+        return bool(task and task.done() and not task.cancelled() and task.exception() is not None)
+
+    # --- callbacks ------------------------------------------------------------------------------------------------
+    async def on_connected(self, connection_id: str) -> None:
+        self.connection_id = connection_id or self.connection_id
+        self.register()
+        self.prewarm()
+        greeting = self.gw.settings.greeting_text or self.profile.greeting
+        if self.profile.greeting_mode == "play" and greeting:
+            voice = self.profile.tts_voice or self.gw.settings.greeting_voice
+            if self.gw.settings.greeting_voice and self.gw.settings.greeting_text:
+                voice = self.gw.settings.greeting_voice
+            self.greeting_spoken = greeting
+            await self.control.play_text(self.connection_id, greeting, voice, self.profile.language, GREETING_CONTEXT)
+        else:
+            await self.control.start_streaming(self.connection_id)
+
+    async def on_play_finished(self, operation_context: str, ok: bool) -> None:
+        if operation_context == APOLOGY_CONTEXT:
+            await self.hang_up()
+            return
+        if operation_context != GREETING_CONTEXT:
+            return
+        if not ok:
+            self.greeting_spoken = None  # the agent will greet instead
+        if self.engine_failed():
+            await self.apologise()
+            return
+        await self.control.start_streaming(self.connection_id)
+
+    async def apologise(self) -> None:
+        """Tell the caller we cannot help right now, then hang up (also if the play never completes)."""
+        if self._apologising or not self.connection_id:
+            return
+        self._apologising = True
+        self.outcome = "provider_unavailable"
+        self.gw.hub.publish(self.session_id, SessionError("AI provider unavailable: apology played, call ended", fatal=True))
+        try:
+            voice = self.profile.tts_voice or self.gw.settings.greeting_voice
+            await self.control.play_text(self.connection_id, APOLOGY, voice, self.profile.language, APOLOGY_CONTEXT)
+        except Exception:  # if even the play fails, hang up at once
+            logger.exception("apology play failed")
+            await self.hang_up()
+            return
+        self.gw.spawn(self._hang_up_later(APOLOGY_HANGUP_S), f"apology-timeout-{self.session_id}")
+
+    async def _hang_up_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.hang_up()
+
+    async def hang_up(self) -> None:
+        if self.connection_id and not self._ended:
+            try:
+                await self.control.hang_up(self.connection_id)
+            except Exception as exc:  # already gone is fine
+                logger.info("hang-up: %s", exc)
+        await self.finish("hung_up" if self.outcome == "completed" else self.outcome)
+
+    # --- media ----------------------------------------------------------------------------------------------------
+    async def run_media(self, receive: Callable[[], Awaitable[str | bytes]], send: Callable[[str], Awaitable[None]]) -> None:
+        """Bridge the media socket to the engine until either side ends."""
+        self.register()
+        self.media_connected.set()
+        self.gw.hub.publish(self.session_id, Health("media", "ACS media socket connected"))
+        try:
+            engine = await self.engine_ready()
+        except EngineUnavailable as exc:
+            logger.error("no AI session for this call: %s", exc)
+            await self.apologise()
+            return
+        sink = AcsAudioSink(send, self.control.sample_rate)
+        caller_audio = CallerAudio(self.control.sample_rate)
+        conversation = Conversation(self.session_id, engine, sink, self.gw.hub, self.profile)
+        self.conversation = conversation
+        await conversation.begin(self.greeting_spoken)
+        runner = asyncio.create_task(conversation.run(), name=f"conversation-{self.session_id}")
+        bad_frames = 0
+        try:
+            while not runner.done():
+                message = await receive()
+                try:
+                    item = parse_media(message)
+                except WireError as exc:
+                    bad_frames += 1
+                    if bad_frames <= 3:
+                        logger.warning("malformed media message ignored: %s", exc)
+                    continue
+                if type(item) is AudioFrame:
+                    await engine.send_audio_b64(caller_audio.to_engine(item.b64))
+                elif isinstance(item, AudioMetadata):
+                    if item.sample_rate != self.control.sample_rate:
+                        logger.warning("ACS streams %d Hz, expected %d Hz; resampling", item.sample_rate, self.control.sample_rate)
+                        caller_audio = CallerAudio(item.sample_rate)
+                elif isinstance(item, Dtmf):
+                    logger.info("DTMF %s", item.digits)
+        finally:
+            if runner.done() and not runner.cancelled() and runner.result() == "provider_lost":
+                self.outcome = "provider_lost"
+                self.gw.spawn(self.apologise(), f"apology-{self.session_id}")
+            else:
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await runner
+
+    async def finish(self, outcome: str) -> None:
+        """Close everything this call owns; safe to call more than once."""
+        if self._ended:
+            return
+        self._ended = True
+        with session_context(self.session_id):
+            if self._engine_task is not None and not self._engine_task.done():
+                self._engine_task.cancel()
+                await asyncio.gather(self._engine_task, return_exceptions=True)
+            if self.engine is not None:
+                await self.engine.close()
+            if self._registered:
+                self.gw.hub.close(self.session_id, outcome)
+            logger.info("call ended (%s)", outcome)

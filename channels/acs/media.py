@@ -1,0 +1,79 @@
+"""The phone's ear: agent audio to ACS as 20 ms ``AudioData`` frames in the negotiated format, ``StopAudio`` on
+barge-in, and a model of the phone's playout so we know what the caller actually heard."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from gateway.audio import REALTIME_RATE, B64Framer, FrameSplitter, Resampler, b64decode, b64encode, frame_bytes
+from gateway.events import AudioOut
+from gateway.playout import PlayoutClock
+
+from .wire import STOP_AUDIO, audio_data
+
+FRAME_MS = 20
+
+
+class AcsAudioSink:
+    def __init__(self, send: Callable[[str], Awaitable[None]], rate: int) -> None:
+        self._send = send
+        self.rate = rate
+        self.playout = PlayoutClock()
+        self.frames_sent = 0
+        if rate == REALTIME_RATE:
+            self._framer: B64Framer | None = B64Framer(frame_bytes(rate))
+        else:
+            self._framer = None
+            self._resampler = Resampler(REALTIME_RATE, rate)
+            self._splitter = FrameSplitter(frame_bytes(rate))
+
+    @property
+    def item_id(self) -> str:
+        return self.playout.item_id
+
+    def _frames(self, audio: AudioOut) -> list[str]:
+        if self._framer is not None:
+            return self._framer.push(audio.b64)  # same rate: cut the base64 as it is
+        pcm = self._resampler.process(b64decode(audio.b64))
+        return [b64encode(frame) for frame in self._splitter.push(pcm)]
+
+    async def play(self, audio: AudioOut) -> None:
+        for frame in self._frames(audio):
+            await self._send(audio_data(frame))
+            self.playout.sent(audio.item_id, FRAME_MS)
+            self.frames_sent += 1
+
+    async def flush(self) -> None:
+        if self._framer is not None:
+            tail = self._framer.flush()
+        else:
+            rest = self._splitter.flush()
+            tail = b64encode(rest) if rest else None
+        if tail:
+            await self._send(audio_data(tail))
+            self.playout.sent(self.playout.item_id, FRAME_MS)
+            self.frames_sent += 1
+
+    async def clear(self) -> int:
+        if self._framer is not None:
+            self._framer.reset()
+        else:
+            self._splitter.flush()
+        await self._send(STOP_AUDIO)
+        return self.playout.clear()
+
+    def audible(self) -> bool:
+        return self.playout.audible()
+
+
+class CallerAudio:
+    """Caller audio towards the engine (24 kHz): passed through as base64 when ACS streams 24 kHz."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._resampler = Resampler(rate, REALTIME_RATE) if rate != REALTIME_RATE else None
+
+    def to_engine(self, b64: str) -> str:
+        if self._resampler is None:
+            return b64
+        return b64encode(self._resampler.process(b64decode(b64)))

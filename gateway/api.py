@@ -1,0 +1,111 @@
+"""Routes every deployment has: health, readiness, public status, the web page, and tool calls for browser sessions."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+from quart import Blueprint, Response, jsonify, request, send_from_directory
+from werkzeug.exceptions import HTTPException
+
+from .doctor import as_dicts, run_checks
+from .events import ToolCallFinished, ToolCallStarted
+from .logs import session_context
+from .services import Gateway
+from .tools import ToolContext
+
+logger = logging.getLogger(__name__)
+WEB_DIR = str(resources.files("web"))
+
+
+def bearer(header: str | None) -> str | None:
+    if header and header.startswith("Bearer "):
+        return header[len("Bearer ") :].strip()
+    return None
+
+
+def create_core_blueprint(gw: Gateway) -> Blueprint:
+    bp = Blueprint("core", __name__)
+
+    @bp.get("/healthz")
+    async def healthz() -> Response:
+        return jsonify(status="ok")
+
+    @bp.get("/readyz")
+    async def readyz() -> tuple[Response, int]:
+        if gw.draining:
+            return jsonify(status="draining"), 503
+        if not await gw.store.ping():
+            return jsonify(status="store unreachable"), 503
+        return jsonify(status="ready", live_sessions=len(gw.hub.live_sessions())), 200
+
+    @bp.get("/api/status")
+    async def status() -> Response:
+        """What the page and the console show: channels, providers, profiles. Public facts only."""
+        return jsonify(
+            checks=as_dicts(run_checks(gw.settings)),
+            agent=gw.agent,
+            agents=[p.summary() for p in gw.profiles.all()],
+            realtime_provider=gw.settings.realtime_provider,
+            webrtc=gw.realtime is not None,
+            cascade=gw.settings.speech_configured and gw.settings.chat_provider is not None,
+            mcp=gw.mcp_status,
+        )
+
+    @bp.post("/api/tools/<name>")
+    async def call_tool(name: str) -> tuple[Response, int]:
+        """Runs a tool for a browser session that holds the session's token; the browser never runs tools itself."""
+        body = await request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return jsonify(error="body must be a JSON object {session_id, arguments, call_id?}"), 400
+        session_id = str(body.get("session_id") or "")
+        if not gw.signer.verify("session", session_id, bearer(request.headers.get("Authorization"))):
+            return jsonify(error="missing or invalid session token"), 401
+        arguments = body.get("arguments", {})
+        if not isinstance(arguments, str | dict):
+            return jsonify(error="arguments must be a JSON object or a JSON string"), 400
+        call_id = str(body.get("call_id") or "")
+        info = gw.hub.get(session_id)
+        ctx = ToolContext(session_id=session_id, store=gw.store, channel=info.channel if info else "browser", caller=info.caller if info else "")
+        with session_context(session_id):
+            args_text = arguments if isinstance(arguments, str) else _json(arguments)
+            gw.hub.publish(session_id, ToolCallStarted(call_id, name, args_text))
+            outcome = await gw.registry.call(name, arguments, ctx)
+            gw.hub.publish(session_id, ToolCallFinished(call_id, name, args_text, outcome.ok, outcome.to_json(), outcome.duration_ms))
+        payload = {"name": name, "call_id": call_id, "ok": outcome.ok, "output": outcome.output}
+        if outcome.next_step:
+            profile = gw.profile(info.agent if info else None)
+            if outcome.next_step in profile.steps:
+                payload["next_step"] = outcome.next_step
+                payload["instructions"] = profile.instructions(outcome.next_step)
+        status_code = 404 if outcome.output.get("error", {}).get("code") == "unknown_tool" else 200
+        return jsonify(payload), status_code
+
+    @bp.get("/")
+    async def index() -> Response:
+        return await send_from_directory(WEB_DIR, "index.html")
+
+    @bp.get("/static/<path:path>")
+    async def static_files(path: str) -> Response:
+        return await send_from_directory(WEB_DIR, path)
+
+    return bp
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def json_errors(app: object) -> None:
+    """Every HTTP error as JSON with its status: a bad request is a 4xx, never a 500 with a stack trace."""
+
+    @app.errorhandler(HTTPException)  # type: ignore[attr-defined]
+    async def http_error(exc: HTTPException) -> tuple[Response, int]:
+        return jsonify(error=exc.name, detail=exc.description), exc.code or 500
+
+    @app.errorhandler(Exception)  # type: ignore[attr-defined]
+    async def unexpected(exc: Exception) -> tuple[Response, int]:
+        logger.exception("unhandled error")
+        return jsonify(error="internal error"), 500

@@ -1,0 +1,43 @@
+"""The composition root: builds the gateway's services and mounts every channel on one Quart app."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Quart
+
+from .api import create_core_blueprint, json_errors
+from .config import Settings
+from .doctor import render, run_checks
+from .services import Gateway
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Quart:
+    settings = settings or Settings()
+    gw = Gateway.build(settings)
+    app = Quart(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["gateway"] = gw
+    app.register_blueprint(create_core_blueprint(gw))
+
+    from channels.acs.blueprint import create_acs_blueprint
+
+    app.register_blueprint(create_acs_blueprint(gw))
+    json_errors(app)
+
+    @app.before_serving
+    async def startup() -> None:
+        await gw.start()
+        disabled = [c for c in run_checks(settings) if not c.ok and not c.optional]
+        if disabled:
+            logger.warning("some channels are disabled:\n%s", render(disabled))
+        logger.info("voice gateway ready (agent %s)", gw.agent)
+
+    @app.after_serving
+    async def shutdown() -> None:
+        gw.draining = True
+        await gw.stop()
+
+    return app

@@ -1,0 +1,122 @@
+"""The ``voice-gateway`` command: serve, doctor, simulate-call, bench."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from .config import Settings, format_errors, share_secret_with_workers
+from .logs import configure_logging
+
+logger = logging.getLogger("gateway.cli")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for line in format_errors(exc):
+            sys.stderr.write(f"configuration error: {line}\n")
+        raise SystemExit(2) from None
+
+
+def _hypercorn_config(settings: Settings) -> Any:
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.workers = settings.workers
+    config.graceful_timeout = settings.drain_timeout_s
+    config.websocket_max_message_size = settings.max_ws_message_bytes
+    config.h11_max_incomplete_size = 64 * 1024
+    config.include_server_header = False
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    return config
+
+
+async def _serve_single(settings: Settings) -> None:
+    """One process: on SIGTERM/SIGINT stop taking new calls (readyz 503), let live ones finish, then stop."""
+    from hypercorn.asyncio import serve
+
+    from .app import create_app
+
+    app = create_app(settings)
+    gw = app.extensions["gateway"]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def drain() -> None:
+        gw.draining = True
+        deadline = loop.time() + settings.drain_timeout_s
+        live = len(gw.hub.live_sessions())
+        logger.info("draining: %d live session(s), deadline %.0fs", live, settings.drain_timeout_s)
+        while gw.hub.live_sessions() and loop.time() < deadline:
+            await asyncio.sleep(0.2)
+        stop.set()
+
+    drain_tasks: set[asyncio.Task[None]] = set()
+
+    def on_signal() -> None:
+        if not drain_tasks:
+            drain_tasks.add(loop.create_task(drain()))
+        else:
+            stop.set()  # a second signal: stop now
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    config = _hypercorn_config(settings)
+    config.graceful_timeout = 2.0
+    await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(host=args.host, port=args.port, workers=args.workers)
+    configure_logging(settings.log_level, settings.log_format)
+    logger.info("serving on http://%s:%d with %d worker(s)", settings.host, settings.port, settings.workers)
+    if settings.workers == 1:
+        asyncio.run(_serve_single(settings))
+        return 0
+    from hypercorn.run import run
+
+    share_secret_with_workers(settings)
+    config = _hypercorn_config(settings)
+    config.application_path = "gateway.asgi:app"
+    return run(config)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import render, run_checks
+
+    settings = _settings()
+    checks = run_checks(settings)
+    sys.stdout.write(render(checks) + "\n")
+    return 0 if all(c.ok or c.optional for c in checks) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voice-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway (Hypercorn)")
+    serve.add_argument("--host", default=None, help="bind address (HOST, default 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=None, help="port (PORT, default 8000)")
+    serve.add_argument("--workers", type=int, default=None, help="worker processes (WORKERS, default 1)")
+    serve.set_defaults(func=cmd_serve)
+    doctor = sub.add_parser("doctor", help="show which channels and providers are configured")
+    doctor.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

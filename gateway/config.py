@@ -1,0 +1,227 @@
+"""Settings: read once from the environment (and `.env`), validated, then passed down. Nothing else reads os.environ."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MICROSOFT_ACS_JWKS_URL = "https://acscallautomation.communication.azure.com/calling/keys"
+ACS_ISSUER = "https://acscallautomation.communication.azure.com"
+SECRET_ENV = "GATEWAY_SECRET"
+
+
+class McpServer(BaseModel):
+    """One MCP server whose tools join the shared registry."""
+
+    label: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    url: str
+    token: SecretStr | None = None
+    allowed_tools: list[str] | None = None
+    require_approval: Literal["never", "always"] = "never"
+    native: bool = False  # hand to the Realtime provider as a `type: "mcp"` tool instead of calling it ourselves
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+def _check_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
+    if value in (None, ""):
+        return None
+    assert value is not None
+    if not value.startswith(schemes):
+        raise ValueError(f"must start with {' or '.join(schemes)}")
+    return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+
+    # --- serving -----------------------------------------------------------------------------------------------
+    host: str = Field(default="0.0.0.0", validation_alias=AliasChoices("HOST", "host"))
+    port: int = Field(default=8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "port"))
+    workers: int = Field(default=1, ge=1, le=64, validation_alias=AliasChoices("WORKERS", "workers"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    public_base_url: str | None = Field(default=None, validation_alias=AliasChoices("PUBLIC_BASE_URL", "APP_BASE_URL", "public_base_url"))
+    gateway_secret: SecretStr | None = None  # signs per-call and per-session tokens; shared by all workers
+    drain_timeout_s: float = Field(default=30.0, ge=0)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_ws_message_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    # --- agent and store ---------------------------------------------------------------------------------------
+    agent: str = "support-desk"
+    agents_dir: Path | None = None  # default: the profiles shipped in gateway/agents
+    database_url: str = "sqlite+aiosqlite:///./data/gateway.db"
+    tool_timeout_s: float = Field(default=8.0, gt=0)
+
+    # --- ACS -------------------------------------------------------------------------------------------------------
+    acs_connection_string: SecretStr | None = None
+    acs_endpoint: str | None = None
+    acs_access_key: SecretStr | None = None
+    acs_audio_format: Literal["pcm24k", "pcm16k"] = "pcm24k"
+    acs_resource_id: str | None = None
+    acs_jwks_url: str = MICROSOFT_ACS_JWKS_URL
+    cognitive_services_endpoint: str | None = None
+
+    # --- Azure OpenAI ----------------------------------------------------------------------------------------------
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_key: SecretStr | None = None
+    azure_openai_api_version: str = ""  # empty: the GA /openai/v1 protocol
+    azure_openai_realtime_deployment: str | None = None
+    azure_openai_chat_deployment: str | None = None
+
+    # --- OpenAI ----------------------------------------------------------------------------------------------------
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_realtime_model: str = "gpt-realtime"
+    openai_chat_model: str = "gpt-4.1-mini"
+    openai_voice: str = "marin"
+    realtime_transcription_model: str = "gpt-4o-mini-transcribe"
+
+    # --- Azure Speech ----------------------------------------------------------------------------------------------
+    azure_speech_key: SecretStr | None = None
+    azure_speech_region: str | None = None
+    azure_speech_host: str | None = None
+
+    # --- greeting --------------------------------------------------------------------------------------------------
+    greeting_text: str | None = None
+    greeting_voice: str = "ja-JP-NanamiNeural"
+
+    # --- MCP -------------------------------------------------------------------------------------------------------
+    mcp_servers: Annotated[list[McpServer], NoDecode] = Field(default_factory=list)
+    mcp_server_url: str | None = None
+    mcp_server_label: str = "mcp"
+    mcp_auth_token: SecretStr | None = None
+    mcp_require_approval: Literal["never", "always"] = "never"
+
+    # --- console and web -------------------------------------------------------------------------------------------
+    console_token: SecretStr | None = None
+    mint_rate_per_minute: int = Field(default=10, ge=1)
+    ephemeral_key_ttl_s: int = Field(default=120, ge=10, le=7200)
+
+    @field_validator("public_base_url", "openai_base_url", "azure_openai_endpoint", "acs_endpoint", "cognitive_services_endpoint")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        return _check_url(value, ("http://", "https://"))
+
+    @field_validator("azure_speech_host")
+    @classmethod
+    def _ws(cls, value: str | None) -> str | None:
+        return _check_url(value, ("ws://", "wss://"))
+
+    @field_validator("acs_jwks_url")
+    @classmethod
+    def _jwks(cls, value: str) -> str:
+        return _check_url(value, ("http://", "https://")) or MICROSOFT_ACS_JWKS_URL
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        """Accept the plain URL forms people paste and turn them into the async drivers'."""
+        for plain, async_form in (
+            ("sqlite:///", "sqlite+aiosqlite:///"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+        ):
+            if value.startswith(plain):
+                return async_form + value[len(plain) :]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("acs_access_key")
+    @classmethod
+    def _base64_key(cls, value: SecretStr | None) -> SecretStr | None:
+        import base64
+        import binascii
+
+        if value is not None and value.get_secret_value():
+            try:
+                base64.b64decode(value.get_secret_value(), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("must be the base64 access key shown in the Azure portal") from None
+        return value
+
+    @field_validator("mcp_servers", mode="before")
+    @classmethod
+    def _mcp_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return []
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"must be a JSON list of {{label, url, token?, allowed_tools?}}: {exc.msg}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _single_mcp_form(self) -> Settings:
+        if self.mcp_server_url and not any(s.url == self.mcp_server_url for s in self.mcp_servers):
+            self.mcp_servers.append(
+                McpServer(
+                    label=self.mcp_server_label,
+                    url=self.mcp_server_url,
+                    token=self.mcp_auth_token,
+                    require_approval=self.mcp_require_approval,
+                )
+            )
+        return self
+
+    # --- derived facts ---------------------------------------------------------------------------------------------
+    @property
+    def acs_configured(self) -> bool:
+        return bool(self.acs_connection_string or (self.acs_endpoint and self.acs_access_key))
+
+    @property
+    def realtime_provider(self) -> Literal["azure", "openai"] | None:
+        if self.azure_openai_endpoint and self.azure_openai_api_key and self.azure_openai_realtime_deployment:
+            return "azure"
+        if self.openai_api_key:
+            return "openai"
+        return None
+
+    @property
+    def chat_provider(self) -> Literal["azure", "openai"] | None:
+        if self.azure_openai_endpoint and self.azure_openai_api_key and self.azure_openai_chat_deployment:
+            return "azure"
+        if self.openai_api_key:
+            return "openai"
+        return None
+
+    @property
+    def speech_configured(self) -> bool:
+        return bool(self.azure_speech_key and (self.azure_speech_region or self.azure_speech_host))
+
+    def secret(self) -> bytes:
+        """Key for signing per-call tokens; random per process unless GATEWAY_SECRET is shared (see ``share_secret``)."""
+        if self.gateway_secret is None:
+            self.gateway_secret = SecretStr(secrets.token_urlsafe(32))
+        return self.gateway_secret.get_secret_value().encode()
+
+
+def share_secret_with_workers(settings: Settings) -> None:
+    """Put the signing key in the environment so that every Hypercorn worker process verifies the same tokens."""
+    os.environ.setdefault(SECRET_ENV, settings.secret().decode())
+
+
+def format_errors(error: ValidationError) -> list[str]:
+    """One clear line per invalid setting, naming the environment variable, never echoing its value."""
+    lines = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]) or "settings"
+        lines.append(f"{name.upper()}: {item['msg']}")
+    return lines
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

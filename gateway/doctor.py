@@ -1,0 +1,103 @@
+"""What is configured, per channel and provider, and which variables would enable the rest. Never a secret."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .config import MICROSOFT_ACS_JWKS_URL, Settings
+
+
+@dataclass(slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    missing: list[str] = field(default_factory=list)
+    optional: bool = False
+
+
+def _realtime(settings: Settings) -> Check:
+    provider = settings.realtime_provider
+    if provider == "azure":
+        dialect = f"preview api-version {settings.azure_openai_api_version}" if settings.azure_openai_api_version else "GA /openai/v1"
+        return Check("Realtime provider", True, f"Azure OpenAI, deployment {settings.azure_openai_realtime_deployment} ({dialect})")
+    if provider == "openai":
+        where = settings.openai_base_url or "api.openai.com"
+        return Check("Realtime provider", True, f"OpenAI {settings.openai_realtime_model} at {where}")
+    return Check(
+        "Realtime provider",
+        False,
+        "no Realtime provider",
+        ["OPENAI_API_KEY", "or AZURE_OPENAI_ENDPOINT + AZURE_OPENAI_API_KEY + AZURE_OPENAI_REALTIME_DEPLOYMENT"],
+    )
+
+
+def _chat(settings: Settings) -> Check:
+    provider = settings.chat_provider
+    if provider == "azure":
+        return Check("Chat model", True, f"Azure OpenAI deployment {settings.azure_openai_chat_deployment}")
+    if provider == "openai":
+        return Check("Chat model", True, f"OpenAI {settings.openai_chat_model}")
+    return Check("Chat model", False, "no chat model (WebSocket fallback and summaries)", ["OPENAI_API_KEY", "or AZURE_OPENAI_CHAT_DEPLOYMENT"])
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    realtime, chat = _realtime(settings), _chat(settings)
+    checks = [realtime, chat]
+
+    acs_missing = []
+    if not settings.acs_configured:
+        acs_missing.append("ACS_CONNECTION_STRING or ACS_ENDPOINT + ACS_ACCESS_KEY")
+    if not settings.public_base_url:
+        acs_missing.append("PUBLIC_BASE_URL")
+    if not realtime.ok:
+        acs_missing.append("a Realtime provider")
+    acs_ok = not acs_missing
+    detail = f"ACS answers calls, media {settings.acs_audio_format}" if acs_ok else "phone calls disabled"
+    checks.append(Check("Phone (ACS)", acs_ok, detail, acs_missing))
+    if settings.acs_resource_id:
+        jwks = "Microsoft's keys" if settings.acs_jwks_url == MICROSOFT_ACS_JWKS_URL else settings.acs_jwks_url
+        checks.append(Check("ACS JWT validation", True, f"audience {settings.acs_resource_id}, keys from {jwks}", optional=True))
+    else:
+        checks.append(Check("ACS JWT validation", False, "only the per-call URL token protects callbacks", ["ACS_RESOURCE_ID"], optional=True))
+
+    checks.append(
+        Check("Browser WebRTC", realtime.ok, "ephemeral keys minted by the gateway" if realtime.ok else "WebRTC disabled", [] if realtime.ok else ["a Realtime provider"])
+    )
+    cascade_missing = []
+    if not settings.speech_configured:
+        cascade_missing.append("AZURE_SPEECH_KEY + AZURE_SPEECH_REGION (or AZURE_SPEECH_HOST)")
+    if not chat.ok:
+        cascade_missing.append("a chat model")
+    checks.append(
+        Check(
+            "Browser WebSocket (STT→LLM→TTS)",
+            not cascade_missing,
+            "Azure Speech + chat completions" if not cascade_missing else "WebSocket fallback disabled",
+            cascade_missing,
+        )
+    )
+    checks.append(
+        Check("Presenter console", bool(settings.console_token), "/console" if settings.console_token else "console disabled", [] if settings.console_token else ["CONSOLE_TOKEN"])
+    )
+    if settings.mcp_servers:
+        labels = ", ".join(f"{s.label}{' (native)' if s.native else ''}" for s in settings.mcp_servers)
+        checks.append(Check("MCP servers", True, labels, optional=True))
+    else:
+        checks.append(Check("MCP servers", False, "none", ["MCP_SERVERS or MCP_SERVER_URL"], optional=True))
+    return checks
+
+
+def as_dicts(checks: list[Check]) -> list[dict]:
+    return [asdict(c) for c in checks]
+
+
+def render(checks: list[Check]) -> str:
+    lines = []
+    for check in checks:
+        mark = "ok " if check.ok else ("-- " if check.optional else "NO ")
+        line = f"[{mark}] {check.name}: {check.detail}"
+        if check.missing:
+            line += f"  (set {'; '.join(check.missing)})"
+        lines.append(line)
+    return "\n".join(lines)

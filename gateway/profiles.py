@@ -1,0 +1,163 @@
+"""Agent profiles: Markdown files with YAML front matter; the body is the instructions, written as a scenario flow.
+
+A body may be split into steps with headings ``## Step <id>: <title>``. Text outside the steps is common to all of
+them; a live session runs on the common text plus its current step, and a tool result can move it to the next step
+(prompt chaining), which is how flows that must be followed are kept on track. Files are re-read when they change,
+so an edit takes effect for the next conversation without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+
+logger = logging.getLogger(__name__)
+
+PACKAGED_AGENTS = Path(__file__).parent / "agents"
+_STEP_HEADING = re.compile(r"^##\s+Step\s+([A-Za-z0-9_-]+)\s*:?\s*(.*)$", re.MULTILINE)
+
+
+class TurnTaking(BaseModel):
+    """How the agent takes turns on the phone; tuned for Japanese callers who backchannel a lot."""
+
+    vad_threshold: float = Field(default=0.5, ge=0, le=1)
+    prefix_padding_ms: int = Field(default=300, ge=0, le=2000)
+    silence_duration_ms: int = Field(default=500, ge=100, le=5000)
+    barge_in_min_ms: int = Field(default=700, ge=0, le=5000)  # caller speech shorter than this never interrupts
+    backchannels: list[str] = Field(
+        default_factory=lambda: ["はい", "ええ", "うん", "うんうん", "なるほど", "そうですね", "はいはい", "yeah", "uh-huh", "right", "ok"]
+    )
+
+
+class FrontMatter(BaseModel):
+    name: str
+    title: str = ""
+    language: str = "ja-JP"
+    voice: str | None = None  # Realtime voice; default OPENAI_VOICE
+    tts_voice: str | None = None  # Azure Speech voice for greetings and the cascade engine
+    greeting: str | None = None
+    greeting_mode: Literal["play", "agent", "none"] = "play"  # play: ACS text-to-speech at once; agent: the model speaks first
+    tools: list[str] = Field(default_factory=list)
+    mcp_servers: list[str] = Field(default_factory=list)
+    turn_taking: TurnTaking = Field(default_factory=TurnTaking)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentProfile:
+    name: str
+    title: str
+    language: str
+    voice: str | None
+    tts_voice: str | None
+    greeting: str | None
+    greeting_mode: str
+    tools: tuple[str, ...]
+    mcp_servers: tuple[str, ...]
+    turn_taking: TurnTaking
+    common: str
+    steps: dict[str, str] = field(default_factory=dict)
+    path: str = ""
+
+    @property
+    def first_step(self) -> str | None:
+        return next(iter(self.steps), None)
+
+    def instructions(self, step: str | None = None) -> str:
+        """The instructions for a step (default: the first); unknown steps fall back to the common text alone."""
+        step = step or self.first_step
+        if step is None or step not in self.steps:
+            return self.common
+        return f"{self.common}\n\n# 現在のステップ (current step)\n{self.steps[step]}".strip()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "language": self.language,
+            "tools": list(self.tools),
+            "steps": list(self.steps),
+            "greeting_mode": self.greeting_mode,
+        }
+
+
+class ProfileError(ValueError):
+    pass
+
+
+def parse_profile(text: str, path: str = "") -> AgentProfile:
+    if not text.startswith("---"):
+        raise ProfileError(f"{path}: a profile starts with a '---' front matter block")
+    try:
+        _, head, body = text.split("---", 2)
+    except ValueError:
+        raise ProfileError(f"{path}: the front matter is not closed with '---'") from None
+    try:
+        meta = FrontMatter.model_validate(yaml.safe_load(head) or {})
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ProfileError(f"{path}: invalid front matter: {exc}") from None
+    body = body.strip()
+    matches = list(_STEP_HEADING.finditer(body))
+    steps: dict[str, str] = {}
+    common = body
+    if matches:
+        common = body[: matches[0].start()].strip()
+        for i, match in enumerate(matches):
+            end = matches[i + 1].start() if i + 1 < len(matches) else len(body)
+            steps[match.group(1)] = body[match.start() : end].strip()
+    return AgentProfile(
+        name=meta.name,
+        title=meta.title or meta.name,
+        language=meta.language,
+        voice=meta.voice,
+        tts_voice=meta.tts_voice,
+        greeting=meta.greeting,
+        greeting_mode=meta.greeting_mode,
+        tools=tuple(meta.tools),
+        mcp_servers=tuple(meta.mcp_servers),
+        turn_taking=meta.turn_taking,
+        common=common,
+        steps=steps,
+        path=path,
+    )
+
+
+class ProfileLibrary:
+    """The profiles of a directory, re-read when a file changes (checked by mtime at each lookup)."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or PACKAGED_AGENTS
+        self._cache: dict[Path, tuple[float, AgentProfile]] = {}
+
+    def _load(self, path: Path) -> AgentProfile:
+        mtime = path.stat().st_mtime
+        cached = self._cache.get(path)
+        if cached and cached[0] == mtime:
+            return cached[1]
+        profile = parse_profile(path.read_text(encoding="utf-8"), path.name)
+        self._cache[path] = (mtime, profile)
+        logger.info("loaded agent profile %s from %s", profile.name, path.name)
+        return profile
+
+    def all(self) -> list[AgentProfile]:
+        profiles = []
+        for path in sorted(self.directory.glob("*.md")):
+            try:
+                profiles.append(self._load(path))
+            except (ProfileError, OSError) as exc:
+                logger.error("skipping agent profile: %s", exc)
+        return profiles
+
+    def get(self, name: str) -> AgentProfile:
+        for profile in self.all():
+            if profile.name == name:
+                return profile
+        raise KeyError(f"no agent profile named {name!r} in {self.directory.name}/")
+
+    def names(self) -> list[str]:
+        return [p.name for p in self.all()]

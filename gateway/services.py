@@ -1,0 +1,107 @@
+"""The gateway's services, built once per app and handed to every channel (the composition root wires them)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from .config import Settings
+from .engines.base import AgentSetup
+from .engines.providers import RealtimeTarget, chat_target, realtime_target
+from .engines.realtime import RealtimeSession
+from .hub import SessionHub
+from .profiles import AgentProfile, ProfileLibrary
+from .security import AcsJwtValidator, TokenSigner
+from .store import Store
+from .store.writer import StoreWriter
+from .summary import Summarizer
+from .tools import ToolContext, ToolRegistry
+from .tools.demo import register_demo_tools
+from .tools.mcp_source import load_mcp_tools
+
+logger = logging.getLogger(__name__)
+
+
+def new_session_id(channel: str) -> str:
+    return f"{channel}-{uuid.uuid4().hex[:16]}"
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    store: Store
+    writer: StoreWriter
+    hub: SessionHub
+    registry: ToolRegistry
+    profiles: ProfileLibrary
+    signer: TokenSigner
+    acs_jwt: AcsJwtValidator | None
+    realtime: RealtimeTarget | None
+    agent: str
+    draining: bool = False
+    mcp_status: dict[str, str] = field(default_factory=dict)
+    tasks: set[asyncio.Task[object]] = field(default_factory=set)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Gateway:
+        store = Store(settings.database_url)
+        summarizer = Summarizer(store, chat_target(settings))
+        writer = StoreWriter(store, on_ended=summarizer.summarize)
+        registry = ToolRegistry(default_timeout=settings.tool_timeout_s)
+        register_demo_tools(registry)
+        acs_jwt = AcsJwtValidator(settings.acs_jwks_url, settings.acs_resource_id) if settings.acs_resource_id else None
+        return cls(
+            settings=settings,
+            store=store,
+            writer=writer,
+            hub=SessionHub(writer.offer),
+            registry=registry,
+            profiles=ProfileLibrary(settings.agents_dir),
+            signer=TokenSigner(settings.secret()),
+            acs_jwt=acs_jwt,
+            realtime=realtime_target(settings),
+            agent=settings.agent,
+        )
+
+    async def start(self) -> None:
+        await self.store.open()
+        self.writer.start()
+        if self.settings.mcp_servers:
+            self.mcp_status = await load_mcp_tools(self.registry, self.settings.mcp_servers)
+        try:
+            self.profiles.get(self.agent)
+        except KeyError:
+            logger.error("AGENT=%s is not a profile; available: %s", self.agent, ", ".join(self.profiles.names()))
+
+    async def stop(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.writer.stop()
+        await self.store.close()
+
+    def spawn(self, coro: object, name: str) -> asyncio.Task[object]:
+        """A background task the app owns (cancelled on shutdown), never fire-and-forget."""
+        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def profile(self, name: str | None = None) -> AgentProfile:
+        try:
+            return self.profiles.get(name or self.agent)
+        except KeyError:
+            return self.profiles.all()[0]
+
+    def agent_setup(
+        self, session_id: str, channel: str, caller: str, profile: AgentProfile, history: list[tuple[str, str]] | None = None
+    ) -> AgentSetup:
+        ctx = ToolContext(session_id=session_id, store=self.store, channel=channel, caller=caller)
+        return AgentSetup(profile=profile, registry=self.registry, tool_context=ctx, settings=self.settings, history=history)
+
+    def realtime_session(self, setup: AgentSetup) -> RealtimeSession:
+        if self.realtime is None:
+            raise RuntimeError("no Realtime provider configured")
+        return RealtimeSession(self.realtime, setup)

@@ -1,0 +1,124 @@
+"""Tables of the embedded store: conversations and what happened in them, plus the demo business data."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    Column("agent", String(64), nullable=False),
+    Column("caller", String(128), nullable=False, default=""),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("outcome", String(64)),
+    Column("summary", Text),
+    Column("continued_from", String(64)),
+    Index("ix_conversations_started", "started_at"),
+)
+
+turns = Table(
+    "turns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(64), ForeignKey("conversations.id"), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+tool_calls = Table(
+    "tool_calls",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(64), ForeignKey("conversations.id"), nullable=False, index=True),
+    Column("call_id", String(128), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("arguments", Text, nullable=False),
+    Column("result", Text, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# --- demo business data --------------------------------------------------------------------------------------------
+customers = Table(
+    "customers",
+    metadata,
+    Column("phone", String(32), primary_key=True),  # digits only
+    Column("name", String(128), nullable=False),
+    Column("plan", String(64), nullable=False),
+    Column("since", Date, nullable=False),
+    Column("note", Text, nullable=False, default=""),
+)
+
+locations = Table(
+    "locations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("address", String(256), nullable=False),
+    Column("hours", String(64), nullable=False),
+)
+
+vehicles = Table(
+    "vehicles",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("location_id", String(64), ForeignKey("locations.id"), nullable=False, index=True),
+    Column("vehicle_type", String(32), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("daily_rate", Integer, nullable=False),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("number", String(16), primary_key=True),
+    Column("vehicle_id", String(64), ForeignKey("vehicles.id"), nullable=False, index=True),
+    Column("location_id", String(64), ForeignKey("locations.id"), nullable=False),
+    Column("start_at", DateTime, nullable=False),
+    Column("end_at", DateTime, nullable=False),
+    Column("customer_name", String(128), nullable=False),
+    Column("vehicle_type", String(32), nullable=False),
+    Column("conversation_id", String(64)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+drivers = Table(
+    "drivers",
+    metadata,
+    Column("vehicle_number", String(16), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("name_kana", String(128), nullable=False),
+)
+
+driver_stops = Table(
+    "driver_stops",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("vehicle_number", String(16), ForeignKey("drivers.vehicle_number"), nullable=False, index=True),
+    Column("day_offset", Integer, nullable=False),  # 0 = today, 1 = tomorrow: the demo stays current on any date
+    Column("seq", Integer, nullable=False),
+    Column("arrive", String(8), nullable=False),
+    Column("destination", String(128), nullable=False),
+    Column("address", String(256), nullable=False),
+    Column("cargo", String(256), nullable=False),
+)

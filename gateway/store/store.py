@@ -1,0 +1,309 @@
+"""The embedded store (SQLite by default, PostgreSQL through the same URL): conversations and demo business data.
+
+Conversation writes arrive through ``StoreWriter`` (a queue), never from the audio path; tools call the business
+methods directly since a tool call is already off the audio path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, event, func, insert, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from . import schema
+from .seed import seed_demo_data
+
+logger = logging.getLogger(__name__)
+
+
+class ReservationConflict(Exception):
+    """No vehicle of the requested kind is free for the requested time."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _from_epoch(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.isoformat()
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            path = url.split(":///", 1)[1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+        if url.startswith("sqlite"):
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._reservation_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        """Create the tables and seed the demo data on first start."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(schema.metadata.create_all)
+            empty = (await conn.execute(select(func.count()).select_from(schema.locations))).scalar_one() == 0
+            if empty:
+                await seed_demo_data(conn)
+                logger.info("seeded demo business data")
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=2)
+            return True
+        except Exception:  # any driver error means "not ready"
+            logger.warning("store ping failed", exc_info=True)
+            return False
+
+    # --- conversations -------------------------------------------------------------------------------------------
+    async def start_conversation(
+        self, conversation_id: str, channel: str, agent: str, caller: str, started_at: float, continued_from: str | None = None
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(schema.conversations).values(
+                    id=conversation_id,
+                    channel=channel,
+                    agent=agent,
+                    caller=caller,
+                    started_at=_from_epoch(started_at),
+                    continued_from=continued_from,
+                )
+            )
+
+    async def end_conversation(self, conversation_id: str, outcome: str, ended_at: float) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(schema.conversations)
+                .where(schema.conversations.c.id == conversation_id)
+                .values(ended_at=_from_epoch(ended_at), outcome=outcome)
+            )
+
+    async def set_summary(self, conversation_id: str, summary: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(schema.conversations).where(schema.conversations.c.id == conversation_id).values(summary=summary)
+            )
+
+    async def add_turn(self, conversation_id: str, role: str, text_: str, at: float) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(schema.turns).values(conversation_id=conversation_id, role=role, text=text_, at=_from_epoch(at))
+            )
+
+    async def add_tool_call(
+        self, conversation_id: str, call_id: str, name: str, arguments: str, result: str, ok: bool, duration_ms: float
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(schema.tool_calls).values(
+                    conversation_id=conversation_id,
+                    call_id=call_id,
+                    name=name,
+                    arguments=arguments,
+                    result=result,
+                    ok=ok,
+                    duration_ms=duration_ms,
+                    at=utcnow(),
+                )
+            )
+
+    async def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        c = schema.conversations
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(c).where(c.id == conversation_id))).mappings().first()
+            if row is None:
+                return None
+            turns = (
+                await conn.execute(
+                    select(schema.turns).where(schema.turns.c.conversation_id == conversation_id).order_by(schema.turns.c.id)
+                )
+            ).mappings()
+            calls = (
+                await conn.execute(
+                    select(schema.tool_calls)
+                    .where(schema.tool_calls.c.conversation_id == conversation_id)
+                    .order_by(schema.tool_calls.c.id)
+                )
+            ).mappings()
+            result = _conversation_dict(row)
+            result["turns"] = [{"role": t["role"], "text": t["text"], "at": _iso(t["at"])} for t in turns]
+            result["tool_calls"] = [
+                {
+                    "call_id": t["call_id"],
+                    "name": t["name"],
+                    "arguments": t["arguments"],
+                    "result": t["result"],
+                    "ok": t["ok"],
+                    "duration_ms": t["duration_ms"],
+                }
+                for t in calls
+            ]
+            return result
+
+    async def search_conversations(
+        self,
+        *,
+        q: str | None = None,
+        caller: str | None = None,
+        agent: str | None = None,
+        channel: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        ended_only: bool = True,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        c = schema.conversations
+        query = select(c).order_by(c.started_at.desc()).limit(max(1, min(limit, 500)))
+        conditions = []
+        if ended_only:
+            conditions.append(c.ended_at.is_not(None))
+        if caller:
+            conditions.append(c.caller.contains(caller, autoescape=True))
+        if agent:
+            conditions.append(c.agent == agent)
+        if channel:
+            conditions.append(c.channel == channel)
+        if since:
+            conditions.append(c.started_at >= since)
+        if until:
+            conditions.append(c.started_at < until)
+        if q:
+            in_turns = select(schema.turns.c.conversation_id).where(schema.turns.c.text.contains(q, autoescape=True))
+            conditions.append(or_(c.id.in_(in_turns), c.summary.contains(q, autoescape=True)))
+        if conditions:
+            query = query.where(and_(*conditions))
+        async with self.engine.connect() as conn:
+            return [_conversation_dict(row) for row in (await conn.execute(query)).mappings()]
+
+    async def transcript(self, conversation_id: str) -> list[tuple[str, str]]:
+        t = schema.turns
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(t.c.role, t.c.text).where(t.c.conversation_id == conversation_id).order_by(t.c.id))
+            return [(r.role, r.text) for r in rows]
+
+    # --- demo business data ----------------------------------------------------------------------------------------
+    async def find_customer(self, phone_digits: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(schema.customers).where(schema.customers.c.phone == phone_digits))
+            ).mappings().first()
+            return dict(row) if row else None
+
+    async def list_locations(self) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(schema.locations).order_by(schema.locations.c.id))).mappings()
+            return [dict(r) for r in rows]
+
+    async def free_vehicles(
+        self, location_id: str, start: dt.datetime, end: dt.datetime, vehicle_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        v, r = schema.vehicles, schema.reservations
+        busy = select(r.c.vehicle_id).where(and_(r.c.start_at < end, r.c.end_at > start))
+        query = select(v).where(v.c.location_id == location_id, v.c.id.not_in(busy)).order_by(v.c.daily_rate, v.c.id)
+        if vehicle_type:
+            query = query.where(v.c.vehicle_type == vehicle_type)
+        async with self.engine.connect() as conn:
+            return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+    async def location(self, location_id: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(schema.locations).where(schema.locations.c.id == location_id))
+            ).mappings().first()
+            return dict(row) if row else None
+
+    async def create_reservation(
+        self,
+        location_id: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        customer_name: str,
+        vehicle_type: str | None,
+        conversation_id: str | None,
+    ) -> dict[str, Any]:
+        """Book the cheapest free vehicle; serialised so two callers never get the same car for the same time."""
+        async with self._reservation_lock:
+            free = await self.free_vehicles(location_id, start, end, vehicle_type)
+            if not free:
+                raise ReservationConflict("no vehicle of that type is free at that location for that time")
+            vehicle = free[0]
+            async with self.engine.begin() as conn:
+                count = (await conn.execute(select(func.count()).select_from(schema.reservations))).scalar_one()
+                number = f"R-{count + 1:04d}"
+                await conn.execute(
+                    insert(schema.reservations).values(
+                        number=number,
+                        vehicle_id=vehicle["id"],
+                        location_id=location_id,
+                        start_at=start,
+                        end_at=end,
+                        customer_name=customer_name,
+                        vehicle_type=vehicle["vehicle_type"],
+                        conversation_id=conversation_id,
+                        created_at=utcnow(),
+                    )
+                )
+            return {"reservation_number": number, "vehicle": vehicle}
+
+    async def reservation(self, number: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(schema.reservations).where(schema.reservations.c.number == number))
+            ).mappings().first()
+            return dict(row) if row else None
+
+    async def find_driver(self, vehicle_number: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(schema.drivers).where(schema.drivers.c.vehicle_number == vehicle_number))
+            ).mappings().first()
+            return dict(row) if row else None
+
+    async def driver_stops(self, vehicle_number: str, day_offset: int) -> list[dict[str, Any]]:
+        s = schema.driver_stops
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(s).where(s.c.vehicle_number == vehicle_number, s.c.day_offset == day_offset).order_by(s.c.seq)
+            )
+            return [dict(r) for r in rows.mappings()]
+
+
+def _conversation_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "channel": row["channel"],
+        "agent": row["agent"],
+        "caller": row["caller"],
+        "started_at": _iso(row["started_at"]),
+        "ended_at": _iso(row["ended_at"]),
+        "outcome": row["outcome"],
+        "summary": row["summary"],
+        "continued_from": row["continued_from"],
+    }
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

@@ -1,0 +1,1 @@
+"""Static files of the browser client and the presenter console, served by the gateway."""
