@@ -1,0 +1,66 @@
+import pytest
+
+from gateway.app import create_app
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+async def app(tmp_path):
+    app = create_app(make_settings(tmp_path, max_body_bytes=4096))
+    async with app.test_app() as test_app:
+        yield test_app
+
+
+async def test_health_and_readiness(app) -> None:
+    client = app.test_client()
+    assert (await client.get("/healthz")).status_code == 200
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and (await ready.get_json())["status"] == "ready"
+    app.app.extensions["gateway"].draining = True
+    assert (await client.get("/readyz")).status_code == 503
+
+
+async def test_page_and_status_work_with_nothing_configured(app) -> None:
+    client = app.test_client()
+    page = await client.get("/")
+    assert page.status_code == 200 and "Voice Gateway" in (await page.get_data(as_text=True))
+    status = await (await client.get("/api/status")).get_json()
+    phone = next(c for c in status["checks"] if c["name"] == "Phone (ACS)")
+    assert not phone["ok"] and "PUBLIC_BASE_URL" in phone["missing"]
+    assert {a["name"] for a in status["agents"]} == {"support-desk", "rent-a-car", "vehicle-dispatch"}
+
+
+async def test_tool_endpoint_requires_the_session_token(app) -> None:
+    client = app.test_client()
+    gw = app.app.extensions["gateway"]
+    body = {"session_id": "web-abc", "arguments": {}}
+    assert (await client.post("/api/tools/get_current_time", json=body)).status_code == 401
+    forged = await client.post("/api/tools/get_current_time", json=body, headers={"Authorization": "Bearer forged"})
+    assert forged.status_code == 401
+    token = gw.signer.sign("session", "web-abc")
+    ok = await client.post("/api/tools/get_current_time", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200 and (await ok.get_json())["output"]["ok"] is True
+    other = await client.post("/api/tools/get_current_time", json={**body, "session_id": "web-other"}, headers={"Authorization": f"Bearer {token}"})
+    assert other.status_code == 401
+    unknown = await client.post("/api/tools/nope", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert unknown.status_code == 404 and (await unknown.get_json())["output"]["error"]["code"] == "unknown_tool"
+    bad = await client.post("/api/tools/get_customer_info", json={**body, "arguments": {"phone_number": 5}}, headers={"Authorization": f"Bearer {token}"})
+    assert (await bad.get_json())["output"]["error"]["code"] == "bad_arguments"
+
+
+async def test_bad_requests_get_4xx_not_500(app) -> None:
+    client = app.test_client()
+    assert (await client.post("/api/incoming-call", data="not json", headers={"Content-Type": "application/json"})).status_code == 400
+    assert (await client.post("/api/incoming-call", json=[{"eventType": "x"}])).status_code == 400
+    big = await client.post("/api/incoming-call", data="x" * 10000, headers={"Content-Type": "application/json"})
+    assert big.status_code == 413
+    assert (await client.get("/api/nothing-here")).status_code == 404
+
+
+async def test_event_grid_validation_handshakes(app) -> None:
+    client = app.test_client()
+    body = [{"id": "1", "topic": "t", "subject": "", "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "data": {"validationCode": "code-123", "validationUrl": "https://x"}, "eventTime": "2026-01-01T00:00:00Z", "dataVersion": "1"}]
+    response = await client.post("/api/incoming-call", json=body, headers={"aeg-event-type": "SubscriptionValidation"})
+    assert response.status_code == 200 and await response.get_json() == {"validationResponse": "code-123"}
+    options = await client.options("/api/incoming-call", headers={"WebHook-Request-Origin": "eventgrid.azure.net"})
+    assert options.status_code == 200 and options.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"

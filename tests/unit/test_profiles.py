@@ -1,0 +1,68 @@
+import os
+import time
+
+import pytest
+
+from gateway.profiles import PACKAGED_AGENTS, ProfileError, ProfileLibrary, parse_profile
+
+PROFILE = """---
+name: demo
+language: ja-JP
+tools: [get_current_time]
+turn_taking:
+  barge_in_min_ms: 500
+---
+# 役割
+共通の指示。
+
+## Step first: 最初
+最初のステップ。
+
+## Step second: 次
+次のステップ。
+"""
+
+
+def test_shipped_profiles_parse_with_their_tools() -> None:
+    lib = ProfileLibrary(PACKAGED_AGENTS)
+    profiles = {p.name: p for p in lib.all()}
+    assert set(profiles) == {"support-desk", "rent-a-car", "vehicle-dispatch"}
+    assert profiles["support-desk"].tools == ("get_current_time", "get_customer_info")
+    assert {"list_locations", "get_availability", "create_reservation"} <= set(profiles["rent-a-car"].tools)
+    assert list(profiles["rent-a-car"].steps) == ["gather", "confirm", "close"]
+    assert profiles["vehicle-dispatch"].language == "ja-JP"
+
+
+def test_steps_split_the_body_and_keep_the_common_part() -> None:
+    profile = parse_profile(PROFILE, "demo.md")
+    assert profile.first_step == "first"
+    assert profile.turn_taking.barge_in_min_ms == 500
+    first, second = profile.instructions(), profile.instructions("second")
+    assert "共通の指示" in first and "最初のステップ" in first and "次のステップ" not in first
+    assert "共通の指示" in second and "次のステップ" in second and "最初のステップ" not in second
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["no front matter", "---\nname: x\n", "---\n: [\n---\nbody", "---\nlanguage: ja\n---\nbody", "---\nname: x\nturn_taking: {barge_in_min_ms: -1}\n---\n"],
+)
+def test_invalid_profiles_are_refused_with_a_reason(text: str) -> None:
+    with pytest.raises(ProfileError):
+        parse_profile(text, "bad.md")
+
+
+def test_an_edited_file_takes_effect_without_restart(tmp_path) -> None:
+    path = tmp_path / "demo.md"
+    path.write_text(PROFILE, encoding="utf-8")
+    lib = ProfileLibrary(tmp_path)
+    assert "共通の指示" in lib.get("demo").instructions()
+    path.write_text(PROFILE.replace("共通の指示", "新しい指示"), encoding="utf-8")
+    later = time.time() + 5
+    os.utime(path, (later, later))  # mtime granularity must not hide the edit
+    assert "新しい指示" in lib.get("demo").instructions()
+
+
+def test_a_broken_file_does_not_hide_the_others(tmp_path) -> None:
+    (tmp_path / "good.md").write_text(PROFILE, encoding="utf-8")
+    (tmp_path / "broken.md").write_text("---\nname: [\n", encoding="utf-8")
+    assert ProfileLibrary(tmp_path).names() == ["demo"]
