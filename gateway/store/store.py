@@ -130,7 +130,7 @@ class Store:
     async def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         c = schema.conversations
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(c).where(c.id == conversation_id))).mappings().first()
+            row = (await conn.execute(select(c).where(c.c.id == conversation_id))).mappings().first()
             if row is None:
                 return None
             turns = (
@@ -172,8 +172,9 @@ class Store:
         ended_only: bool = True,
         limit: int = 50,
     ) -> list[dict[str, Any]]:
-        c = schema.conversations
-        query = select(c).order_by(c.started_at.desc()).limit(max(1, min(limit, 500)))
+        table = schema.conversations
+        c = table.c
+        query = select(table).order_by(c.started_at.desc()).limit(max(1, min(limit, 500)))
         conditions = []
         if ended_only:
             conditions.append(c.ended_at.is_not(None))

@@ -1,0 +1,74 @@
+"""Every emulator at once, plus the settings that point the gateway at them: for the offline demo, the tests and
+the benchmark. The gateway still talks to them through the real SDKs, over loopback."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .acs import AcsEmulator
+from .chat import ChatEmulator
+from .realtime import RealtimeEmulator
+from .serving import serve_app
+from .speech import SpeechEmulator
+
+OPENAI_KEY = "sk-emulated-openai-key"
+SPEECH_KEY = "emulated-speech-key"
+
+
+@dataclass
+class OfflineStack:
+    acs: AcsEmulator
+    realtime: RealtimeEmulator
+    speech: SpeechEmulator
+    chat: ChatEmulator
+    urls: dict[str, str] = field(default_factory=dict)
+
+    def settings(self, public_base_url: str, **extra: Any) -> dict[str, Any]:
+        """Settings values (field names) that wire a gateway to these emulators."""
+        values: dict[str, Any] = {
+            "public_base_url": public_base_url,
+            "acs_endpoint": self.urls["acs"],
+            "acs_access_key": self.acs.config.access_key,
+            "acs_resource_id": self.acs.config.resource_id,
+            "acs_jwks_url": f"{self.urls['acs']}/calling/keys",
+            "openai_api_key": OPENAI_KEY,
+            "openai_base_url": f"{self.urls['realtime']}/v1",
+            # chat completions through the Azure form, so Realtime and chat can live on different emulators
+            "azure_openai_endpoint": self.urls["chat"],
+            "azure_openai_api_key": OPENAI_KEY,
+            "azure_openai_chat_deployment": "chat",
+            "azure_speech_key": SPEECH_KEY,
+            "azure_speech_host": self.urls["speech"].replace("http://", "ws://"),
+        }
+        values.update(extra)
+        return values
+
+
+@contextlib.asynccontextmanager
+async def offline_stack(
+    *,
+    acs: AcsEmulator | None = None,
+    realtime: RealtimeEmulator | None = None,
+    speech: SpeechEmulator | None = None,
+    chat: ChatEmulator | None = None,
+    ports: dict[str, int] | None = None,
+) -> AsyncIterator[OfflineStack]:
+    """Serve the four emulators on loopback for the duration of the block."""
+    ports = ports or {}
+    stack = OfflineStack(
+        acs=acs or AcsEmulator(),
+        realtime=realtime or RealtimeEmulator(api_keys={OPENAI_KEY}),
+        speech=speech or SpeechEmulator(keys=(SPEECH_KEY,)),
+        chat=chat or ChatEmulator(keys=(OPENAI_KEY,)),
+    )
+    async with (
+        stack.acs.serve(port=ports.get("acs", 0)) as acs_url,
+        serve_app(stack.realtime.app, port=ports.get("realtime", 0)) as realtime_url,
+        serve_app(stack.speech.app, port=ports.get("speech", 0)) as speech_url,
+        serve_app(stack.chat.app, port=ports.get("chat", 0)) as chat_url,
+    ):
+        stack.urls = {"acs": acs_url, "realtime": realtime_url, "speech": speech_url, "chat": chat_url}
+        yield stack

@@ -1,0 +1,146 @@
+"""A whole phone call through the real ACS and openai SDKs against the emulators."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from gateway.audio import read_wav, resample, rms
+from gateway.emulators.acs import send_subscription_validation
+from gateway.emulators.realtime import CallTool, Say, Script
+from tests.conftest import speech, speech_text
+from tests.integration.phone_rig import phone_rig
+
+RESERVATION = {
+    "locationId": "tokyo-station",
+    "startDate": "2031-03-01T10:00",
+    "endDate": "2031-03-01T18:00",
+    "customerName": "山田 太郎",
+    "vehicleType": "compact",
+}
+
+
+def reservation_script() -> Script:
+    return Script(
+        steps=[CallTool("create_reservation", RESERVATION, then=Say("ご予約番号は{output[reservation_number]}です。"))],
+        user_transcripts=[speech_text("ja_reserve_car")],
+    )
+
+
+async def wait_until(check, timeout: float = 10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.02)
+
+
+async def test_a_whole_call_at_24khz(tmp_path) -> None:
+    async with phone_rig(tmp_path, reservation_script()) as rig:
+        assert (await send_subscription_validation(rig.incoming_url)).ok
+        call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_reserve_car"))
+        assert call.incoming_response.status == 200
+
+        # answered with the right media options; greeting played before streaming started
+        answer = call.answer_body
+        media = answer["mediaStreamingOptions"]
+        assert media["transportType"] == "websocket" and media["audioFormat"] == "pcm24KMono"
+        assert media["enableBidirectional"] is True and media["startMediaStreaming"] is False
+        assert media["transportUrl"].startswith("ws://127.0.0.1") and "token=" in media["transportUrl"]
+        assert "token=" in answer["callbackUri"]
+        await call.wait_for("MediaStreamingStarted", 10)
+        ops = rig.acs.operations(call.call_connection_id)
+        assert ops.index("play") < ops.index("startMediaStreaming")
+        greeting = rig.acs.requests_for("play")[0].body["playSources"][0]["text"]["text"]
+        assert greeting == rig.gw.profile().greeting
+
+        # the tool call round-trips and its result is spoken back
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: s.function_call_outputs, timeout=15)
+        await session.wait_for(lambda s: len([r for r in s.responses if r.status == "completed"]) >= 2, timeout=15)
+        number = rig.realtime.sessions[0].function_call_outputs[0].output
+        assert '"reservation_number": "R-' in number
+        await wait_until(lambda: call.timeline and len(call.timeline.received) > 20, 10)
+        await asyncio.sleep(1.0)
+        await call.hang_up()
+
+        # caller speech reached the model sample for sample (24 kHz end to end, no resampling)
+        sent = read_wav(speech("ja_reserve_car")).pcm
+        assert session.received_audio.find(sent) >= 0
+        # agent audio reached the caller in 20 ms frames of the negotiated format, and it is speech
+        frames = call.timeline.received
+        assert {len(f.pcm) for f in frames} == {960}
+        assert rms(call.received_pcm()) > 300
+
+        # hang-up leaves nothing running and a complete record
+        await wait_until(lambda: not rig.gw.hub.live_sessions(), 10)
+        await rig.gw.writer.flush()
+        [conversation] = await rig.gw.store.search_conversations(channel="phone")
+        record = await rig.gw.store.conversation(conversation["id"])
+        assert record["caller"] == "+819012345678" and record["ended_at"] and record["summary"]
+        roles = [t["role"] for t in record["turns"]]
+        assert roles[0] == "assistant" and "user" in roles
+        assert any(t["text"] == speech_text("ja_reserve_car") for t in record["turns"])
+        assert any("ご予約番号はR-" in t["text"] for t in record["turns"])
+        [tool_call] = record["tool_calls"]
+        assert tool_call["name"] == "create_reservation" and tool_call["ok"]
+        reservation_number = tool_call["result"].split('"reservation_number": "')[1][:6]
+        assert (await rig.gw.store.reservation(reservation_number))["conversation_id"] == conversation["id"]
+        leftovers = [t for t in rig.gw.tasks if not t.done()]
+        assert leftovers == []
+        assert rig.realtime.sessions[0].closed
+
+
+async def test_16khz_calls_are_resampled_both_ways(tmp_path) -> None:
+    async with phone_rig(tmp_path, Script.replies("はい、承ります。"), acs_audio_format="pcm16k") as rig:
+        call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_reserve_car", 16))
+        media = call.answer_body["mediaStreamingOptions"]
+        assert media["audioFormat"] == "pcm16KMono"
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: s.responses and s.responses[0].status == "completed", timeout=15)
+        await wait_until(lambda: call.timeline and len(call.timeline.received) > 10, 10)
+        await asyncio.sleep(0.5)
+        await call.hang_up()
+        # the model got 24 kHz audio that matches a real resampling of what the caller said
+        wav16 = read_wav(speech("ja_reserve_car", 16)).pcm
+        expected = np.frombuffer(resample(wav16, 16000, 24000), dtype="<i2").astype(np.float64)
+        got = np.frombuffer(session.received_audio, dtype="<i2").astype(np.float64)
+        corr = np.correlate(got[: len(got)], expected[:4800], mode="valid")
+        offset = int(np.argmax(corr))
+        segment = got[offset : offset + len(expected)]
+        similarity = np.dot(segment, expected) / (np.linalg.norm(segment) * np.linalg.norm(expected))
+        assert similarity > 0.99
+        assert {len(f.pcm) for f in call.timeline.received} == {640}
+        assert rms(call.received_pcm()) > 300
+
+
+@pytest.mark.parametrize("forged", ["no-token", "bad-token", "bad-jwt"])
+async def test_forged_callbacks_and_media_sockets_are_refused(tmp_path, forged: str) -> None:
+    from gateway.emulators.acs import ForgedToken
+
+    async with phone_rig(tmp_path, Script.replies("はい。")) as rig:
+        call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"))
+        await call.wait_for("MediaStreamingStarted", 10)
+        url = call.callback_uri
+        base, _, query = url.partition("?")
+        if forged == "no-token":
+            target, token = base, rig.acs.issuer.callback_token()
+        elif forged == "bad-token":
+            target, token = base + "?token=guess&agent=support-desk", rig.acs.issuer.callback_token()
+        else:
+            target, token = url, rig.acs.issuer.forge(ForgedToken.WRONG_KEY)
+        status = await rig.acs.send_callback(call, "CallDisconnected", token=token, url=target)
+        assert status == 401
+        assert rig.gw.hub.live_sessions(), "a forged hang-up must not end the call"
+        transport = call.answer_body["mediaStreamingOptions"]["transportUrl"]
+        if forged == "bad-jwt":
+            probe = await rig.acs.probe_media(call, token=rig.acs.issuer.forge(ForgedToken.WRONG_AUDIENCE), url=transport)
+        else:
+            probe = await rig.acs.probe_media(call, token=rig.acs.issuer.media_token(), url=transport.split("?")[0] + ("?token=guess" if forged == "bad-token" else ""))
+        assert not probe.accepted and probe.status == 401
+        await call.hang_up()
