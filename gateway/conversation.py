@@ -3,8 +3,10 @@
 Turn-taking is the gateway's, not the provider's (the engines ask for no automatic responses), because the field
 taught two lessons: a caller's backchannel (はい, うん) spoken over the agent must neither interrupt it nor get an
 answer, and a real interruption must stop what the caller hears at once and make the model forget what was never
-heard. So: speech that starts while the agent is audible interrupts only once it has lasted ``barge_in_min_ms``;
-speech that ends while the agent is still audible is a backchannel and gets no reply; anything else is a turn.
+heard. So: speech that starts while the agent is audible interrupts only once ``barge_in_min_ms`` of voiced audio
+has followed (the provider's speech-stopped event comes a whole silence window late, too late to measure a short
+"はい"); speech that ends while the agent is still audible is a backchannel and gets no reply; anything else is a
+turn.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from .audio import REALTIME_RATE, b64decode, pcm_ms, rms
 from .engines.base import EngineSession
 from .events import (
     AudioOut,
@@ -61,6 +64,9 @@ class AudioSink(Protocol):
         ...
 
 
+VOICED_RMS = 400.0  # PCM16 RMS above which a 20 ms frame counts as the caller's voice (about -38 dBFS)
+
+
 class Conversation:
     def __init__(
         self,
@@ -84,7 +90,8 @@ class Conversation:
         self._overlapped = False
         self._barged = False
         self._stopped_at: float | None = None
-        self._barge_timer: asyncio.Task[None] | None = None
+        self._voiced_ms = 0.0
+        self._barge_pending = False
         self._pending_backchannel: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -92,10 +99,10 @@ class Conversation:
         return self._response_active or self.sink.audible()
 
     async def begin(self, greeting_spoken: str | None) -> None:
-        """The caller can hear us now: either the greeting was already spoken by the phone system, or the agent opens."""
+        """The caller can hear us now: either the greeting was already spoken by the channel (it is in the transcript
+        already; the model is told it was said), or the agent opens."""
         if greeting_spoken:
             await self.engine.add_message("assistant", greeting_spoken)
-            self.hub.publish(self.session_id, TranscriptFinal("assistant", greeting_spoken))
         elif self.profile.greeting_mode != "none":
             self._stopped_at = self.clock()
             greeting = self.profile.greeting
@@ -136,9 +143,8 @@ class Conversation:
                         outcome = "provider_lost"
                         break
         finally:
-            for task in (self._barge_timer, *self._tasks):
-                if task is not None:
-                    task.cancel()
+            for task in self._tasks:
+                task.cancel()
         return outcome
 
     async def _on_audio(self, audio: AudioOut) -> None:
@@ -151,18 +157,24 @@ class Conversation:
             self.hub.publish(self.session_id, TurnLatency(round(ms, 1)))
         await self.sink.play(audio)
 
+    async def caller_audio(self, b64: str) -> None:
+        """Every caller frame (24 kHz) passes here; it is only decoded while a barge-in decision is pending."""
+        if not self._barge_pending:
+            return
+        pcm = b64decode(b64)
+        if rms(pcm) >= VOICED_RMS:
+            self._voiced_ms += pcm_ms(len(pcm), REALTIME_RATE)
+            if self._voiced_ms >= self.profile.turn_taking.barge_in_min_ms:
+                self._barge_pending = False
+                if self.agent_audible():
+                    await self.barge_in()
+
     def _on_speech_started(self) -> None:
         self._user_speaking = True
         self._barged = False
         self._overlapped = self.agent_audible()
-        if self._overlapped:
-            delay = self.profile.turn_taking.barge_in_min_ms / 1000
-            self._barge_timer = asyncio.create_task(self._barge_in_after(delay), name="barge-in-timer")
-
-    async def _barge_in_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        if self._user_speaking and self.agent_audible():
-            await self.barge_in()
+        self._barge_pending = self._overlapped
+        self._voiced_ms = 0.0
 
     async def barge_in(self) -> None:
         """The caller really interrupts: silence the device, cancel, and truncate to what was heard."""
@@ -178,9 +190,7 @@ class Conversation:
 
     async def _on_speech_stopped(self) -> None:
         self._user_speaking = False
-        if self._barge_timer is not None:
-            self._barge_timer.cancel()
-            self._barge_timer = None
+        self._barge_pending = False
         if self._overlapped and not self._barged and self.agent_audible():
             self._pending_backchannel = "?"
             logger.info("short speech over the agent treated as a backchannel; the agent goes on")

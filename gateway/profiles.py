@@ -29,7 +29,7 @@ class TurnTaking(BaseModel):
     vad_threshold: float = Field(default=0.5, ge=0, le=1)
     prefix_padding_ms: int = Field(default=300, ge=0, le=2000)
     silence_duration_ms: int = Field(default=500, ge=100, le=5000)
-    barge_in_min_ms: int = Field(default=700, ge=0, le=5000)  # caller speech shorter than this never interrupts
+    barge_in_min_ms: int = Field(default=800, ge=0, le=5000)  # caller speech shorter than this never interrupts
     backchannels: list[str] = Field(
         default_factory=lambda: ["はい", "ええ", "うん", "うんうん", "なるほど", "そうですね", "はいはい", "yeah", "uh-huh", "right", "ok"]
     )

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from gateway.conversation import Conversation
 from gateway.engines.base import EngineUnavailable
 from gateway.engines.realtime import RealtimeSession
-from gateway.events import Health, SessionError
+from gateway.events import Health, SessionError, TranscriptFinal
 from gateway.hub import SessionInfo
 from gateway.logs import session_context
 from gateway.profiles import AgentProfile
@@ -103,6 +103,7 @@ class PhoneCall:
             if self.gw.settings.greeting_voice and self.gw.settings.greeting_text:
                 voice = self.gw.settings.greeting_voice
             self.greeting_spoken = greeting
+            self.gw.hub.publish(self.session_id, TranscriptFinal("assistant", greeting))
             await self.control.play_text(self.connection_id, greeting, voice, self.profile.language, GREETING_CONTEXT)
         else:
             await self.control.start_streaming(self.connection_id)
@@ -178,7 +179,9 @@ class PhoneCall:
                         logger.warning("malformed media message ignored: %s", exc)
                     continue
                 if type(item) is AudioFrame:
-                    await engine.send_audio_b64(caller_audio.to_engine(item.b64))
+                    b64 = caller_audio.to_engine(item.b64)
+                    await engine.send_audio_b64(b64)
+                    await conversation.caller_audio(b64)
                 elif isinstance(item, AudioMetadata):
                     if item.sample_rate != self.control.sample_rate:
                         logger.warning("ACS streams %d Hz, expected %d Hz; resampling", item.sample_rate, self.control.sample_rate)

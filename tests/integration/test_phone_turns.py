@@ -1,0 +1,62 @@
+"""Turn-taking on the phone: a real interruption stops playback and truncates; a backchannel does neither."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.audio import pcm_ms
+from gateway.emulators.acs import Silence
+from gateway.emulators.realtime import Pacing, Say, Script
+from gateway.events import BackchannelIgnored, BargeIn
+from tests.conftest import speech, speech_text
+from tests.integration.phone_rig import phone_rig
+from tests.integration.test_phone_call import wait_until
+
+
+async def test_barge_in_stops_audio_cancels_and_truncates_to_what_was_heard(tmp_path) -> None:
+    script = Script(steps=[Say(text="長いご案内です。", duration_ms=8000), Say(text="はい、お待ちします。")], user_transcripts=["こんにちは", "すみません、ちょっと待ってください。"])
+    async with phone_rig(tmp_path, script, pacing=Pacing(realtime_factor=1.0)) as rig:
+        call = await rig.acs.incoming_call(
+            rig.incoming_url,
+            wav=speech("ja_greeting_reply"),
+            script=[Silence(2500), speech("ja_interrupt_wait"), Silence(1500)],
+        )
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: s.truncates, timeout=20)
+        timeline = call.timeline
+        interrupt_start = timeline.speech_start(1)
+        stop = await wait_until(lambda: timeline.first_stop_audio_after(interrupt_start), 5)
+        assert 0.3 < stop - interrupt_start < 3.0
+        [truncate] = session.truncates
+        first_reply = session.responses[0]
+        assert truncate.item_id in first_reply.item_ids
+        assert session.cancels and session.cancels[0].response_id == first_reply.response_id
+        heard_ms = pcm_ms(len(call.heard_pcm()), timeline.rate)
+        assert truncate.audio_end_ms < 8000 and truncate.audio_end_ms <= truncate.audio_sent_ms
+        assert abs(truncate.audio_end_ms - heard_ms) < 250, (truncate.audio_end_ms, heard_ms)
+        assert any(isinstance(e, BargeIn) for e in rig.gw.hub.history(rig.gw.hub.live_sessions()[0].session_id))
+        # the caller's interruption still gets its answer
+        await session.wait_for(lambda s: len(s.responses) >= 2, timeout=10)
+        await call.hang_up()
+
+
+@pytest.mark.parametrize("backchannel", ["ja_backchannel_hai", "ja_backchannel_un", "ja_backchannel_naruhodo"])
+async def test_a_backchannel_neither_interrupts_nor_gets_a_reply(tmp_path, backchannel: str) -> None:
+    script = Script(steps=[Say(text="ご案内を続けます。", duration_ms=6000), Say(text="相づちへの返事（出てはいけない）")], user_transcripts=["こんにちは", speech_text(backchannel)])
+    async with phone_rig(tmp_path, script, pacing=Pacing(realtime_factor=2.0)) as rig:
+        call = await rig.acs.incoming_call(
+            rig.incoming_url,
+            wav=speech("ja_greeting_reply"),
+            script=[Silence(2500), speech(backchannel), Silence(4000)],
+        )
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: len(s.user_turns) >= 2, timeout=20)
+        session_id = rig.gw.hub.live_sessions()[0].session_id
+        await wait_until(lambda: any(isinstance(e, BackchannelIgnored) for e in rig.gw.hub.history(session_id)), 5)
+        await asyncio.sleep(2.0)
+        assert call.timeline.stop_audio_times == []
+        assert len(session.responses) == 1 and session.truncates == [] and session.cancels == []
+        assert pcm_ms(len(call.heard_pcm()), call.timeline.rate) > 5500  # the whole reply was heard
+        await call.hang_up()
