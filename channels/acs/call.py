@@ -52,6 +52,7 @@ class PhoneCall:
         self._registered = False
         self._ended = False
         self._apologising = False
+        self._hangup_timer: asyncio.Task[object] | None = None
         self.media_connected = asyncio.Event()
 
     # --- set-up -------------------------------------------------------------------------------------------------
@@ -135,7 +136,7 @@ class PhoneCall:
             logger.exception("apology play failed")
             await self.hang_up()
             return
-        self.gw.spawn(self._hang_up_later(APOLOGY_HANGUP_S), f"apology-timeout-{self.session_id}")
+        self._hangup_timer = self.gw.spawn(self._hang_up_later(APOLOGY_HANGUP_S), f"apology-timeout-{self.session_id}")
 
     async def _hang_up_later(self, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -202,6 +203,8 @@ class PhoneCall:
         if self._ended:
             return
         self._ended = True
+        if self._hangup_timer is not None and self._hangup_timer is not asyncio.current_task():
+            self._hangup_timer.cancel()
         with session_context(self.session_id):
             if self._engine_task is not None and not self._engine_task.done():
                 self._engine_task.cancel()

@@ -144,3 +144,33 @@ async def test_forged_callbacks_and_media_sockets_are_refused(tmp_path, forged: 
             probe = await rig.acs.probe_media(call, token=rig.acs.issuer.media_token(), url=transport.split("?")[0] + ("?token=guess" if forged == "bad-token" else ""))
         assert not probe.accepted and probe.status == 401
         await call.hang_up()
+
+
+async def test_prompt_chaining_moves_the_live_session_to_the_next_step(tmp_path) -> None:
+    async with phone_rig(tmp_path, reservation_script(), agent="rent-a-car") as rig:
+        call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_reserve_car"))
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: s.function_call_outputs, timeout=15)
+        await session.wait_for(lambda s: len(s.instructions_history) >= 2, timeout=5)
+        first, latest = session.instructions_history[0], session.instructions_history[-1]
+        assert "Step gather" in first and "Step close" not in first
+        assert "Step close" in latest and "Step gather" not in latest
+        assert "レンタカー" in latest  # the common part stays
+        await call.hang_up()
+
+
+async def test_a_profile_can_let_the_agent_speak_first(tmp_path) -> None:
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    (agents / "opener.md").write_text(
+        "---\nname: opener\ngreeting: はい、配車センターです。\ngreeting_mode: agent\ntools: []\n---\n# 役割\nテスト用。\n", encoding="utf-8"
+    )
+    async with phone_rig(tmp_path, Script.replies("はい、配車センターです。"), agent="opener", agents_dir=agents) as rig:
+        call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"))
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: s.responses, timeout=10)
+        assert "play" not in rig.acs.operations(call.call_connection_id)
+        assert session.responses[0].trigger == "response.create"
+        assert "はい、配車センターです。" in (session.responses[0].instructions or "")
+        await wait_until(lambda: call.timeline and call.timeline.received, 10)
+        await call.hang_up()

@@ -1,0 +1,73 @@
+"""The provider misbehaving during a phone call: a dropped socket is survived with context; a refusing provider
+gets the caller an apology and a clean hang-up, with the record kept."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.emulators.acs import Silence
+from gateway.emulators.realtime import Pacing, Say, Script
+from gateway.events import EngineReconnected  # noqa: F401  (documents what the engine emits)
+from tests.conftest import speech
+from tests.integration.phone_rig import phone_rig
+from tests.integration.test_phone_call import wait_until
+
+
+async def test_a_provider_drop_mid_call_is_survived_with_context(tmp_path) -> None:
+    script = Script(
+        steps=[Say(text="ただいま確認しております。", duration_ms=3000), Say(text="お待たせしました、再接続後の回答です。")],
+        user_transcripts=["こんにちは"],
+    )
+    async with phone_rig(tmp_path, script, pacing=Pacing(realtime_factor=1.0)) as rig:
+        rig.realtime.config.script_scope = "emulator"  # the reconnected session continues the same script
+        rig.realtime.drop_mid_response(after_audio_ms=400, code=None)  # TCP abort, like a network failure
+        call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"), script=[Silence(8000)])
+        second = await rig.realtime.wait_for_session(2, timeout=20)
+        # the new session got the instructions and the conversation so far
+        assert second.instructions and "サポートデスク" in second.instructions
+        restored = [item for item in second.created_items if item.get("type") == "message"]
+        texts = [part.get("text", "") for item in restored for part in item.get("content", [])]
+        assert "こんにちは" in texts and any("サポートデスク" in t for t in texts)
+        # the caller was waiting for an answer: it comes after the reconnect, and the call goes on
+        await second.wait_for(lambda s: s.responses and s.responses[0].status == "completed", timeout=15)
+        reply_item = second.responses[0].item_ids[0]
+        await wait_until(lambda: call.timeline.received and call.timeline.received[-1].time > second.connected_at, 10)
+        assert rig.gw.hub.live_sessions(), "the call is still up"
+        await call.hang_up()
+        await wait_until(lambda: not rig.gw.hub.live_sessions(), 10)
+        await rig.gw.writer.flush()
+        [conversation] = await rig.gw.store.search_conversations(channel="phone")
+        turns = [t["text"] for t in (await rig.gw.store.conversation(conversation["id"]))["turns"]]
+        assert "お待たせしました、再接続後の回答です。" in turns and "こんにちは" in turns
+        assert reply_item
+
+
+async def test_a_refusing_provider_gets_an_apology_and_a_clean_hang_up(tmp_path) -> None:
+    async with phone_rig(tmp_path, Script.replies("unused")) as rig:
+        rig.realtime.refuse_connections(503)
+        call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"))
+        await call.wait_for("CallDisconnected", 15)
+        plays = [r.body["playSources"][0]["text"]["text"] for r in rig.acs.requests_for("play")]
+        assert len(plays) == 2 and "申し訳ございません" in plays[1]
+        ops = rig.acs.operations(call.call_connection_id)
+        assert "startMediaStreaming" not in ops and ops[-1] in ("terminate", "hangUp", "delete")
+        await wait_until(lambda: not rig.gw.hub.live_sessions(), 10)
+        await rig.gw.writer.flush()
+        [conversation] = await rig.gw.store.search_conversations(channel="phone")
+        assert conversation["outcome"] == "provider_unavailable"
+        record = await rig.gw.store.conversation(conversation["id"])
+        assert record["turns"][0]["role"] == "assistant"  # the greeting the caller heard is on record
+        await asyncio.sleep(0.2)
+        assert [t for t in rig.gw.tasks if not t.done()] == []
+
+
+async def test_a_dropped_media_socket_ends_the_session_and_leaks_nothing(tmp_path) -> None:
+    async with phone_rig(tmp_path, Script.replies("はい。")) as rig:
+        call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"), script=[Silence(5000)])
+        session = await rig.realtime.wait_for_session(1)
+        await wait_until(lambda: call.timeline and call.timeline.sent_count > 20, 10)
+        await call.media.stop(code=1011)  # ACS's media socket goes away without a CallDisconnected
+        await wait_until(lambda: not rig.gw.hub.live_sessions(), 10)
+        await session.wait_for(lambda s: s.closed, timeout=5)
+        await asyncio.sleep(0.2)
+        assert [t for t in rig.gw.tasks if not t.done()] == []
