@@ -46,10 +46,10 @@ async def simulate_call(args: argparse.Namespace) -> int:
         try:
             await call.wait_for("CallConnected", 10)
             out.write(f"{time.monotonic() - started:6.2f}s call connected\n")
+            await call.wait_for("MediaStreamingStarted", 30)
             for play in emulator.requests_for("play"):
                 source = (play.body or {}).get("playSources", [{}])[0].get("text", {})
-                out.write(f"{time.monotonic() - started:6.2f}s greeting played: {source.get('text', '')}\n")
-            await call.wait_for("MediaStreamingStarted", 30)
+                out.write(f"        greeting played: {source.get('text', '')}\n")
             out.write(f"{time.monotonic() - started:6.2f}s media streaming started; caller speaks {args.wav.name}\n")
             await asyncio.sleep(args.listen)
         finally:
