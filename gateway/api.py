@@ -81,6 +81,17 @@ def create_core_blueprint(gw: Gateway) -> Blueprint:
         status_code = 404 if outcome.output.get("error", {}).get("code") == "unknown_tool" else 200
         return jsonify(payload), status_code
 
+    @bp.post("/api/handoff")
+    async def handoff() -> tuple[Response, int]:
+        """A short code that continues this browser session on another channel (the caller keys it in by phone)."""
+        body = await request.get_json(silent=True)
+        session_id = str(body.get("session_id") or "") if isinstance(body, dict) else ""
+        if not gw.signer.verify("session", session_id, bearer(request.headers.get("Authorization"))):
+            return jsonify(error="missing or invalid session token"), 401
+        await gw.writer.flush(timeout=5)  # the transcript so far must be readable by whoever redeems the code
+        code = await gw.handoffs.issue(session_id)
+        return jsonify(code=code, expires_in_s=15 * 60), 200
+
     @bp.get("/")
     async def index() -> Response:
         return await send_from_directory(WEB_DIR, "index.html")

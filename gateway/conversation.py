@@ -37,6 +37,7 @@ from .events import (
     UserSpeechStarted,
     UserSpeechStopped,
 )
+from .handoff import Continuation
 from .hub import SessionHub
 from .profiles import AgentProfile
 
@@ -109,6 +110,16 @@ class Conversation:
             await self.engine.respond(
                 f"Greet the caller now with: {greeting}" if greeting else "Greet the caller briefly and ask how you can help."
             )
+
+    async def continue_from(self, continuation: Continuation) -> None:
+        """Pick up a conversation begun on another channel: its words and tool results, its scenario step."""
+        for role, text in continuation.history:
+            await self.engine.add_message(role, text)
+        if continuation.step:
+            await self.engine.move_to_step(continuation.step)
+        self.hub.publish(self.session_id, Health("continued", f"continues {continuation.conversation_id}"))
+        self._stopped_at = self.clock()
+        await self.engine.respond(continuation.briefing())
 
     async def run(self) -> str:
         """Pump engine events until the engine ends; returns the outcome for the record."""

@@ -11,6 +11,7 @@ from .config import Settings
 from .engines.base import AgentSetup
 from .engines.providers import RealtimeTarget, chat_target, realtime_target
 from .engines.realtime import RealtimeSession
+from .handoff import Handoffs
 from .hub import SessionHub
 from .profiles import AgentProfile, ProfileLibrary
 from .security import AcsJwtValidator, TokenSigner
@@ -19,6 +20,7 @@ from .store.writer import StoreWriter
 from .summary import Summarizer
 from .tools import ToolContext, ToolRegistry
 from .tools.demo import register_demo_tools
+from .tools.handoff_tools import register_handoff_tools
 from .tools.mcp_source import load_mcp_tools
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class Gateway:
     acs_jwt: AcsJwtValidator | None
     realtime: RealtimeTarget | None
     agent: str
+    handoffs: Handoffs
     draining: bool = False
     mcp_status: dict[str, str] = field(default_factory=dict)
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
@@ -51,6 +54,7 @@ class Gateway:
         writer = StoreWriter(store, on_ended=summarizer.summarize)
         registry = ToolRegistry(default_timeout=settings.tool_timeout_s)
         register_demo_tools(registry)
+        register_handoff_tools(registry)
         acs_jwt = AcsJwtValidator(settings.acs_jwks_url, settings.acs_resource_id) if settings.acs_resource_id else None
         return cls(
             settings=settings,
@@ -63,6 +67,7 @@ class Gateway:
             acs_jwt=acs_jwt,
             realtime=realtime_target(settings),
             agent=settings.agent,
+            handoffs=Handoffs(store),
         )
 
     async def start(self) -> None:

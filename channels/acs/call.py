@@ -17,6 +17,7 @@ from gateway.conversation import Conversation
 from gateway.engines.base import EngineUnavailable
 from gateway.engines.realtime import RealtimeSession
 from gateway.events import Health, SessionError, TranscriptFinal
+from gateway.handoff import CODE_DIGITS
 from gateway.hub import SessionInfo
 from gateway.logs import session_context
 from gateway.profiles import AgentProfile
@@ -53,6 +54,7 @@ class PhoneCall:
         self._ended = False
         self._apologising = False
         self._hangup_timer: asyncio.Task[object] | None = None
+        self._digits = ""
         self.media_connected = asyncio.Event()
 
     # --- set-up -------------------------------------------------------------------------------------------------
@@ -188,7 +190,7 @@ class PhoneCall:
                         logger.warning("ACS streams %d Hz, expected %d Hz; resampling", item.sample_rate, self.control.sample_rate)
                         caller_audio = CallerAudio(item.sample_rate)
                 elif isinstance(item, Dtmf):
-                    logger.info("DTMF %s", item.digits)
+                    self._on_dtmf(item.digits, conversation)
         finally:
             if runner.done() and not runner.cancelled() and runner.result() == "provider_lost":
                 self.outcome = "provider_lost"
@@ -197,6 +199,21 @@ class PhoneCall:
                 runner.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await runner
+
+    def _on_dtmf(self, digits: str, conversation: Conversation) -> None:
+        """Keyed digits collect into a handoff code; six of them continue a conversation from another channel."""
+        self._digits = (self._digits + digits)[-CODE_DIGITS:]
+        if len(self._digits) == CODE_DIGITS:
+            code, self._digits = self._digits, ""
+            self.gw.spawn(self._continue_from(code, conversation), f"handoff-{self.session_id}")
+
+    async def _continue_from(self, code: str, conversation: Conversation) -> None:
+        await self.gw.writer.flush(timeout=5)
+        continuation = await self.gw.handoffs.claim(code, self.session_id)
+        if continuation is None:
+            await conversation.engine.respond("お客様が入力された引き継ぎコードは無効でした。コードをご確認いただくようお願いしてください。")
+            return
+        await conversation.continue_from(continuation)
 
     async def finish(self, outcome: str) -> None:
         """Close everything this call owns; safe to call more than once."""

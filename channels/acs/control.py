@@ -65,6 +65,7 @@ class CallControl:
             start_media_streaming=False,  # the greeting plays first; streaming starts when it ends
             enable_bidirectional=True,
             audio_format=self.audio_format,
+            enable_dtmf_tones=True,  # a caller can key in a handoff code to continue a browser conversation
         )
         kwargs = {"cognitive_services_endpoint": self.cognitive_services_endpoint} if self.cognitive_services_endpoint else {}
         props = await self.client.answer_call(

@@ -51,6 +51,9 @@ class EngineSession(Protocol):
     async def add_message(self, role: str, text: str) -> None:
         """Put words into the conversation without a response (e.g. a greeting the phone system already spoke)."""
 
+    async def move_to_step(self, step: str) -> None:
+        """Continue on another step of the profile's scenario (prompt chaining)."""
+
     async def cancel_response(self) -> None: ...
 
     async def truncate(self, item_id: str, played_ms: int) -> None:

@@ -122,3 +122,12 @@ driver_stops = Table(
     Column("address", String(256), nullable=False),
     Column("cargo", String(256), nullable=False),
 )
+
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("code", String(8), primary_key=True),
+    Column("conversation_id", String(64), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_by", String(64)),
+)

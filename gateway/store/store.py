@@ -202,6 +202,42 @@ class Store:
             rows = await conn.execute(select(t.c.role, t.c.text).where(t.c.conversation_id == conversation_id).order_by(t.c.id))
             return [(r.role, r.text) for r in rows]
 
+    # --- handoffs between channels ------------------------------------------------------------------------------
+    async def save_handoff(self, code: str, conversation_id: str, expires_at: dt.datetime) -> bool:
+        """False when the code is taken (the caller picks another)."""
+        h = schema.handoffs
+        async with self.engine.begin() as conn:
+            await conn.execute(h.delete().where(h.c.expires_at < utcnow()))
+            if (await conn.execute(select(h.c.code).where(h.c.code == code))).first() is not None:
+                return False
+            await conn.execute(insert(h).values(code=code, conversation_id=conversation_id, expires_at=expires_at))
+            return True
+
+    async def claim_handoff(self, code: str, claimed_by: str) -> str | None:
+        """The conversation a code continues, once: a code is single-use and short-lived."""
+        h = schema.handoffs
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(h.c.conversation_id).where(h.c.code == code, h.c.claimed_by.is_(None), h.c.expires_at > utcnow())
+                )
+            ).first()
+            if row is None:
+                return None
+            await conn.execute(update(h).where(h.c.code == code).values(claimed_by=claimed_by))
+            await conn.execute(
+                update(schema.conversations).where(schema.conversations.c.id == claimed_by).values(continued_from=row[0])
+            )
+            return str(row[0])
+
+    async def tool_results(self, conversation_id: str) -> list[tuple[str, str, str]]:
+        t = schema.tool_calls
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(t.c.name, t.c.arguments, t.c.result).where(t.c.conversation_id == conversation_id).order_by(t.c.id)
+            )
+            return [(r.name, r.arguments, r.result) for r in rows]
+
     # --- demo business data ----------------------------------------------------------------------------------------
     async def find_customer(self, phone_digits: str) -> dict[str, Any] | None:
         async with self.engine.connect() as conn:
