@@ -21,9 +21,10 @@ case "${1:-}" in
     ;;
   test)
     shift
-    if ! command -v chromium >/dev/null 2>&1; then
+    if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi ipa; then
+      # headless Chromium for the browser tests, and a Japanese font so screenshots show the page's text
       SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-      $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
+      $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-ipafont-gothic >/dev/null
     fi
     venv
     .venv/bin/python -m pip install -q -e ".[test,bench]" 2>&1 | grep -v "^WARNING: Location" || true

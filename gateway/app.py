@@ -23,8 +23,10 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.register_blueprint(create_core_blueprint(gw))
 
     from channels.acs.blueprint import create_acs_blueprint
+    from channels.webrtc import create_webrtc_blueprint
 
     app.register_blueprint(create_acs_blueprint(gw))
+    app.register_blueprint(create_webrtc_blueprint(gw))
     json_errors(app)
 
     @app.before_serving
