@@ -116,6 +116,14 @@ def json_errors(app: object) -> None:
     async def http_error(exc: HTTPException) -> tuple[Response, int]:
         return jsonify(error=exc.name, detail=exc.description), exc.code or 500
 
+    async def unreadable_json(exc: Exception) -> tuple[Response, int]:
+        """``get_json(silent=True)`` still raises on a body that is not UTF-8 or nests too deep: the client's error."""
+        logger.warning("unreadable request body on %s: %s", request.path, type(exc).__name__)
+        return jsonify(error="Bad Request", detail="the body is not JSON the gateway can read"), 400
+
+    app.errorhandler(UnicodeDecodeError)(unreadable_json)  # type: ignore[attr-defined]
+    app.errorhandler(RecursionError)(unreadable_json)  # type: ignore[attr-defined]
+
     @app.errorhandler(Exception)  # type: ignore[attr-defined]
     async def unexpected(exc: Exception) -> tuple[Response, int]:
         logger.exception("unhandled error")

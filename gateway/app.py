@@ -25,8 +25,12 @@ def create_app(settings: Settings | None = None) -> Quart:
     from channels.acs.blueprint import create_acs_blueprint
     from channels.webrtc import create_webrtc_blueprint
 
-    app.register_blueprint(create_acs_blueprint(gw))
+    from .console import create_console_blueprint
+
+    acs = create_acs_blueprint(gw)
+    app.register_blueprint(acs)
     app.register_blueprint(create_webrtc_blueprint(gw))
+    app.register_blueprint(create_console_blueprint(gw, attach_emulator=acs.attach_emulator))  # type: ignore[attr-defined]
     json_errors(app)
 
     @app.before_serving

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -59,6 +60,12 @@ async def _serve_single(settings: Settings) -> None:
         logger.info("draining: %d live session(s), deadline %.0fs", live, settings.drain_timeout_s)
         while gw.hub.live_sessions() and loop.time() < deadline:
             await asyncio.sleep(0.2)
+        leftover = gw.hub.live_sessions()
+        if leftover:  # past the deadline: hang up properly rather than leave callers on a silent line
+            logger.warning("drain deadline passed: ending %d live session(s)", len(leftover))
+            ending = asyncio.gather(*(gw.hub.end(s.session_id) for s in leftover), return_exceptions=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ending, timeout=10)
         stop.set()
 
     drain_tasks: set[asyncio.Task[None]] = set()

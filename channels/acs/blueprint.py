@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from urllib.parse import quote
 
 from azure.core.exceptions import AzureError
+from pydantic import SecretStr
 from quart import Blueprint, Response, jsonify, request, websocket
 
 from gateway.engines.providers import ws_url
@@ -15,20 +17,31 @@ from gateway.events import Health
 from gateway.logs import session_context
 from gateway.services import Gateway
 
-from .call import PhoneCall
+from .call import MediaRefused, PhoneCall
 from .control import CallControl
 from .wire import IncomingCall, SubscriptionValidation, WireError, parse_callbacks, parse_event_grid
 
 logger = logging.getLogger(__name__)
 TOKEN_PURPOSE = "acs"
+EMULATED_PURPOSE = "acs-emulated"
 
 
 class PhoneCalls:
-    """This process's live phone calls by call key (the key is in every callback and media URL of a call)."""
+    """This process's live phone calls by call key (the key is in every callback and media URL of a call).
 
-    def __init__(self, gw: Gateway, control: CallControl) -> None:
+    One per call control: the real ACS, and (for console demo calls) an in-process ACS emulator, whose calls get
+    their own token purpose and URL base so that neither line can be steered into the other.
+    """
+
+    def __init__(
+        self, gw: Gateway, control: CallControl, base_url: str | None = None, purpose: str = TOKEN_PURPOSE, verify_jwt: bool = True
+    ) -> None:
         self.gw = gw
         self.control = control
+        self.base_url = base_url
+        self.purpose = purpose
+        self.verify_jwt = verify_jwt
+        self.owns: Callable[[str], bool] = lambda _context: False
         self.calls: dict[str, PhoneCall] = {}
 
     def get_or_create(self, call_key: str, caller: str = "", agent: str | None = None) -> PhoneCall:
@@ -45,20 +58,38 @@ class PhoneCalls:
             await call.finish(outcome)
 
     def urls(self, call_key: str, agent: str) -> tuple[str, str]:
-        base = self.gw.settings.public_base_url or ""
-        query = f"token={self.gw.signer.sign(TOKEN_PURPOSE, call_key)}&agent={quote(agent)}"
+        base = self.base_url or self.gw.settings.public_base_url or ""
+        query = f"token={self.gw.signer.sign(self.purpose, call_key)}&agent={quote(agent)}"
         return f"{base}/api/callbacks/{call_key}?{query}", f"{ws_url(base)}/ws/acs/{call_key}?{query}"
 
 
 def create_acs_blueprint(gw: Gateway) -> Blueprint:
     bp = Blueprint("acs", __name__)
     phone = PhoneCalls(gw, CallControl(gw.settings)) if gw.settings.acs_configured else None
+    emulated: list[PhoneCalls] = []  # at most one: the console's demo-call emulator
     bp.phone_calls = phone  # type: ignore[attr-defined]  # for the console and tests
 
-    async def authorised(call_key: str, token: str | None, authorization: str | None) -> bool:
-        if not gw.signer.verify(TOKEN_PURPOSE, call_key, token):
+    def attach_emulator(acs_endpoint: str, access_key: str, gateway_base: str, owns: Callable[[str], bool]) -> None:
+        """Answer calls that ``owns`` recognises through an in-process ACS emulator instead of the real ACS."""
+        settings = gw.settings.model_copy(
+            update={"acs_connection_string": None, "acs_endpoint": acs_endpoint, "acs_access_key": SecretStr(access_key)}
+        )
+        line = PhoneCalls(gw, CallControl(settings), base_url=gateway_base, purpose=EMULATED_PURPOSE, verify_jwt=False)
+        line.owns = owns
+        emulated[:] = [line]
+
+    bp.attach_emulator = attach_emulator  # type: ignore[attr-defined]  # for the console's demo calls
+
+    def line_for_context(incoming_call_context: str) -> PhoneCalls | None:
+        return next((line for line in emulated if line.owns(incoming_call_context)), phone)
+
+    def line_for_key(call_key: str, token: str | None) -> PhoneCalls | None:
+        return next((line for line in emulated if gw.signer.verify(line.purpose, call_key, token)), phone)
+
+    async def authorised(line: PhoneCalls, call_key: str, token: str | None, authorization: str | None) -> bool:
+        if not gw.signer.verify(line.purpose, call_key, token):
             return False
-        if gw.acs_jwt is not None and not await gw.acs_jwt.validate(authorization):
+        if line.verify_jwt and gw.acs_jwt is not None and not await gw.acs_jwt.validate(authorization):
             return False
         return True
 
@@ -88,18 +119,19 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
         answered = []
         for event in events:
             assert isinstance(event, IncomingCall)
-            if phone is None or not gw.settings.public_base_url or gw.realtime is None:
+            line = line_for_context(event.incoming_call_context)
+            if line is None or not (line.base_url or gw.settings.public_base_url) or gw.realtime is None:
                 return jsonify(error="the phone channel is not configured (see voice-gateway doctor)"), 503
             if gw.draining:
                 return jsonify(error="draining: not taking new calls"), 503
             call_key = uuid.uuid4().hex
-            call = phone.get_or_create(call_key, event.caller, gw.agent)
-            callback_url, media_url = phone.urls(call_key, call.profile.name)
+            call = line.get_or_create(call_key, event.caller, gw.agent)
+            callback_url, media_url = line.urls(call_key, call.profile.name)
             with session_context(call.session_id):
                 try:
-                    call.connection_id = await phone.control.answer(event.incoming_call_context, callback_url, media_url, call_key)
+                    call.connection_id = await line.control.answer(event.incoming_call_context, callback_url, media_url, call_key)
                 except AzureError as exc:
-                    phone.calls.pop(call_key, None)
+                    line.calls.pop(call_key, None)
                     logger.error("answering the call failed: %s", exc)
                     return jsonify(error="ACS refused to answer the call", detail=str(exc)[:300]), 502
                 logger.info("answered call from %s (connection %s)", event.caller or "unknown", call.connection_id)
@@ -108,9 +140,10 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
 
     @bp.post("/api/callbacks/<call_key>")
     async def callbacks(call_key: str) -> tuple[Response, int]:
+        phone = line_for_key(call_key, request.args.get("token"))
         if phone is None:
             return jsonify(error="the phone channel is not configured"), 503
-        if not await authorised(call_key, request.args.get("token"), request.headers.get("Authorization")):
+        if not await authorised(phone, call_key, request.args.get("token"), request.headers.get("Authorization")):
             logger.warning("callback for %s refused: bad token or JWT", call_key[:8])
             return jsonify(error="unauthorised callback"), 401
         body = await request.get_json(silent=True)
@@ -137,9 +170,10 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
 
     @bp.websocket("/ws/acs/<call_key>")
     async def media(call_key: str) -> Response | None:
+        phone = line_for_key(call_key, websocket.args.get("token"))
         if phone is None:
             return Response("phone channel not configured", 503)
-        if not await authorised(call_key, websocket.args.get("token"), websocket.headers.get("Authorization")):
+        if not await authorised(phone, call_key, websocket.args.get("token"), websocket.headers.get("Authorization")):
             logger.warning("media socket for %s refused: bad token or JWT", call_key[:8])
             return Response("unauthorised", 401)
         call = phone.get_or_create(call_key, agent=websocket.args.get("agent"))
@@ -149,6 +183,9 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
             logger.info("media socket connected")
             try:
                 await call.run_media(websocket.receive, websocket.send)
+            except MediaRefused as exc:
+                logger.warning("media socket closed: %s", exc.reason)
+                await websocket.close(exc.code, exc.reason)
             except asyncio.CancelledError:
                 logger.info("media socket closed by ACS")
                 raise
@@ -159,9 +196,10 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
 
     @bp.after_app_serving
     async def close_calls() -> None:
-        if phone is not None:
-            for key in list(phone.calls):
-                await phone.end(key, "shutdown")
-            await phone.control.close()
+        for line in [phone, *emulated]:
+            if line is not None:
+                for key in list(line.calls):
+                    await line.end(key, "shutdown")
+                await line.control.close()
 
     return bp

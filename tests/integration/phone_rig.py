@@ -48,3 +48,8 @@ async def phone_rig(
         app = create_app(make_settings(tmp_path, **stack.settings(base, **settings)))
         async with serve_app(app, port=port) as url:
             yield PhoneRig(stack, app.extensions["gateway"], url)
+
+
+def running_call_tasks(gw: Gateway) -> list[str]:
+    """Background tasks of phone calls still running (app-lifetime tasks such as reapers are not a call's)."""
+    return [t.get_name() for t in gw.tasks if not t.done() and "-" in t.get_name() and not t.get_name().endswith("reaper")]

@@ -11,7 +11,7 @@ from gateway.audio import read_wav, resample, rms
 from gateway.emulators.acs import send_subscription_validation
 from gateway.emulators.realtime import CallTool, Say, Script
 from tests.conftest import speech, speech_text
-from tests.integration.phone_rig import phone_rig
+from tests.integration.phone_rig import phone_rig, running_call_tasks
 
 RESERVATION = {
     "locationId": "tokyo-station",
@@ -91,8 +91,7 @@ async def test_a_whole_call_at_24khz(tmp_path) -> None:
         assert tool_call["name"] == "create_reservation" and tool_call["ok"]
         reservation_number = tool_call["result"].split('"reservation_number": "')[1][:6]
         assert (await rig.gw.store.reservation(reservation_number))["conversation_id"] == conversation["id"]
-        leftovers = [t for t in rig.gw.tasks if not t.done()]
-        assert leftovers == []
+        assert running_call_tasks(rig.gw) == []
         assert rig.realtime.sessions[0].closed
 
 

@@ -9,7 +9,7 @@ from gateway.emulators.acs import Silence
 from gateway.emulators.realtime import Pacing, Say, Script
 from gateway.events import EngineReconnected  # noqa: F401  (documents what the engine emits)
 from tests.conftest import speech
-from tests.integration.phone_rig import phone_rig
+from tests.integration.phone_rig import phone_rig, running_call_tasks
 from tests.integration.test_phone_call import wait_until
 
 
@@ -58,7 +58,7 @@ async def test_a_refusing_provider_gets_an_apology_and_a_clean_hang_up(tmp_path)
         record = await rig.gw.store.conversation(conversation["id"])
         assert record["turns"][0]["role"] == "assistant"  # the greeting the caller heard is on record
         await asyncio.sleep(0.2)
-        assert [t for t in rig.gw.tasks if not t.done()] == []
+        assert running_call_tasks(rig.gw) == []
 
 
 async def test_a_dropped_media_socket_ends_the_session_and_leaks_nothing(tmp_path) -> None:
@@ -70,4 +70,4 @@ async def test_a_dropped_media_socket_ends_the_session_and_leaks_nothing(tmp_pat
         await wait_until(lambda: not rig.gw.hub.live_sessions(), 10)
         await session.wait_for(lambda s: s.closed, timeout=5)
         await asyncio.sleep(0.2)
-        assert [t for t in rig.gw.tasks if not t.done()] == []
+        assert running_call_tasks(rig.gw) == []

@@ -1,0 +1,203 @@
+"""The presenter console: its page, its JSON API under /api/console, and its push feed.
+
+Every route, the page and its scripts included, needs the console token: the console shows callers' numbers and
+words, and can end their calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+from quart import Blueprint, Response, jsonify, redirect, request, send_from_directory
+from werkzeug.exceptions import NotFound
+
+from ..api import bearer
+from ..doctor import as_dicts, run_checks
+from ..services import Gateway
+from .auth import COOKIE, COOKIE_MAX_AGE_S, ConsoleAuth
+from .emulated import AttachEmulator, EmulatedCallError, EmulatedCalls, loopback_base
+from .feed import FeedConfig, FeedRegistry
+from .history import QueryError, parse_query
+from .wire import event_json, session_json
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR = str(resources.files("web") / "console")
+PUBLIC = {"console.login", "console.logout"}
+# the page draws callers' words: only its own scripts may run, and no other site may frame its End-call button
+PAGE_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+LOGIN_CSP = PAGE_CSP + "; style-src 'unsafe-inline'"
+
+
+def _harden(response: Response, csp: str) -> Response:
+    response.headers["Content-Security-Policy"] = csp
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def create_console_blueprint(
+    gw: Gateway, attach_emulator: AttachEmulator | None = None, feed_config: FeedConfig | None = None
+) -> Blueprint:
+    """``attach_emulator`` comes from the phone channel and enables demo calls; ``feed_config`` tunes the feed."""
+    bp = Blueprint("console", __name__)
+    token = gw.settings.console_token.get_secret_value() if gw.settings.console_token else None
+    auth = ConsoleAuth(token)
+    feeds = FeedRegistry(gw.hub, lambda: gw.agent, lambda: gw.draining, feed_config)
+    demo_calls = EmulatedCalls(gw, attach_emulator)
+    bp.auth = auth  # type: ignore[attr-defined]  # for tests and the benchmark
+    bp.feeds = feeds  # type: ignore[attr-defined]
+    bp.demo_calls = demo_calls  # type: ignore[attr-defined]
+
+    @bp.before_request
+    async def require_token() -> Response | None:
+        if request.endpoint in PUBLIC and auth.enabled:
+            return None
+        refusal = auth.check(bearer(request.headers.get("Authorization")), request.cookies.get(COOKIE), request.remote_addr or "")
+        if refusal is None:
+            return None
+        if request.path == "/console" and refusal.status in (401, 403):
+            response = _harden(await send_from_directory(WEB_DIR, "login.html"), LOGIN_CSP)
+            response.status_code = refusal.status
+        else:
+            response = jsonify(error=refusal.error, detail=refusal.detail)
+            response.status_code = refusal.status
+        if refusal.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="console"'
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    # --- page ---------------------------------------------------------------------------------------------------
+    @bp.get("/console")
+    async def page() -> Response:
+        return _harden(await send_from_directory(WEB_DIR, "index.html"), PAGE_CSP)
+
+    @bp.get("/console/assets/<path:name>")
+    async def assets(name: str) -> Response:
+        if name.endswith(".html"):
+            raise NotFound()
+        return await send_from_directory(WEB_DIR, name)
+
+    @bp.post("/api/console/login")
+    async def login() -> Response | tuple[Response, int]:
+        """Exchanges the token (JSON ``{token}`` or a form field) for the HttpOnly cookie the page runs on."""
+        client = request.remote_addr or ""
+        form = await request.form
+        body = await request.get_json(silent=True)
+        candidate = form.get("token") or (body.get("token") if isinstance(body, dict) else None)
+        if auth.throttle.blocked(client):
+            return jsonify(error="too many attempts", detail="wait a minute"), 429
+        if not isinstance(candidate, str) or not auth.matches(candidate):
+            auth.throttle.failed(client)
+            logger.warning("console login refused from %s", client)
+            return jsonify(error="forbidden", detail="the console token is wrong"), 403
+        response: Response = redirect("/console", 303) if form else jsonify(ok=True)  # type: ignore[assignment]
+        response.set_cookie(
+            COOKIE,
+            auth.cookie_value,
+            max_age=COOKIE_MAX_AGE_S,
+            httponly=True,
+            samesite="Strict",
+            secure=request.scheme == "https",
+            path="/",
+        )
+        logger.info("console login from %s", client)
+        return response
+
+    @bp.post("/api/console/logout")
+    async def logout() -> Response:
+        response = jsonify(ok=True)
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Strict")
+        return response
+
+    # --- live -----------------------------------------------------------------------------------------------------
+    @bp.get("/api/console/sessions")
+    async def sessions() -> Response:
+        return jsonify(sessions=[session_json(s, gw.hub) for s in gw.hub.live_sessions()], agent=gw.agent)
+
+    @bp.get("/api/console/sessions/<session_id>")
+    async def session_detail(session_id: str) -> tuple[Response, int]:
+        info = gw.hub.get(session_id)
+        if info is None:
+            return jsonify(error="not live", detail="this session has ended; see /api/console/conversations"), 404
+        events = [event_json(session_id, e) for e in gw.hub.history(session_id)]
+        return jsonify(session=session_json(info), events=events), 200
+
+    @bp.post("/api/console/sessions/<session_id>/end")
+    async def end_session(session_id: str) -> tuple[Response, int]:
+        if gw.hub.get(session_id) is None:
+            return jsonify(error="not live", detail=f"no live session {session_id}"), 404
+        logger.info("console ends session %s", session_id)
+        if not await gw.hub.end(session_id):
+            return jsonify(error="cannot end", detail="this channel cannot end its sessions from the console"), 409
+        return jsonify(ended=session_id), 200
+
+    @bp.get("/api/console/events")
+    async def events() -> Response | tuple[Response, int]:
+        if gw.draining:
+            return jsonify(error="draining", detail="the gateway is shutting down"), 503
+        feed = feeds.open()
+        response = Response(feeds.stream(feed), mimetype="text/event-stream")
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Accel-Buffering"] = "no"  # proxies must not hold events back
+        response.timeout = None  # type: ignore[assignment]  # a feed lives as long as the page
+        return response
+
+    # --- history --------------------------------------------------------------------------------------------------
+    @bp.get("/api/console/conversations")
+    async def conversations() -> tuple[Response, int]:
+        try:
+            query = parse_query(request.args)
+        except QueryError as exc:
+            return jsonify(error="bad query", detail=str(exc)), 400
+        found = await gw.store.search_conversations(**query.store_kwargs())
+        return jsonify(conversations=found), 200
+
+    @bp.get("/api/console/conversations/<conversation_id>")
+    async def conversation(conversation_id: str) -> tuple[Response, int]:
+        found = await gw.store.conversation(conversation_id)
+        if found is None:
+            return jsonify(error="not found", detail=f"no conversation {conversation_id}"), 404
+        return jsonify(found), 200
+
+    # --- controls and status --------------------------------------------------------------------------------------
+    @bp.post("/api/console/agent")
+    async def set_agent() -> tuple[Response, int]:
+        body = await request.get_json(silent=True)
+        name = body.get("agent") if isinstance(body, dict) else None
+        if not isinstance(name, str) or name not in gw.profiles.names():
+            return jsonify(error="unknown agent", detail=f"choose one of {', '.join(gw.profiles.names())}"), 400
+        gw.agent = name
+        logger.info("console: new sessions will use agent %s", name)
+        feeds.notice_all("agent", {"agent": name})
+        return jsonify(agent=name), 200
+
+    @bp.post("/api/console/emulated-call")
+    async def emulated_call() -> tuple[Response, int]:
+        try:
+            placed = await demo_calls.place(loopback_base(request.scope))
+        except EmulatedCallError as exc:
+            return jsonify(error="demo call failed", detail=str(exc)), exc.status
+        return jsonify(session_id=placed.session_id, caller=placed.caller, call_connection_id=placed.call_connection_id), 201
+
+    @bp.get("/api/console/status")
+    async def status() -> Response:
+        return jsonify(
+            checks=as_dicts(run_checks(gw.settings)),
+            agent=gw.agent,
+            agents=[p.summary() for p in gw.profiles.all()],
+            live_sessions=len(gw.hub.live_sessions()),
+            console_feeds=len(feeds),
+            store_backlog=gw.writer.backlog,
+            emulated_calls={"available": demo_calls.unavailable() is None, "reason": demo_calls.unavailable()},
+            draining=gw.draining,
+        )
+
+    @bp.after_app_serving
+    async def stop_console() -> None:
+        feeds.end_all()
+        await demo_calls.close()
+
+    return bp
