@@ -13,6 +13,7 @@ from .chat import ChatEmulator
 from .realtime import RealtimeEmulator
 from .serving import serve_app
 from .speech import SpeechEmulator
+from .webrtc import WebRtcEmulator
 
 OPENAI_KEY = "sk-emulated-openai-key"
 SPEECH_KEY = "emulated-speech-key"
@@ -24,6 +25,7 @@ class OfflineStack:
     realtime: RealtimeEmulator
     speech: SpeechEmulator
     chat: ChatEmulator
+    webrtc: WebRtcEmulator
     urls: dict[str, str] = field(default_factory=dict)
 
     def settings(self, public_base_url: str, **extra: Any) -> dict[str, Any]:
@@ -54,6 +56,7 @@ async def offline_stack(
     realtime: RealtimeEmulator | None = None,
     speech: SpeechEmulator | None = None,
     chat: ChatEmulator | None = None,
+    webrtc: WebRtcEmulator | None = None,
     ports: dict[str, int] | None = None,
 ) -> AsyncIterator[OfflineStack]:
     """Serve the four emulators on loopback for the duration of the block."""
@@ -63,12 +66,47 @@ async def offline_stack(
         realtime=realtime or RealtimeEmulator(api_keys={OPENAI_KEY}),
         speech=speech or SpeechEmulator(keys=(SPEECH_KEY,)),
         chat=chat or ChatEmulator(keys=(OPENAI_KEY,)),
+        webrtc=webrtc or WebRtcEmulator(api_keys={OPENAI_KEY}),
     )
+    provider = ProviderRouter(stack.realtime.app, stack.webrtc.app)
     async with (
         stack.acs.serve(port=ports.get("acs", 0)) as acs_url,
-        serve_app(stack.realtime.app, port=ports.get("realtime", 0)) as realtime_url,
+        serve_app(provider, port=ports.get("realtime", 0)) as realtime_url,
         serve_app(stack.speech.app, port=ports.get("speech", 0)) as speech_url,
         serve_app(stack.chat.app, port=ports.get("chat", 0)) as chat_url,
     ):
         stack.urls = {"acs": acs_url, "realtime": realtime_url, "speech": speech_url, "chat": chat_url}
         yield stack
+
+
+WEBRTC_PATHS = ("/realtime/client_secrets", "/realtime/calls", "/realtimeapi/sessions")
+
+
+class ProviderRouter:
+    """One OpenAI-style base URL, as the real provider has: ephemeral keys and WebRTC SDP go to the WebRTC
+    emulator, everything else (the Realtime WebSocket) to the Realtime emulator."""
+
+    def __init__(self, realtime_app: Any, webrtc_app: Any) -> None:
+        self.realtime_app = realtime_app
+        self.webrtc_app = webrtc_app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path = scope.get("path", "")
+        app = self.webrtc_app if any(marker in path for marker in WEBRTC_PATHS) else self.realtime_app
+        await app(scope, receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.realtime_app.startup()
+                await self.webrtc_app.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.webrtc_app.shutdown()
+                await self.realtime_app.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
