@@ -12,6 +12,7 @@ turn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -93,6 +94,8 @@ class Conversation:
         self._stopped_at: float | None = None
         self._voiced_ms = 0.0
         self._barge_pending = False
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._pending_backchannel: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -113,6 +116,10 @@ class Conversation:
 
     async def continue_from(self, continuation: Continuation) -> None:
         """Pick up a conversation begun on another channel: its words and tool results, its scenario step."""
+        if self._response_active:  # the caller keyed the code over the agent: the code wins
+            await self.barge_in()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout=3)
         for role, text in continuation.history:
             await self.engine.add_message(role, text)
         if continuation.step:
@@ -134,8 +141,10 @@ class Conversation:
                     await self._on_speech_stopped()
                 elif isinstance(event, ResponseStarted):
                     self._response_active = True
+                    self._idle.clear()
                 elif isinstance(event, ResponseDone):
                     self._response_active = False
+                    self._idle.set()
                     if not self._barged:
                         await self.sink.flush()
                 elif isinstance(event, TranscriptFinal):
@@ -172,8 +181,12 @@ class Conversation:
         """Every caller frame (24 kHz) passes here; it is only decoded while a barge-in decision is pending."""
         if not self._barge_pending:
             return
-        pcm = b64decode(b64)
-        if rms(pcm) >= VOICED_RMS:
+        try:
+            pcm = b64decode(b64)
+            voiced = rms(pcm) >= VOICED_RMS
+        except ValueError:  # malformed caller audio (bad base64, odd length) is not a voice
+            return
+        if voiced:
             self._voiced_ms += pcm_ms(len(pcm), REALTIME_RATE)
             if self._voiced_ms >= self.profile.turn_taking.barge_in_min_ms:
                 self._barge_pending = False

@@ -266,11 +266,43 @@ const ui = {
     state.agentLevel = level;
     state.agentLevelPeak = Math.max(state.agentLevelPeak, level);
   },
-  session: ({ sessionId }) => {
+  session: ({ sessionId, token }) => {
     state.sessionId = sessionId;
+    handoff.token = token || null;
+    $("handoff").disabled = !handoff.token;
   },
   ended: (reason) => onEnded(reason),
 };
+
+// ── continue by phone ────────────────────────────────────────────────────────────────────────────────────────────
+// The gateway issues a short single-use code for this session; the caller keys it in on the phone and the phone
+// agent picks the conversation up with its transcript and tool results.
+const handoff = { token: null, code: null };
+
+async function requestHandoff() {
+  if (!state.sessionId || !handoff.token) return;
+  try {
+    const response = await fetch("/api/handoff", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${handoff.token}` },
+      body: JSON.stringify({ session_id: state.sessionId }),
+    });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    handoff.code = (await response.json()).code;
+    state.handoffCode = handoff.code;
+    const box = $("handoff-code");
+    box.textContent = t("handoff_code", { code: handoff.code });
+    box.hidden = false;
+  } catch (err) {
+    console.warn("handoff failed", err);
+    say("handoff_failed", "error");
+  }
+}
+
+function resetHandoff() {
+  handoff.token = null;
+  $("handoff").disabled = true;
+}
 
 function pickChannels() {
   if (state.preference !== "auto") return [state.preference];
@@ -375,6 +407,7 @@ function fail(err) {
 
 async function stop() {
   setState("ended");
+  resetHandoff();
   const current = session;
   session = null;
   if (current) await current.stop().catch((err) => console.warn("stop failed", err));
@@ -385,6 +418,7 @@ async function stop() {
 
 function onEnded(reason) {
   if (state.state !== "live" && state.state !== "connecting") return;
+  resetHandoff();
   session = null;
   closeMic();
   ui.agentSpeaking(false);
@@ -459,6 +493,7 @@ function init() {
   }
   els.lang.addEventListener("click", () => setLang(language() === "ja" ? "en" : "ja"));
   els.agent.addEventListener("change", () => { state.agent = els.agent.value; });
+  $("handoff").addEventListener("click", requestHandoff);
   els.mic.addEventListener("click", () => {
     if (state.state === "connecting" || state.state === "live") stop();
     else start();

@@ -60,6 +60,9 @@ export const MESSAGES = {
     timeout: "時間内に接続できませんでした",
     sdp_failed: "通話の確立に失敗しました",
     tool_error: "ツールの実行に失敗しました。",
+    handoff_button: "電話で続ける",
+    handoff_code: "お電話でこのコードを入力してください: {code}（15分有効）",
+    handoff_failed: "引き継ぎコードを発行できませんでした",
   },
   en: {
     title: "Voice agent",
@@ -119,6 +122,9 @@ export const MESSAGES = {
     timeout: "it did not connect in time",
     sdp_failed: "the call could not be set up",
     tool_error: "The tool failed.",
+    handoff_button: "Continue by phone",
+    handoff_code: "Call us and key in this code: {code} (valid 15 minutes)",
+    handoff_failed: "Could not get a handoff code",
   },
 };
 

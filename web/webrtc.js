@@ -139,7 +139,7 @@ function levelMeter(audioContext, stream, onLevel) {
 export async function startWebRTCSession(opts) {
   const { agent, micStream, audioContext, ui, signal } = opts;
   const mint = await mintSession(agent, signal);
-  ui.session?.({ sessionId: mint.session_id, agent: mint.agent });
+  ui.session?.({ sessionId: mint.session_id, agent: mint.agent, token: mint.token });
   const beta = mint.dialect === "beta";
   let stopping = false;
   let ended = false;
