@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.register_blueprint(create_core_blueprint(gw))
 
     from channels.acs.blueprint import create_acs_blueprint
+    from channels.browser.blueprint import create_browser_blueprint
     from channels.webrtc import create_webrtc_blueprint
 
     from .console import create_console_blueprint
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     acs = create_acs_blueprint(gw)
     app.register_blueprint(acs)
     app.register_blueprint(create_webrtc_blueprint(gw))
+    app.register_blueprint(create_browser_blueprint(gw))
     app.register_blueprint(create_console_blueprint(gw, attach_emulator=acs.attach_emulator))  # type: ignore[attr-defined]
     json_errors(app)
 

@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     # --- console and web -------------------------------------------------------------------------------------------
     console_token: SecretStr | None = None
     mint_rate_per_minute: int = Field(default=10, ge=1)
+    browser_resume_grace_s: float = Field(default=30.0, ge=0)  # a dropped browser socket may reconnect this long
     ephemeral_key_ttl_s: int = Field(default=120, ge=10, le=7200)
 
     @field_validator("public_base_url", "openai_base_url", "azure_openai_endpoint", "acs_endpoint", "cognitive_services_endpoint")

@@ -1,0 +1,83 @@
+"""The page's ear: agent PCM as binary frames, ``clear`` on barge-in, and a model of the page's playout.
+
+The page plays what it receives at once and gap-free, so the gateway knows what was heard the way the phone
+channel does (``PlayoutClock``: sent minus still queued) without waiting for the page to answer; the page's own
+``played`` report after a ``clear`` is kept for diagnostics. While no socket is attached (the page is reconnecting)
+agent audio is dropped and not counted as heard.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from gateway.audio import b64decode, pcm_ms
+from gateway.events import AudioOut
+from gateway.playout import PlayoutClock
+
+from .link import Link
+from .wire import CLEAR, SAMPLE_RATE
+
+MAX_FRAME_BYTES = 9_600  # 200 ms: bigger synthesis chunks are split so the page's queue fills evenly
+KEEP_TIMINGS = 64
+
+
+class BrowserAudioSink:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.playout = PlayoutClock(clock)
+        self.link: Link | None = None
+        self.frames_sent = 0
+        self.bytes_sent = 0
+        self.dropped_chunks = 0
+        self.clears = 0
+        self.reported_played_ms: list[int] = []
+        self.first_frame_sent: OrderedDict[str, float] = OrderedDict()  # item id → monotonic time of its first frame
+
+    def attach(self, link: Link) -> None:
+        self.link = link
+
+    def detach(self, link: Link) -> None:
+        if self.link is link:
+            self.link = None
+            self.playout.clear()  # nothing queued on a page that is gone will be heard
+
+    @property
+    def item_id(self) -> str:
+        return self.playout.item_id
+
+    async def play(self, audio: AudioOut) -> None:
+        link = self.link
+        if link is None or link.closed:
+            self.dropped_chunks += 1
+            return
+        pcm = b64decode(audio.b64)
+        for start in range(0, len(pcm), MAX_FRAME_BYTES):
+            frame = pcm[start : start + MAX_FRAME_BYTES]
+            if not await link.send(frame):
+                self.dropped_chunks += 1
+                return
+            if audio.item_id not in self.first_frame_sent:
+                self.first_frame_sent[audio.item_id] = self.clock()
+                while len(self.first_frame_sent) > KEEP_TIMINGS:
+                    self.first_frame_sent.popitem(last=False)
+            self.playout.sent(audio.item_id, pcm_ms(len(frame), SAMPLE_RATE))
+            self.frames_sent += 1
+            self.bytes_sent += len(frame)
+
+    async def clear(self) -> int:
+        self.clears += 1
+        if self.link is not None:
+            await self.link.send(CLEAR)
+        return self.playout.clear()
+
+    def audible(self) -> bool:
+        return self.playout.audible()
+
+    async def flush(self) -> None:
+        """Frames go out whole as they come: nothing is held back."""
+
+    def reported(self, played_ms: int) -> None:
+        self.reported_played_ms.append(played_ms)
+        del self.reported_played_ms[:-32]
