@@ -107,12 +107,9 @@ class Conversation:
         already; the model is told it was said), or the agent opens."""
         if greeting_spoken:
             await self.engine.add_message("assistant", greeting_spoken)
-        elif self.profile.greeting_mode != "none":
+        elif (directive := self.profile.greeting_directive()) is not None:
             self._stopped_at = self.clock()
-            greeting = self.profile.greeting
-            await self.engine.respond(
-                f"Greet the caller now with: {greeting}" if greeting else "Greet the caller briefly and ask how you can help."
-            )
+            await self.engine.respond(directive)
 
     async def continue_from(self, continuation: Continuation) -> None:
         """Pick up a conversation begun on another channel: its words and tool results, its scenario step."""

@@ -75,6 +75,14 @@ class AgentProfile:
             return self.common
         return f"{self.common}\n\n# 現在のステップ (current step)\n{self.steps[step]}".strip()
 
+    def greeting_directive(self) -> str | None:
+        """How the model is told to open the conversation when the agent speaks first (``None``: it never does)."""
+        if self.greeting_mode == "none":
+            return None
+        if self.greeting:
+            return f"Greet the caller now with: {self.greeting}"
+        return "Greet the caller briefly and ask how you can help."
+
     def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,

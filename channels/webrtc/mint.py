@@ -16,6 +16,7 @@ import openai
 from pydantic import BaseModel, ValidationError
 
 from gateway.engines.providers import RealtimeTarget
+from gateway.engines.realtime_wire import session_config
 from gateway.profiles import AgentProfile
 
 logger = logging.getLogger(__name__)
@@ -60,48 +61,16 @@ def webrtc_session(
     transcription_model: str,
     beta: bool,
 ) -> dict[str, Any]:
-    """The session a browser call runs on. Unlike the phone path, nobody sits between the caller and the model, so
-    the provider's VAD both answers (``create_response``) and stops the agent when the caller talks over it."""
-    tt = profile.turn_taking
-    vad = {
-        "type": "server_vad",
-        "threshold": tt.vad_threshold,
-        "prefix_padding_ms": tt.prefix_padding_ms,
-        "silence_duration_ms": tt.silence_duration_ms,
-        "create_response": True,
-        "interrupt_response": True,
-    }
-    transcription = {"model": transcription_model, "language": profile.language.split("-")[0]}
-    if beta:
-        return {
-            "model": model,
-            "modalities": ["audio", "text"],
-            "instructions": instructions,
-            "voice": voice,
-            "input_audio_transcription": transcription,
-            "turn_detection": vad,
-            "tools": tools,
-            "tool_choice": "auto",
-        }
-    return {
-        "type": "realtime",
-        "model": model,
-        "instructions": instructions,
-        "output_modalities": ["audio"],
-        "audio": {"input": {"turn_detection": vad, "transcription": transcription}, "output": {"voice": voice}},
-        "tools": tools,
-        "tool_choice": "auto",
-    }
+    """The session a browser call runs on: the provider's VAD answers and interrupts (nobody sits in between)."""
+    return session_config(
+        profile, instructions, tools, voice=voice, transcription_model=transcription_model, beta=beta,
+        model=model, provider_turns=True, pcm=False,
+    )  # fmt: skip
 
 
 def greeting_directive(profile: AgentProfile) -> str | None:
-    """What the page tells the model before its first response, so the agent speaks first as on the phone; only
-    the directive travels to the browser, the instructions stay in the session set at mint time."""
-    if profile.greeting_mode == "none":
-        return None
-    if profile.greeting:
-        return f"Greet the caller now with: {profile.greeting}"
-    return "Greet the caller briefly and ask how you can help."
+    """Only the directive travels to the browser; the instructions stay in the session set at mint time."""
+    return profile.greeting_directive()
 
 
 async def mint_key(target: RealtimeTarget, session: dict[str, Any], ttl_s: int) -> EphemeralKey:

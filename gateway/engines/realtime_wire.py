@@ -49,43 +49,53 @@ def session_config(
     voice: str,
     transcription_model: str,
     beta: bool,
+    model: str | None = None,
+    provider_turns: bool = False,
+    pcm: bool = True,
 ) -> dict[str, Any]:
-    """The session for a profile. Turn-taking stays with the gateway (no auto response, no auto interrupt), so a
-    backchannel never derails the agent and barge-in is decided with the caller's real playout in mind."""
+    """The session for a profile.
+
+    On the phone and the WebSocket path turn-taking stays with the gateway (no automatic response or interrupt), so
+    a backchannel never derails the agent and barge-in follows the caller's real playout. A WebRTC browser call has
+    nobody in between, so there the provider's VAD answers and interrupts (``provider_turns``); its audio is not
+    PCM over the socket but media over RTP (``pcm=False``), and a key minted for it names its ``model``.
+    """
     tt = profile.turn_taking
     vad = {
         "type": "server_vad",
         "threshold": tt.vad_threshold,
         "prefix_padding_ms": tt.prefix_padding_ms,
         "silence_duration_ms": tt.silence_duration_ms,
-        "create_response": False,
-        "interrupt_response": False,
+        "create_response": provider_turns,
+        "interrupt_response": provider_turns,
     }
-    language = profile.language.split("-")[0]
+    transcription = {"model": transcription_model, "language": profile.language.split("-")[0]}
+    head: dict[str, Any] = {"model": model} if model else {}
     if beta:
-        return {
+        session = {
+            **head,
             "modalities": ["audio", "text"],
             "instructions": instructions,
             "voice": voice,
-            "input_audio_format": "pcm16",
-            "output_audio_format": "pcm16",
             "turn_detection": vad,
-            "input_audio_transcription": {"model": transcription_model, "language": language},
+            "input_audio_transcription": transcription,
             "tools": tools,
             "tool_choice": "auto",
         }
+        if pcm:
+            session.update(input_audio_format="pcm16", output_audio_format="pcm16")
+        return session
+    audio_in: dict[str, Any] = {"turn_detection": vad, "transcription": transcription}
+    audio_out: dict[str, Any] = {"voice": voice}
+    if pcm:
+        audio_in = {"format": {"type": "audio/pcm", "rate": 24000}, **audio_in}
+        audio_out = {"format": {"type": "audio/pcm", "rate": 24000}, **audio_out}
     return {
         "type": "realtime",
+        **head,
         "instructions": instructions,
         "output_modalities": ["audio"],
-        "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "turn_detection": vad,
-                "transcription": {"model": transcription_model, "language": language},
-            },
-            "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": voice},
-        },
+        "audio": {"input": audio_in, "output": audio_out},
         "tools": tools,
         "tool_choice": "auto",
     }
@@ -105,8 +115,41 @@ def audio_append(b64: str) -> str:
     return '{"type":"input_audio_buffer.append","audio":"' + b64 + '"}'
 
 
+_GA_DELTA = b'{"type":"response.output_audio.delta"'
+_BETA_DELTA = b'{"type":"response.audio.delta"'
+_ITEM_KEY = b'"item_id":"'
+_DELTA_KEY = b'"delta":"'
+
+
+def _fast_audio_delta(raw: bytes) -> AudioOut | None:
+    """An audio delta without a JSON parse: the service sends ~50 a second per call, compact, ``type`` first.
+
+    Anything unexpected (no item id or delta, an escape such as ``\\/`` inside them) returns ``None`` and takes
+    the full parser.
+    """
+    i = raw.find(_ITEM_KEY) + len(_ITEM_KEY)
+    d = raw.find(_DELTA_KEY) + len(_DELTA_KEY)
+    if i < len(_ITEM_KEY) or d < len(_DELTA_KEY):
+        return None
+    i_end, d_end = raw.find(b'"', i), raw.find(b'"', d)
+    if i_end < 0 or d_end < 0 or b"\\" in raw:
+        return None
+    delta = raw[d:d_end].decode("ascii")
+    return AudioOut(delta, b64_decoded_len(delta), raw[i:i_end].decode("ascii"))
+
+
 def parse_server_event(raw: bytes | str) -> tuple[str, Any]:
     """Return ``(type, typed event or None)``; events the runner does not need come back as ``None``."""
+    if type(raw) is bytes:
+        if raw.startswith(_GA_DELTA):
+            kind = "response.output_audio.delta"
+        elif raw.startswith(_BETA_DELTA):
+            kind = "response.audio.delta"
+        else:
+            kind = ""
+        audio = _fast_audio_delta(raw) if kind else None
+        if audio is not None:
+            return kind, audio
     data = json.loads(raw)
     kind = data.get("type", "")
     if kind in AUDIO_DELTA_TYPES:
