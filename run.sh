@@ -21,10 +21,11 @@ case "${1:-}" in
     ;;
   test)
     shift
-    if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi ipa; then
-      # headless Chromium for the browser tests, and a Japanese font so screenshots show the page's text
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v pg_virtualenv >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi ipa; then
+      # headless Chromium for the browser tests, a Japanese font so screenshots show the page's text,
+      # and a PostgreSQL server for the store's PostgreSQL test
       SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-      $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-ipafont-gothic >/dev/null
+      $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-ipafont-gothic postgresql >/dev/null
     fi
     venv
     .venv/bin/python -m pip install -q -e ".[test,bench]" 2>&1 | grep -v "^WARNING: Location" || true

@@ -1,0 +1,54 @@
+"""Runs the store against the PostgreSQL server of the environment (PG* variables, as pg_virtualenv sets them).
+
+Started as a subprocess by test_postgres.py so that a throw-away cluster exists only for this check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import sys
+
+from gateway.config import Settings
+from gateway.handoff import Handoffs
+from gateway.store import ReservationConflict, Store
+
+
+async def check() -> None:
+    url = f"postgresql://{os.environ['PGUSER']}:{os.environ['PGPASSWORD']}@{os.environ['PGHOST']}:{os.environ['PGPORT']}/{os.environ['PGDATABASE']}"
+    settings = Settings(_env_file=None, database_url=url)
+    assert settings.database_url.startswith("postgresql+asyncpg://")
+    store = Store(settings.database_url)
+    await store.open()
+    await store.open()  # a second start finds the tables and the seed in place
+    assert await store.ping()
+    assert len(await store.list_locations()) == 4
+    await store.start_conversation("web-1", "webrtc", "rent-a-car", "browser", 1.9e9)
+    await store.add_turn("web-1", "user", "羽田で車を借りたい", 1.9e9)
+    await store.add_tool_call("web-1", "c1", "get_availability", "{}", '{"ok": true, "next_step": "confirm"}', True, 2.5)
+    await store.end_conversation("web-1", "completed", 1.9e9 + 60)
+    await store.set_summary("web-1", "羽田での予約相談")
+    found = await store.search_conversations(q="羽田", channel="webrtc")
+    assert [c["id"] for c in found] == ["web-1"], found
+    start, end = dt.datetime(2031, 1, 1, 10), dt.datetime(2031, 1, 1, 18)
+    first = await store.create_reservation("tokyo-station", start, end, "山田", "minivan", "web-1")
+    assert first["reservation_number"] == "R-0001"
+    try:
+        await store.create_reservation("tokyo-station", start, end, "佐藤", "minivan", None)
+    except ReservationConflict:
+        pass
+    else:
+        raise AssertionError("double booking accepted")
+    await store.start_conversation("phone-1", "phone", "rent-a-car", "+81", 1.9e9)
+    handoffs = Handoffs(store)
+    code = await handoffs.issue("web-1")
+    continuation = await handoffs.claim(code, "phone-1")
+    assert continuation is not None and continuation.step == "confirm"
+    assert (await store.conversation("phone-1"))["continued_from"] == "web-1"
+    await store.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(check())
+    sys.stdout.write("postgres ok\n")
