@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from importlib import resources
 
-from quart import Blueprint, Response, jsonify, request, send_from_directory
+from quart import Blueprint, Response, has_request_context, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from .doctor import as_dicts, run_checks
@@ -118,6 +118,8 @@ def json_errors(app: object) -> None:
 
     async def unreadable_json(exc: Exception) -> tuple[Response, int]:
         """``get_json(silent=True)`` still raises on a body that is not UTF-8 or nests too deep: the client's error."""
+        if not has_request_context():  # raised in a WebSocket handler: not about a request body
+            raise exc
         logger.warning("unreadable request body on %s: %s", request.path, type(exc).__name__)
         return jsonify(error="Bad Request", detail="the body is not JSON the gateway can read"), 400
 

@@ -34,6 +34,17 @@ GREETING_CONTEXT = "greeting"
 APOLOGY_CONTEXT = "apology"
 ENGINE_WAIT_S = 15.0
 APOLOGY_HANGUP_S = 20.0
+MAX_BAD_MEDIA_MESSAGES = 100  # ACS never sends malformed messages; a socket that sends this many is not ACS
+ACS_RATES = (16_000, 24_000)
+
+
+class MediaRefused(Exception):
+    """The media socket broke the protocol; the socket is closed with ``code`` (1008 policy, 1009 too big)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
 
 
 class PhoneCall:
@@ -171,18 +182,26 @@ class PhoneCall:
         await conversation.begin(self.greeting_spoken)
         runner = asyncio.create_task(conversation.run(), name=f"conversation-{self.session_id}")
         bad_frames = 0
+        max_bytes = self.gw.settings.max_ws_message_bytes
         try:
             while not runner.done():
                 message = await receive()
                 try:
+                    if len(message) > max_bytes:  # also bounded by Hypercorn when served by the CLI
+                        raise MediaRefused(1009, "media message too big")
                     item = parse_media(message)
-                except WireError as exc:
+                    if type(item) is AudioFrame:
+                        b64 = caller_audio.to_engine(item.b64)
+                    elif isinstance(item, AudioMetadata) and item.sample_rate not in ACS_RATES:
+                        raise WireError(f"unsupported sample rate {item.sample_rate}")
+                except (WireError, ValueError, TypeError, OverflowError, RecursionError) as exc:  # malformed, not ACS
                     bad_frames += 1
                     if bad_frames <= 3:
                         logger.warning("malformed media message ignored: %s", exc)
+                    if bad_frames > MAX_BAD_MEDIA_MESSAGES:
+                        raise MediaRefused(1008, "too many malformed media messages") from None
                     continue
                 if type(item) is AudioFrame:
-                    b64 = caller_audio.to_engine(item.b64)
                     await engine.send_audio_b64(b64)
                     await conversation.caller_audio(b64)
                 elif isinstance(item, AudioMetadata):

@@ -146,8 +146,32 @@ class Dtmf:
     digits: str
 
 
+_AUDIO_PREFIX = '{"kind":"AudioData"'
+_DATA_KEY = '"data":"'
+
+
+def _fast_audio(message: str) -> AudioFrame | None:
+    """The audio frame of a compact ``AudioData`` message without a JSON parse (50 per second per call).
+
+    Only the documented compact shape qualifies; anything else (other casing, whitespace, an escape inside the
+    base64) returns ``None`` and takes the full parser. Base64 has no quotes, so the value ends at the next one.
+    """
+    start = message.find(_DATA_KEY, len(_AUDIO_PREFIX))
+    if start < 0:
+        return None
+    start += len(_DATA_KEY)
+    end = message.find('"', start)
+    if end < 0 or message.find("\\", start, end) >= 0:
+        return None
+    return AudioFrame(message[start:end], '"silent":true' in message)
+
+
 def parse_media(message: str | bytes) -> AudioFrame | AudioMetadata | Dtmf | None:
     """One inbound media message; ``None`` for kinds we do not use. Raises WireError for malformed ones."""
+    if type(message) is str and message.startswith(_AUDIO_PREFIX):
+        frame = _fast_audio(message)
+        if frame is not None:
+            return frame
     try:
         obj = json.loads(message)
     except ValueError:
