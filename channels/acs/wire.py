@@ -195,7 +195,7 @@ def parse_media(message: str | bytes) -> AudioFrame | AudioMetadata | Dtmf | Non
         meta = _get(obj, "audioMetadata")
         if not isinstance(meta, dict):
             raise WireError("AudioMetadata without audioMetadata")
-        return AudioMetadata(int(_get(meta, "sampleRate") or 16000), str(_get(meta, "encoding") or "PCM"), int(_get(meta, "channels") or 1))
+        return AudioMetadata(int(_get(meta, "sampleRate") or 0), str(_get(meta, "encoding") or "PCM"), int(_get(meta, "channels") or 1))
     if kind == "dtmfdata":
         data = _get(obj, "dtmfData")
         return Dtmf(str(_get(data, "data") or "")) if isinstance(data, dict) else None

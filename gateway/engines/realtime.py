@@ -201,7 +201,7 @@ class RealtimeSession:
             self.history.append((event.role, event.text))
         if isinstance(event, ResponseDone) and self._calls_in_response:
             self._calls_in_response = 0
-            if self._tool_tasks:
+            if any(not t.done() for t in self._tool_tasks):  # a finished task may not have left the set yet
                 self._respond_when_tools_done = True
             else:
                 self._schedule(self.respond())
@@ -223,7 +223,7 @@ class RealtimeSession:
         )
         if outcome.next_step and outcome.next_step in self.profile.steps and outcome.next_step != self.step:
             await self.move_to_step(outcome.next_step)
-        others = [t for t in self._tool_tasks if t is not asyncio.current_task()]
+        others = [t for t in self._tool_tasks if t is not asyncio.current_task() and not t.done()]
         if self._respond_when_tools_done and not others:
             self._respond_when_tools_done = False
             await self.respond()

@@ -23,6 +23,7 @@ async def test_a_provider_drop_mid_call_is_survived_with_context(tmp_path) -> No
         rig.realtime.drop_mid_response(after_audio_ms=400, code=None)  # TCP abort, like a network failure
         call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"), script=[Silence(8000)])
         second = await rig.realtime.wait_for_session(2, timeout=20)
+        await second.wait_for(lambda s: s.instructions_history, timeout=10)
         # the new session got the instructions and the conversation so far
         assert second.instructions and "サポートデスク" in second.instructions
         restored = [item for item in second.created_items if item.get("type") == "message"]

@@ -1,0 +1,125 @@
+"""SIGTERM on a real ``voice-gateway serve`` process: readiness turns 503 at once, new calls are refused, a live call
+goes on until the caller hangs up (or the drain deadline passes), then the process exits 0.
+
+The gateway runs as a subprocess (the real CLI, signal handlers and Hypercorn); the emulators run in the test
+process and the call is placed through the ACS emulator as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gateway.emulators.acs import AcsEmulator, PlayConfig, Silence
+from gateway.emulators.realtime import Pacing, RealtimeEmulator, Say, Script
+from gateway.emulators.stack import OPENAI_KEY, offline_stack
+from gateway.store import Store
+from tests.conftest import speech
+from tests.hardening.conftest import wait_until
+from tests.hardening.served import readyz, serve_gateway
+
+logger = logging.getLogger(__name__)
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+def drain_stack() -> tuple[AcsEmulator, RealtimeEmulator]:
+    script = Script(
+        steps=[Say(text="はい、承ります。"), Say(text="ドレイン中もお答えします。")],
+        user_transcripts=["こんにちは", "もう一つ質問です。"],
+    )
+    realtime = RealtimeEmulator(api_keys={OPENAI_KEY}, script=script, pacing=Pacing(realtime_factor=2.0))
+    return AcsEmulator(play=PlayConfig(duration_s=0.4)), realtime
+
+
+async def conversation_outcomes(database: Path) -> list[tuple[str | None, bool]]:
+    store = Store(f"sqlite+aiosqlite:///{database}")
+    try:
+        rows = await store.search_conversations(channel="phone")
+        return [(row["outcome"], bool(row["ended_at"])) for row in rows]
+    finally:
+        await store.close()
+
+
+async def test_sigterm_refuses_new_calls_and_lets_the_live_one_finish(tmp_path: Path) -> None:
+    acs, realtime = drain_stack()
+    async with (
+        offline_stack(acs=acs, realtime=realtime) as stack,
+        serve_gateway(stack, tmp_path, drain_timeout_s=60) as gw,
+    ):
+        incoming = f"{gw.url}/api/incoming-call"
+        call = await acs.incoming_call(
+            incoming, wav=speech("ja_greeting_reply"), script=[Silence(4000), speech("ja_compact"), Silence(30000)]
+        )
+        assert call.incoming_response.status == 200
+        session = await realtime.wait_for_session(1, timeout=15)
+        await session.wait_for(lambda s: s.responses and s.responses[0].status == "completed", timeout=20)
+        await wait_until(lambda: call.timeline.received, 10, "the first reply at the caller")
+
+        sigterm_at = time.monotonic()
+        gw.process.send_signal(signal.SIGTERM)
+        async with aiohttp.ClientSession() as http:
+            statuses: list[int] = []
+
+            async def draining() -> bool:
+                statuses.append(await readyz(http, gw.url))
+                return statuses[-1] == 503
+
+            while not await draining() and time.monotonic() - sigterm_at < 1.0:  # "at once": within a second
+                await asyncio.sleep(0.05)
+            assert statuses[-1] == 503, statuses
+        refused = await acs.incoming_call(incoming, wav=speech("ja_greeting_reply"))
+        assert refused.incoming_response.status == 503
+        assert "answer" not in acs.operations(refused.call_connection_id)
+
+        # the live call goes on while draining: the caller's next turn is heard and answered, audibly
+        await session.wait_for(lambda s: len(s.responses) >= 2 and s.responses[1].status == "completed", timeout=20)
+        second = session.responses[1]
+        assert second.created_at > sigterm_at
+        await wait_until(
+            lambda: call.timeline.first_received_after(second.created_at), 10, "the reply during the drain"
+        )
+        assert gw.process.returncode is None
+
+        # the caller hangs up: the process stops long before its 60 s deadline, cleanly
+        hung_up_at = time.monotonic()
+        await call.hang_up()
+        code = await asyncio.wait_for(gw.process.wait(), timeout=20)
+        assert code == 0, gw.output()
+        assert time.monotonic() - hung_up_at < 15
+        assert session.closed
+        [(outcome, ended)] = await conversation_outcomes(gw.database)
+        assert ended and outcome in ("caller_hung_up", "media_closed")  # ACS closes media just before CallDisconnected
+
+
+async def test_the_drain_deadline_ends_calls_that_do_not_end(tmp_path: Path) -> None:
+    acs, realtime = drain_stack()
+    async with (
+        offline_stack(acs=acs, realtime=realtime) as stack,
+        serve_gateway(stack, tmp_path, drain_timeout_s=3) as gw,
+    ):
+        call = await acs.incoming_call(
+            f"{gw.url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(60000)]
+        )
+        assert call.incoming_response.status == 200
+        session = await realtime.wait_for_session(1, timeout=15)
+        await session.wait_for(lambda s: s.responses and s.responses[0].status == "completed", timeout=20)
+
+        sigterm_at = time.monotonic()
+        gw.process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(gw.process.wait(), timeout=30)
+        took = time.monotonic() - sigterm_at
+        assert code == 0, gw.output()
+        assert 2.5 < took < 20, took  # waited for the 3 s deadline, then stopped in bounded time
+        # the call the deadline cut short was ended properly: provider session closed, caller hung up, record kept
+        await session.wait_for(lambda s: s.closed, timeout=5)
+        ops = acs.operations(call.call_connection_id)
+        assert ops[-1] in ("hangUp", "terminate"), ops
+        assert await conversation_outcomes(gw.database) == [("hung_up", True)]
