@@ -15,11 +15,11 @@ from typing import Any
 from quart import Blueprint, Response, jsonify, request
 
 from gateway.api import bearer
+from gateway.guard import RateLimiter, same_origin
 from gateway.logs import session_context
 from gateway.services import Gateway, new_session_id
 from gateway.tools.mcp_source import mcp_tool_names, native_mcp_tools
 
-from gateway.guard import RateLimiter, same_origin
 from .mint import MintError, greeting_directive, mint_key, webrtc_session
 from .sessions import CHANNEL, BrowserSessions
 from .wire import WireError, parse_batch
