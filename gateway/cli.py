@@ -120,8 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .demo import add_demo_parser
     from .simulate import add_simulate_parser
 
+    from .bench.cli import add_bench_parser
+
     add_simulate_parser(sub)
     add_demo_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 

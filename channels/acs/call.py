@@ -66,6 +66,7 @@ class PhoneCall:
         self._apologising = False
         self._hangup_timer: asyncio.Task[object] | None = None
         self._digits = ""
+        self._greeting_known = False  # whether this worker saw the greeting played (or fail)
         self.media_connected = asyncio.Event()
 
     # --- set-up -------------------------------------------------------------------------------------------------
@@ -111,7 +112,8 @@ class PhoneCall:
         self.connection_id = connection_id or self.connection_id
         self.register()
         self.prewarm()
-        greeting = self.gw.settings.greeting_text or self.profile.greeting
+        self._greeting_known = True
+        greeting = self.greeting_text()
         if self.profile.greeting_mode == "play" and greeting:
             voice = self.profile.tts_voice or self.gw.settings.greeting_voice
             if self.gw.settings.greeting_voice and self.gw.settings.greeting_text:
@@ -122,12 +124,16 @@ class PhoneCall:
         else:
             await self.control.start_streaming(self.connection_id)
 
+    def greeting_text(self) -> str | None:
+        return self.gw.settings.greeting_text or self.profile.greeting
+
     async def on_play_finished(self, operation_context: str, ok: bool) -> None:
         if operation_context == APOLOGY_CONTEXT:
             await self.hang_up()
             return
         if operation_context != GREETING_CONTEXT:
             return
+        self._greeting_known = True
         if not ok:
             self.greeting_spoken = None  # the agent will greet instead
         if self.engine_failed():
@@ -175,6 +181,10 @@ class PhoneCall:
             logger.error("no AI session for this call: %s", exc)
             await self.apologise()
             return
+        if self.greeting_spoken is None and not self._greeting_known:
+            # this worker did not see the call connect (its callbacks went to another worker): the greeting was
+            # played there if the profile plays one, so the agent must not greet a second time
+            self.greeting_spoken = self.greeting_text() if self.profile.greeting_mode == "play" else None
         sink = AcsAudioSink(send, self.control.sample_rate)
         caller_audio = CallerAudio(self.control.sample_rate)
         conversation = Conversation(self.session_id, engine, sink, self.gw.hub, self.profile)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, event, func, insert, or_, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from . import schema
@@ -54,13 +55,21 @@ class Store:
         self._reservation_lock = asyncio.Lock()
 
     async def open(self) -> None:
-        """Create the tables and seed the demo data on first start."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(schema.metadata.create_all)
-            empty = (await conn.execute(select(func.count()).select_from(schema.locations))).scalar_one() == 0
-            if empty:
-                await seed_demo_data(conn)
-                logger.info("seeded demo business data")
+        """Create the tables and seed the demo data on first start. Several workers may start at once on a fresh
+        database: the one that loses the race to create or seed finds the work done on its next attempt."""
+        for attempt in range(3):
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(schema.metadata.create_all)
+                    empty = (await conn.execute(select(func.count()).select_from(schema.locations))).scalar_one() == 0
+                    if empty:
+                        await seed_demo_data(conn)
+                        logger.info("seeded demo business data")
+                return
+            except (OperationalError, IntegrityError, ProgrammingError):
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -79,6 +88,9 @@ class Store:
         self, conversation_id: str, channel: str, agent: str, caller: str, started_at: float, continued_from: str | None = None
     ) -> None:
         async with self.engine.begin() as conn:
+            exists = select(schema.conversations.c.id).where(schema.conversations.c.id == conversation_id)
+            if (await conn.execute(exists)).first() is not None:
+                return  # another worker of this deployment already opened it (its callbacks and media split)
             await conn.execute(
                 insert(schema.conversations).values(
                     id=conversation_id,

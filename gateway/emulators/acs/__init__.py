@@ -16,7 +16,15 @@ from .eventgrid import (
 )
 from .events import call_event, incoming_call_event, subscription_validation_event
 from .hmac_auth import sign_headers, verify_request
-from .media import AcsMediaClient, MediaConnectError, MediaProbe, probe_media_socket
+from .media import (
+    AcsMediaClient,
+    MediaConnectError,
+    MediaFactory,
+    MediaIdentity,
+    MediaLeg,
+    MediaProbe,
+    probe_media_socket,
+)
 from .models import (
     ACS_ISSUER,
     CallbackDelivery,
@@ -45,6 +53,9 @@ __all__ = [
     "EmulatorConfig",
     "ForgedToken",
     "MediaConnectError",
+    "MediaFactory",
+    "MediaIdentity",
+    "MediaLeg",
     "MediaProbe",
     "MediaStreamingConfig",
     "MediaTimeline",

@@ -21,7 +21,7 @@ from .caller_audio import CallerAudio, Dtmf, ScriptItem, Silence, as_script_item
 from .config import EmulatorConfig
 from .eventgrid import WebhookResponse
 from .events import call_event, full_type, media_streaming_update, new_incoming_call_context, new_server_call_id
-from .media import AcsMediaClient, MediaConnectError, MediaIdentity
+from .media import AcsMediaClient, MediaConnectError, MediaIdentity, MediaLeg
 from .models import (
     PHONE_PREFIX,
     CallbackDelivery,
@@ -72,7 +72,7 @@ class EmulatedCall:
         self.requests: list[RecordedRequest] = []
         self.deliveries: list[CallbackDelivery] = []
         self.timelines: list[MediaTimeline] = []
-        self.media: AcsMediaClient | None = None
+        self.media: MediaLeg | None = None
         self.media_error: MediaConnectError | None = None
         self.continuous_dtmf = False
         self.disconnected_by: str | None = None
@@ -265,7 +265,8 @@ class EmulatedCall:
         identity = MediaIdentity(
             self.call_connection_id, self.correlation_id, self.participant_raw_id, self.media_subscription_id
         )
-        client = AcsMediaClient(
+        factory = self.config.media_factory or AcsMediaClient
+        client = factory(
             config,
             identity,
             self._issuer.media_token(),

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .models import PlayConfig
+
+if TYPE_CHECKING:
+    from .media import MediaFactory
 
 DEFAULT_ACCESS_KEY = "ZW11bGF0b3Ita2V5LWZvci10ZXN0cy1vbmx5LTAxMjM0NTY3ODk="  # base64, as real keys are
 DEFAULT_RESOURCE_ID = "00000000-0000-4000-8000-00000000ac50"
@@ -24,3 +28,4 @@ class EmulatorConfig:
     media_open_timeout_s: float = 5.0
     max_clock_skew_s: float = 900.0  # x-ms-date tolerance
     rewrite_url: Callable[[str], str] | None = None  # map public callback/transport URLs to loopback ones
+    media_factory: MediaFactory | None = None  # another media leg than ``AcsMediaClient`` (the benchmark's)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -74,6 +74,37 @@ async def open_socket(url: str, headers: Mapping[str, str], open_timeout_s: floa
         raise MediaConnectError(f"gateway refused media socket: {exc}", exc.response.status_code) from exc
     except (OSError, TimeoutError, InvalidHandshake) as exc:
         raise MediaConnectError(f"media socket failed: {type(exc).__name__}: {exc}") from exc
+
+
+class MediaLeg(Protocol):
+    """What a call needs of its media stream; ``AcsMediaClient`` is one, the benchmark brings a leaner one."""
+
+    closed: asyncio.Event
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+class MediaFactory(Protocol):
+    """Builds a call's media leg; called with ``AcsMediaClient``'s arguments."""
+
+    def __call__(
+        self,
+        config: MediaStreamingConfig,
+        identity: MediaIdentity,
+        token: str | None,
+        audio: CallerAudio,
+        timeline: MediaTimeline,
+        on_change: Callable[[], None],
+        *,
+        url: str | None = None,
+        max_duration_s: float = 900.0,
+        open_timeout_s: float = 5.0,
+    ) -> MediaLeg: ...
 
 
 class AcsMediaClient:

@@ -6,7 +6,7 @@ assertions; faults (refusals, mid-response drops) can be injected. See ``Realtim
 """
 
 from .app import create_realtime_app
-from .config import BenchConfig, EmulatorConfig, Pacing, VadTuning
+from .config import AudioTap, BenchConfig, EmulatorConfig, Pacing, VadTuning
 from .dialect import Dialect
 from .emulator import RealtimeEmulator
 from .faults import ConnectionStats
@@ -26,6 +26,7 @@ from .vad import EnergyVad, VadEvent, VadParams
 
 __all__ = [
     "AudioLog",
+    "AudioTap",
     "BenchConfig",
     "CallTool",
     "CancelRecord",

@@ -7,7 +7,7 @@ never reads globals and two emulators in one process never share state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from .script import Script
 
@@ -49,16 +49,30 @@ class VadTuning:
     hold_ratio: float = 0.5
 
 
+class AudioTap(Protocol):
+    """Sees every audio frame of a bench-mode session: the benchmark's per-frame latency probe.
+
+    ``inbound`` gets each appended base64 chunk as received; ``outbound`` gets each base64 delta just before it is
+    sent and returns what to send instead (the benchmark stamps a frame marker into it).
+    """
+
+    def inbound(self, session: int, b64: str) -> None: ...
+
+    def outbound(self, session: int, b64: str) -> str: ...
+
+
 @dataclass(slots=True)
 class BenchConfig:
     """Bench mode: no VAD, no audio kept; back-to-back replies streamed at a steady cadence.
 
     Used by the ~500-call benchmark, where the emulator must stay cheap: each session streams ``reply_ms`` of
-    looped agent speech in 20 ms deltas, pauses ``gap_ms``, and repeats until the socket closes.
+    looped agent speech in 20 ms deltas, pauses ``gap_ms``, and repeats until the socket closes. ``tap`` (if set)
+    sees every frame in both directions.
     """
 
     reply_ms: int = 5000
     gap_ms: int = 1000
+    tap: AudioTap | None = None
 
 
 @dataclass(slots=True)

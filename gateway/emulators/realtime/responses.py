@@ -264,6 +264,7 @@ class ResponseEngine:
         ids = {"response_id": active.record.response_id, "item_id": out.item_id, "output_index": index,
                "content_index": 0}  # fmt: skip
         interval = pacing.chunk_interval_s
+        tap, tag = session.tap, session.record.index
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         said = 0
@@ -274,6 +275,8 @@ class ResponseEngine:
                     await asyncio.sleep(wait)
             elif i % 16 == 15:
                 await asyncio.sleep(0)
+            if tap is not None:
+                chunk = tap.outbound(tag, chunk)
             await sender.send_text(self.names.audio_delta, (head % sender.next_event_id()) + chunk + '"}')
             out.sent_bytes += size
             upto = len(text) * (i + 1) // n

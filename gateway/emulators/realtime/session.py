@@ -76,6 +76,7 @@ class RealtimeSession:
         self.cursor = emulator.cursor_for_session()
         self.engine = ResponseEngine(self)
         self.bench = config.bench
+        self.tap = config.bench.tap if config.bench is not None else None
         self.vad: EnergyVad | None = None if self.bench else EnergyVad(self._vad_params())
         self._vad_on = self.vad is not None and self.settings.turn_detection is not None
         self._log_appends = config.log_appends
@@ -214,8 +215,11 @@ class RealtimeSession:
             self._total_bytes += n
             if self.vad is not None:
                 self.vad.skip(n)
-            elif not self._bench_audio.is_set():
-                self._bench_audio.set()
+            else:
+                if self.tap is not None:
+                    self.tap.inbound(self.record.index, audio)
+                if not self._bench_audio.is_set():
+                    self._bench_audio.set()
             return
         pcm = b64decode(audio)
         self.record.audio_in.add_pcm(pcm)

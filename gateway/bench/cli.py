@@ -1,0 +1,85 @@
+"""``voice-gateway bench``: concurrent emulated phone calls against the served gateway and against a bare relay.
+
+Prints the figures (per-frame forwarding latency both ways, loss, CPU and memory per call, capacity, the ratio to
+the bare relay, the call moments) and writes ``bench.json`` and ``bench.png`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    bench = sub.add_parser("bench", help="measure concurrent calls, latency and cost per call", description=__doc__)
+    bench.add_argument("--max-calls", type=int, default=500, help="top of the ladder (default 500)")
+    bench.add_argument("--step", type=int, default=50, help="ladder step (default 50)")
+    bench.add_argument("--start", type=int, default=50, help="first rung (default 50)")
+    bench.add_argument("--duration", type=float, default=15.0, help="seconds measured at each rung (default 15)")
+    bench.add_argument("--settle", type=float, default=5.0, help="seconds after a ramp before measuring (default 5)")
+    bench.add_argument("--ramp", type=float, default=20.0, help="new calls per second while ramping (default 20)")
+    bench.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="gateway (and relay) worker processes (default: one per CPU)",
+    )
+    bench.add_argument("--targets", default="gateway,relay", help="comma-separated: gateway, relay (default both)")
+    bench.add_argument("--moments", type=int, default=3, help="calls timed for the call moments (0: skip)")
+    bench.add_argument("--out", type=Path, default=Path("bench-results"), help="where bench.json and bench.png go")
+    bench.add_argument(
+        "--require-calls", type=int, default=0, help="exit 3 unless every target carries this many calls within target"
+    )
+    bench.add_argument(
+        "--profile", action="store_true", help="run one gateway worker under cProfile (writes gateway.prof; slower)"
+    )
+    bench.add_argument("--relay-drop-every", type=int, default=0, help=argparse.SUPPRESS)  # the smoke test's fault
+    bench.set_defaults(func=cmd_bench)
+
+
+def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .suite import BenchOptions, ladder_steps
+
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    unknown = set(targets) - {"gateway", "relay"}
+    if unknown or not targets:
+        raise SystemExit(f"--targets: unknown {', '.join(sorted(unknown)) or 'empty list'} (gateway, relay)")
+    return BenchOptions(
+        out=args.out,
+        steps=ladder_steps(args.start, args.step, args.max_calls),
+        duration_s=args.duration,
+        settle_s=args.settle,
+        ramp_per_s=args.ramp,
+        workers=max(1, args.workers),
+        targets=targets,
+        scenario_calls=args.moments,
+        profile=args.profile,
+        relay_drop_every=args.relay_drop_every,
+    )
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .suite import run_bench
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gateway.bench").setLevel(logging.INFO)
+    options = options_from(args)
+    report = asyncio.run(run_bench(options))
+    paths = report.write(options.out)
+    sys.stdout.write(report.render(paths))
+    if options.profile and "gateway" in report.targets:
+        from .profile import summarize
+
+        prof = report.targets["gateway"].profile
+        if prof:
+            sys.stdout.write("\n" + summarize(Path(prof)))
+    short = [(kind, report.capacity(kind)) for kind in report.targets if report.capacity(kind) < args.require_calls]
+    for kind, capacity in short:
+        sys.stdout.write(f"FAILED: {kind} carried {capacity} calls within target; {args.require_calls} required\n")
+    return 3 if short else 0

@@ -1,0 +1,144 @@
+"""The floor: ``python -m gateway.bench.relay --port P --realtime-url ws://.../v1/realtime?model=m``.
+
+A bare relay between the ACS media socket and the Realtime API that does the least a relay can: for each caller
+frame it slices the base64 out of the JSON and wraps it as ``input_audio_buffer.append``; for each audio delta
+it slices the base64 out and wraps it as ACS ``AudioData``; everything else is dropped. No call control, no
+session set-up, no turn-taking, no typed events. Both sides use the ``websockets`` library (the gateway's
+provider client is ``websockets`` too, through the openai SDK), uncompressed. Running it next to the gateway in the
+same benchmark gives the cost of the gateway's work over the cost of moving the bytes at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import signal
+import sys
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+logger = logging.getLogger(__name__)
+
+_DATA = '"data":"'
+_DELTA = '"delta":"'
+_AUDIO_DELTAS = ('{"type":"response.output_audio.delta"', '{"type":"response.audio.delta"')
+
+
+async def _caller_to_model(acs: ServerConnection, model: ClientConnection, drop_every: int) -> None:
+    n = 0
+    async for message in acs:
+        if not isinstance(message, str):
+            continue
+        i = message.find(_DATA)
+        if i < 0:
+            continue
+        n += 1
+        if drop_every and n % drop_every == 0:
+            continue  # injected loss (the benchmark's own test)
+        i += len(_DATA)
+        await model.send('{"type":"input_audio_buffer.append","audio":"' + message[i : message.find('"', i)] + '"}')
+
+
+async def _model_to_caller(model: ClientConnection, acs: ServerConnection) -> None:
+    async for message in model:
+        if not isinstance(message, str) or not message.startswith(_AUDIO_DELTAS):
+            continue
+        i = message.find(_DELTA)
+        if i < 0:
+            continue
+        i += len(_DELTA)
+        await acs.send(
+            '{"Kind":"AudioData","AudioData":{"Data":"' + message[i : message.find('"', i)] + '"},"StopAudio":null}'
+        )
+
+
+def _handler(realtime_url: str, api_key: str, drop_every: int):  # type: ignore[no-untyped-def]
+    async def relay(acs: ServerConnection) -> None:
+        try:
+            async with connect(
+                realtime_url,
+                additional_headers={"Authorization": f"Bearer {api_key}"},
+                compression=None,
+                max_size=None,
+                ping_interval=None,
+                proxy=None,
+            ) as model:
+                tasks = [
+                    asyncio.create_task(_caller_to_model(acs, model, drop_every)),
+                    asyncio.create_task(_model_to_caller(model, acs)),
+                ]
+                try:
+                    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+        except (ConnectionClosed, OSError) as exc:
+            logger.info("relay connection ended: %s", exc)
+
+    return relay
+
+
+async def _serve(host: str, port: int, realtime_url: str, api_key: str, drop_every: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with serve(
+        _handler(realtime_url, api_key, drop_every),
+        host,
+        port,
+        reuse_port=True,
+        compression=None,
+        max_size=None,
+        ping_interval=None,
+    ):
+        await stop.wait()
+
+
+def _worker(host: str, port: int, realtime_url: str, api_key: str, drop_every: int = 0) -> None:
+    asyncio.run(_serve(host, port, realtime_url, api_key, drop_every))
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m gateway.bench.relay", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--realtime-url", required=True, help="ws://host:port/v1/realtime?model=...")
+    p.add_argument("--api-key", default="bench")
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
+    p.add_argument("--drop-every", type=int, default=0, help="drop every Nth caller frame (to test the benchmark)")
+    p.add_argument("--log-level", default="WARNING")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx = multiprocessing.get_context("spawn")
+    extra = [
+        ctx.Process(
+            target=_worker, args=(args.host, args.port, args.realtime_url, args.api_key, args.drop_every), daemon=True
+        )
+        for _ in range(max(0, args.workers - 1))
+    ]
+    for proc in extra:
+        proc.start()
+    sys.stdout.write(f"ready ws://{args.host}:{args.port}\n")
+    sys.stdout.flush()
+    try:
+        _worker(args.host, args.port, args.realtime_url, args.api_key, args.drop_every)
+    finally:
+        for proc in extra:
+            proc.terminate()
+            proc.join(timeout=5)
+
+
+if __name__ == "__main__":
+    main()

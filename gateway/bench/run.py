@@ -1,0 +1,182 @@
+"""One target, start to finish: its Realtime emulator, the target itself (gateway or relay), the ladder, the verdict.
+
+Every target gets a fresh emulator process and a fresh load generator, so the two runs of one benchmark share
+nothing but the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.emulators.acs import AcsEmulator, PlayConfig
+from gateway.emulators.serving import free_port
+from gateway.store import Store
+
+from .ladder import FrameLogs, LadderOptions, StepResult, judge, run_ladder
+from .loadgen import MediaLoad
+from .procs import (
+    Service,
+    gateway_command,
+    prepare_dir,
+    python_module,
+    service,
+    wait_http_ok,
+    wait_listening,
+    wait_workers,
+)
+from .targets import BenchMediaLeg, GatewayTarget, RelayTarget
+
+logger = logging.getLogger(__name__)
+
+API_KEY = "sk-bench"
+HOST = "127.0.0.1"
+MODEL = "gpt-realtime"
+
+
+@dataclass(slots=True, frozen=True)
+class TargetOptions:
+    kind: str  # "gateway" or "relay"
+    workers: int
+    ladder: LadderOptions
+    reply_ms: int = 5000
+    gap_ms: int = 1000
+    greeting_s: float = 1.0
+    profile: bool = False  # gateway only: one worker under cProfile (slower: figures are for finding hot spots)
+    drop_every: int = 0  # relay only: drop every Nth caller frame (proves that loss is caught)
+
+
+@dataclass(slots=True)
+class TargetResult:
+    kind: str
+    workers: int
+    steps: list[StepResult]
+    workdir: str
+    profile: str | None = None
+
+
+def base_env() -> dict[str, str]:
+    """The children's whole environment: nothing is inherited (see procs.py)."""
+    return {"PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"}
+
+
+@contextlib.asynccontextmanager
+async def realtime_emulator(workdir: Path, options: TargetOptions) -> AsyncIterator[tuple[Service, str]]:
+    port = free_port()
+    argv = [*python_module("gateway.bench.emulator"), "--port", str(port), "--api-key", API_KEY,
+            "--reply-ms", str(options.reply_ms), "--gap-ms", str(options.gap_ms)]  # fmt: skip
+    async with service("realtime-emulator", argv, base_env(), workdir, pipes=True) as emu:
+        ready = await emu.read_line(30)
+        if not ready.startswith("ready "):
+            raise RuntimeError(f"realtime emulator said {ready!r}")
+        yield emu, ready.split(" ", 1)[1]
+
+
+def gateway_env(
+    port: int, acs: AcsEmulator, acs_url: str, realtime_url: str, workdir: Path, workers: int
+) -> dict[str, str]:
+    return {
+        **base_env(),
+        "HOST": HOST,
+        "PORT": str(port),
+        "WORKERS": str(workers),
+        "PUBLIC_BASE_URL": f"http://{HOST}:{port}",
+        "ACS_ENDPOINT": acs_url,
+        "ACS_ACCESS_KEY": acs.config.access_key,
+        "ACS_RESOURCE_ID": acs.config.resource_id,
+        "ACS_JWKS_URL": f"{acs_url}/calling/keys",
+        "OPENAI_API_KEY": API_KEY,
+        "OPENAI_BASE_URL": f"{realtime_url}/v1",
+        "DATABASE_URL": f"sqlite:///{workdir / 'gateway.db'}",
+        "GATEWAY_SECRET": secrets.token_urlsafe(24),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@contextlib.asynccontextmanager
+async def served_gateway(
+    workdir: Path, env: dict[str, str], workers: int, port: int, profile: Path | None = None
+) -> AsyncIterator[Service]:
+    """``voice-gateway serve`` as deployed (all its workers), or one worker under cProfile.
+
+    The database is created first, as a deployment's would exist already: workers that start together on an empty
+    SQLite file race to create the tables, and the loser fails its start-up.
+    """
+    store = Store(env["DATABASE_URL"].replace("sqlite:///", "sqlite+aiosqlite:///", 1))
+    await store.open()
+    await store.close()
+    if profile is not None:
+        argv = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "gateway.cli", "serve", "--workers", "1"]
+    else:
+        argv = [*gateway_command(), "serve", "--workers", str(workers)]
+    argv += ["--host", HOST, "--port", str(port)]
+    async with service("gateway", argv, env, workdir) as gw:
+        await wait_http_ok(f"http://{HOST}:{port}/readyz", 60, gw)
+        await wait_workers(gw, 1 if profile else workers)
+        await asyncio.sleep(1.0)  # let late workers finish their start-up
+        yield gw
+
+
+def _remove_dumps(workdir: Path) -> None:
+    for old in workdir.glob("tap-*.npz"):
+        old.unlink()
+
+
+async def run_target(options: TargetOptions, workdir: Path) -> TargetResult:
+    prepare_dir(workdir)
+    dumps = iter(range(1_000_000))
+    async with realtime_emulator(workdir, options) as (emu, realtime_url):
+
+        async def dump() -> Path:
+            path = workdir / f"tap-{next(dumps)}.npz"
+            await emu.command(f"dump {path}", f"dumped {path}")
+            return path
+
+        load = MediaLoad()
+        load.start()
+        profile = workdir / "gateway.prof" if options.profile else None
+        try:
+            if options.kind == "gateway":
+                acs = AcsEmulator(
+                    play=PlayConfig(duration_s=options.greeting_s),
+                    media_factory=functools.partial(BenchMediaLeg, load),
+                    media_max_duration_s=3600.0,
+                )
+                async with acs.serve(HOST) as acs_url:
+                    port = free_port()
+                    env = gateway_env(port, acs, acs_url, realtime_url, workdir, options.workers)
+                    async with served_gateway(workdir, env, options.workers, port, profile) as gw:
+                        target = GatewayTarget(acs, f"http://{HOST}:{port}/api/incoming-call")
+                        try:
+                            windows = await run_ladder(target, gw, emu, load, options.ladder, dump)
+                        finally:
+                            await target.close_all()
+            else:
+                port = free_port()
+                rt_ws = realtime_url.replace("http://", "ws://") + f"/v1/realtime?model={MODEL}"
+                argv = [*python_module("gateway.bench.relay"), "--port", str(port), "--realtime-url", rt_ws,
+                        "--api-key", API_KEY, "--workers", str(options.workers), "--drop-every", str(options.drop_every)]  # fmt: skip
+                async with service("relay", argv, base_env(), workdir) as relay:
+                    await wait_listening(HOST, port, 30, relay)
+                    await wait_workers(relay, options.workers - 1)  # the first process is a worker too
+                    await asyncio.sleep(1.0)
+                    target_r = RelayTarget(load, f"ws://{HOST}:{port}/")
+                    try:
+                        windows = await run_ladder(target_r, relay, emu, load, options.ladder, dump)
+                    finally:
+                        await target_r.close_all()
+        finally:
+            await load.stop()
+        logs = FrameLogs.load(await dump(), load)
+    _remove_dumps(workdir)
+    steps = [judge(w, logs, load) for w in windows]
+    return TargetResult(
+        options.kind, 1 if options.profile else options.workers, steps, str(workdir), str(profile) if profile else None
+    )

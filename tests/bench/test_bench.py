@@ -1,0 +1,78 @@
+"""``voice-gateway bench`` at a tiny load: the report has every figure, and lost frames fail the run loudly.
+
+Not a timed test: latencies on a shared machine prove nothing here. It checks that the harness measures (frames
+matched both ways through the served gateway and the relay, CPU and memory sampled, call moments timed) and that
+it notices when frames go missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from gateway.bench.cli import add_bench_parser
+
+pytestmark = pytest.mark.slow
+
+
+def bench(*argv: str) -> tuple[int, str]:
+    parser = argparse.ArgumentParser(prog="voice-gateway")
+    add_bench_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["bench", *argv])
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        code = args.func(args)
+    return code, printed.getvalue()
+
+
+def test_bench_measures_the_gateway_and_the_relay(tmp_path: Path) -> None:
+    code, text = bench(
+        "--max-calls", "3", "--duration", "3", "--workers", "2", "--moments", "1", "--out", str(tmp_path)
+    )
+    assert code == 0, text
+    report = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    assert (tmp_path / "bench.png").stat().st_size > 10_000
+    assert set(report["targets"]) == {"gateway", "relay"}
+    for kind in ("gateway", "relay"):
+        step = report["targets"][kind]["steps"][-1]  # a disturbed step is measured again
+        assert step["calls"] == step["live"] == 3 and step["setup_failed"] == 0
+        for direction in ("uplink", "downlink"):
+            figures = step[direction]
+            assert figures["frames"] > 3 * 40, (kind, direction, figures)  # 3 calls x 3 s of 20 ms frames, or close
+            assert figures["lost"] == 0, (kind, direction, figures)
+            assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+        assert step["target_cores"] > 0 and step["cpu_ms_per_call_s"] > 0 and step["rss_mb"] > 0
+        assert step["emulator_cores"] > 0 and step["loadgen_cores"] > 0
+    assert set(report["capacity"]) == {"gateway", "relay"}
+    assert report["cost_ratio"][0]["calls"] == 3 and report["cost_ratio"][0]["ratio"] > 0
+    moments = report["moments"]
+    for name in ("connected_to_play_ms", "greeting_end_to_live_ms", "barge_in_ms"):
+        assert moments[name]["calls"] == 1 and moments[name]["median"] > 0, (name, moments[name])
+    [timed] = report["scenario_calls"]
+    # with two workers the media socket may reach the worker that did not play the greeting (it then greets again)
+    first_audio = moments["greeting_end_to_first_audio_ms"]
+    assert first_audio["calls"] == (0 if timed["greeted_twice"] else 1), (first_audio, timed)
+    assert report["browser"]["measured"] is False and report["browser"]["reason"]
+    assert (
+        "capacity (every step up to N: p99 < 20 ms both ways, no frame lost)" in text
+        and "gateway CPU per call / bare relay" in text
+    )
+
+
+def test_lost_frames_fail_the_run_loudly(tmp_path: Path) -> None:
+    code, text = bench(
+        "--targets", "relay", "--max-calls", "2", "--duration", "2", "--workers", "1", "--moments", "0",
+        "--relay-drop-every", "10", "--require-calls", "2", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 3
+    report = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    step = report["targets"]["relay"]["steps"][-1]
+    assert step["uplink"]["lost"] >= step["uplink"]["frames"] // 10 - 2 > 0
+    assert step["downlink"]["lost"] == 0
+    assert report["capacity"]["relay"] == 0
+    assert "FRAMES LOST" in text and "FAILED: relay carried 0 calls" in text
