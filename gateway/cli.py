@@ -117,10 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     doctor = sub.add_parser("doctor", help="show which channels and providers are configured")
     doctor.set_defaults(func=cmd_doctor)
+    from .bench.cli import add_bench_parser
     from .demo import add_demo_parser
     from .simulate import add_simulate_parser
-
-    from .bench.cli import add_bench_parser
 
     add_simulate_parser(sub)
     add_demo_parser(sub)

@@ -1,9 +1,9 @@
 """One Realtime WebSocket session: reads client events and answers them like the service.
 
-It owns the input side (audio buffer, VAD, commits, user items), the conversation, and the session settings;
-responses are delegated to ``ResponseEngine``. Client events are handled one at a time in arrival order, as
-the service does, while response audio streams from its own task. ``input_audio_buffer.append`` has a short
-path because it arrives 50 times a second per call.
+It owns the connection, the session settings and all per-session state; the input side (audio buffer, VAD,
+commits, user items) lives in ``input_audio.InputAudioMixin``, the conversation items in
+``conversation.ConversationMixin``, and responses are delegated to ``ResponseEngine``. Client events are handled
+one at a time in arrival order, as the service does, while response audio streams from its own task.
 """
 
 from __future__ import annotations
@@ -17,27 +17,25 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.audio import b64_decoded_len, b64decode
-
 from .config import Pacing
+from .conversation import ConversationMixin
 from .dialect import Dialect, names
 from .faults import abort_transport
 from .handshake import Handshake
-from .records import AudioLog, EventRecord, FunctionCallOutputRecord, SessionRecord, TruncateRecord, UserTurn
+from .input_audio import APPEND, MIN_COMMIT_MS, InputAudioMixin
+from .records import AudioLog, EventRecord, SessionRecord
 from .responses import ResponseEngine
 from .script import ReplyContext, Say
 from .session_config import SessionError, SessionSettings
-from .vad import EnergyVad, VadEvent, VadParams
-from .voice import bytes_to_ms, ms_to_bytes
+from .vad import EnergyVad, VadEvent
 from .wire import ConnectionGone, EventSender, TextSocket, new_id
 
 if TYPE_CHECKING:
     from .emulator import RealtimeEmulator
 
-logger = logging.getLogger(__name__)
+__all__ = ["APPEND", "MIN_COMMIT_MS", "CloseableSocket", "RealtimeSession"]
 
-MIN_COMMIT_MS = 100
-APPEND = "input_audio_buffer.append"
+logger = logging.getLogger(__name__)
 
 
 class CloseableSocket(TextSocket, Protocol):
@@ -45,7 +43,7 @@ class CloseableSocket(TextSocket, Protocol):
     async def close(self, code: int, reason: str = "") -> None: ...
 
 
-class RealtimeSession:
+class RealtimeSession(InputAudioMixin, ConversationMixin):
     """Protocol handler for one accepted WebSocket."""
 
     def __init__(
@@ -199,138 +197,6 @@ class RealtimeSession:
             return
         await handler(event)
 
-    # ---- input audio -----------------------------------------------------------------------------------------
-
-    async def _on_append(self, event: dict[str, Any]) -> None:
-        audio = event.get("audio")
-        if not isinstance(audio, str):
-            await self.sender.error("invalid_value", "Missing or invalid 'audio'.", param="audio",
-                                    client_event_id=event.get("event_id"))  # fmt: skip
-            return
-        if self._log_appends:
-            self.record.events.append(EventRecord(APPEND, time.monotonic()))
-        if not self._vad_on:
-            n = b64_decoded_len(audio)
-            self.record.audio_in.add_b64(audio, n)
-            self._total_bytes += n
-            if self.vad is not None:
-                self.vad.skip(n)
-            else:
-                if self.tap is not None:
-                    self.tap.inbound(self.record.index, audio)
-                if not self._bench_audio.is_set():
-                    self._bench_audio.set()
-            return
-        pcm = b64decode(audio)
-        self.record.audio_in.add_pcm(pcm)
-        self._total_bytes += len(pcm)
-        assert self.vad is not None
-        for vad_event in self.vad.push(pcm):
-            await self._on_vad(vad_event)
-
-    def _vad_params(self) -> VadParams:
-        td = self.settings.turn_detection
-        tuning = self.emulator.config.vad
-        if td is None:
-            return VadParams()
-        return VadParams(
-            rms_threshold=tuning.rms_at_default_threshold * td.threshold / 0.5,
-            hold_ratio=tuning.hold_ratio,
-            min_speech_ms=tuning.min_speech_ms,
-            silence_duration_ms=td.silence_duration_ms,
-            prefix_padding_ms=td.prefix_padding_ms,
-        )
-
-    async def _on_vad(self, ev: VadEvent) -> None:
-        td = self.settings.turn_detection
-        if ev.kind == "started":
-            item_id = new_id("item")
-            self._speech = (item_id, ev)
-            await self.sender.send(
-                {"type": "input_audio_buffer.speech_started", "audio_start_ms": ev.at_ms, "item_id": item_id}
-            )
-            if td is not None and td.interrupt_response and self.engine.active is not None:
-                await self.engine.cancel("turn_detected")
-            return
-        if self._speech is None:
-            return
-        item_id, started = self._speech
-        self._speech = None
-        await self.sender.send(
-            {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": ev.at_ms, "item_id": item_id}
-        )
-        start_bytes = max(self._buffer_start, ms_to_bytes(started.at_ms))
-        await self._commit(item_id, start_bytes, ms_to_bytes(ev.at_ms), "server_vad", started.speech_ms, ev.speech_ms)
-        if td is not None and td.create_response:
-            if self.engine.active is None:
-                await self.engine.start("server_vad", {})
-            else:
-                logger.info("session %s: turn ended during a response; not starting another", self.record.session_id)
-
-    async def _commit(
-        self, item_id: str, start: int, end: int, via: str, speech_start: float | None, speech_end: float | None
-    ) -> None:
-        """Turn the buffered audio into a user item (and its transcript), as the service does on commit."""
-        self._buffer_start = max(end, self._buffer_start)
-        previous = self._item_ids[-1] if self._item_ids else None
-        await self.sender.send({"type": "input_audio_buffer.committed", "previous_item_id": previous,
-                                "item_id": item_id})  # fmt: skip
-        duration = bytes_to_ms(max(0, end - start))
-        transcript = self.cursor.next_user_transcript()
-        if transcript is None:
-            transcript = f"[{duration / 1000:.1f}s of caller speech]"
-        item = {"id": item_id, "object": "realtime.item", "type": "message", "status": "completed", "role": "user",
-                "content": [{"type": "input_audio", "transcript": None}]}  # fmt: skip
-        self.add_item(item)
-        await self.sender.send(
-            {"type": self.names.item_added, "previous_item_id": previous, "item": copy.deepcopy(item)}
-        )
-        if self.names.item_done is not None:
-            await self.sender.send({"type": self.names.item_done, "previous_item_id": previous,
-                                    "item": copy.deepcopy(item)})  # fmt: skip
-        self.record.user_turns.append(
-            UserTurn(item_id, bytes_to_ms(start), bytes_to_ms(end), transcript, via, speech_start, speech_end)
-        )
-        self._last_user_text = transcript
-        if self.settings.transcription is not None or self.emulator.config.always_transcribe:
-            item["content"][0]["transcript"] = transcript
-            await self.sender.send(
-                {
-                    "type": "conversation.item.input_audio_transcription.completed",
-                    "item_id": item_id,
-                    "content_index": 0,
-                    "transcript": transcript,
-                    "usage": {"type": "duration", "seconds": round(duration / 1000, 3)},
-                }
-            )
-
-    async def _on_commit(self, event: dict[str, Any]) -> None:
-        buffered = bytes_to_ms(self._total_bytes - self._buffer_start)
-        if buffered < MIN_COMMIT_MS:
-            await self.sender.error(
-                "input_audio_buffer_commit_empty",
-                "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, "
-                f"but buffer only has {buffered:.2f}ms of audio.",
-                client_event_id=event.get("event_id"),
-            )
-            return
-        item_id = new_id("item")
-        speech_start = None
-        if self._speech is not None:
-            item_id, started = self._speech
-            speech_start = started.speech_ms
-            self._speech = None
-        if self.vad is not None:
-            self.vad.reset()
-        await self._commit(item_id, self._buffer_start, self._total_bytes, "commit", speech_start, None)
-
-    async def _on_clear(self, event: dict[str, Any]) -> None:
-        self._buffer_start = self._total_bytes
-        self._speech = None
-        if self.vad is not None:
-            self.vad.reset()
-        await self.sender.send({"type": "input_audio_buffer.cleared"})
-
     # ---- session ---------------------------------------------------------------------------------------------
 
     async def _on_session_update(self, event: dict[str, Any]) -> None:
@@ -353,130 +219,6 @@ class RealtimeSession:
                 self.vad.reset()
                 self._speech = None
         await self.sender.send({"type": "session.updated", "session": self.settings.snapshot()})
-
-    # ---- conversation ----------------------------------------------------------------------------------------
-
-    def add_item(self, item: dict[str, Any], after: str | None = None, *, root: bool = False) -> str | None:
-        """Put an item into the conversation (at the end, after ``after``, or first); returns the previous id."""
-        if root:
-            index = 0
-        elif after is not None:
-            index = self._item_ids.index(after) + 1
-        else:
-            index = len(self._item_ids)
-        previous = self._item_ids[index - 1] if index > 0 else None
-        self._item_ids.insert(index, item["id"])
-        self.record.items.insert(index, item)
-        return previous
-
-    def previous_item_id(self, item_id: str) -> str | None:
-        try:
-            index = self._item_ids.index(item_id)
-        except ValueError:
-            return None
-        return self._item_ids[index - 1] if index > 0 else None
-
-    async def _on_item_create(self, event: dict[str, Any]) -> None:
-        eid = event.get("event_id")
-        item = event.get("item")
-        if not isinstance(item, dict) or item.get("type") not in ("message", "function_call", "function_call_output"):
-            await self.sender.error("invalid_value", "Invalid 'item': expected a message, function_call or "
-                                    "function_call_output.", param="item", client_event_id=eid)  # fmt: skip
-            return
-        item = copy.deepcopy(item)
-        item.setdefault("id", new_id("item"))
-        if item["id"] in self._item_ids:
-            await self.sender.error("invalid_value", f"Item with id '{item['id']}' already exists.",
-                                    param="item.id", client_event_id=eid)  # fmt: skip
-            return
-        if item["type"] == "message" and item.get("role") not in ("user", "assistant", "system"):
-            await self.sender.error("invalid_value", "Invalid 'item.role'.", param="item.role", client_event_id=eid)
-            return
-        if item["type"] == "function_call_output":
-            call_id = str(item.get("call_id") or "")
-            known = {i.get("call_id") for i in self.record.items if i.get("type") == "function_call"}
-            if self.emulator.config.strict and call_id not in known:
-                await self.sender.error("invalid_value", f"Tool call ID '{call_id}' not found in conversation.",
-                                        param="item.call_id", client_event_id=eid)  # fmt: skip
-                return
-        previous_id = event.get("previous_item_id")
-        if previous_id is not None and previous_id != "root" and previous_id not in self._item_ids:
-            await self.sender.error("invalid_value", f"Previous item with id '{previous_id}' not found.",
-                                    param="previous_item_id", client_event_id=eid)  # fmt: skip
-            return
-        item.setdefault("object", "realtime.item")
-        item.setdefault("status", "completed")
-        previous = self.add_item(item, after=previous_id if previous_id != "root" else None,
-                                 root=previous_id == "root")  # fmt: skip
-        self.record.created_items.append(copy.deepcopy(item))
-        if item["type"] == "function_call_output":
-            output = str(item.get("output", ""))
-            call_id = str(item.get("call_id") or "")
-            self.record.function_call_outputs.append(FunctionCallOutputRecord(call_id, output, time.monotonic()))
-            self._tool_outputs[call_id] = output
-            name = next((i.get("name") for i in self.record.items if i.get("type") == "function_call"
-                         and i.get("call_id") == call_id), None)  # fmt: skip
-            if name:
-                self._tool_outputs[str(name)] = output
-            self._last_tool_output = output
-        elif item["type"] == "message" and item.get("role") == "user":
-            texts = [c.get("text") for c in item.get("content") or [] if isinstance(c, dict) and c.get("text")]
-            if texts:
-                self._last_user_text = " ".join(str(t) for t in texts)
-        await self.sender.send({"type": self.names.item_added, "previous_item_id": previous, "item": item})
-        if self.names.item_done is not None:
-            await self.sender.send({"type": self.names.item_done, "previous_item_id": previous, "item": item})
-
-    async def _on_item_delete(self, event: dict[str, Any]) -> None:
-        item_id = event.get("item_id")
-        if item_id not in self._item_ids:
-            await self.sender.error("invalid_value", f"Item with id '{item_id}' not found.", param="item_id",
-                                    client_event_id=event.get("event_id"))  # fmt: skip
-            return
-        index = self._item_ids.index(item_id)
-        del self._item_ids[index]
-        del self.record.items[index]
-        await self.sender.send({"type": "conversation.item.deleted", "item_id": item_id})
-
-    async def _on_item_retrieve(self, event: dict[str, Any]) -> None:
-        item = self.record.item(str(event.get("item_id")))
-        if item is None:
-            await self.sender.error("invalid_value", f"Item with id '{event.get('item_id')}' not found.",
-                                    param="item_id", client_event_id=event.get("event_id"))  # fmt: skip
-            return
-        await self.sender.send({"type": "conversation.item.retrieved", "item": item})
-
-    async def _on_truncate(self, event: dict[str, Any]) -> None:
-        eid = event.get("event_id")
-        item_id = str(event.get("item_id"))
-        content_index = event.get("content_index", 0)
-        end_ms = event.get("audio_end_ms")
-        out = self.engine.outputs_by_item.get(item_id)
-        if self.record.item(item_id) is None and out is None:
-            await self.sender.error("invalid_value", f"Item with id '{item_id}' not found.", param="item_id",
-                                    client_event_id=eid)  # fmt: skip
-            return
-        if out is None or out.kind != "message" or not out.pcm:
-            await self.sender.error("invalid_value", "Only assistant messages with audio can be truncated.",
-                                    param="item_id", client_event_id=eid)  # fmt: skip
-            return
-        if content_index != 0:
-            await self.sender.error("invalid_value", f"Invalid content_index: {content_index}.",
-                                    param="content_index", client_event_id=eid)  # fmt: skip
-            return
-        if not isinstance(end_ms, int) or isinstance(end_ms, bool) or end_ms < 0:
-            await self.sender.error("invalid_value", "Invalid 'audio_end_ms'.", param="audio_end_ms",
-                                    client_event_id=eid)  # fmt: skip
-            return
-        if end_ms > out.sent_ms + 1:
-            await self.sender.error(
-                "invalid_value", f"Audio content of {out.sent_ms:.0f}ms is already shorter than {end_ms}ms",
-                param="audio_end_ms", client_event_id=eid,
-            )  # fmt: skip
-            return
-        self.record.truncates.append(TruncateRecord(item_id, content_index, end_ms, out.sent_ms, time.monotonic()))
-        await self.sender.send({"type": "conversation.item.truncated", "item_id": item_id,
-                                "content_index": content_index, "audio_end_ms": end_ms})  # fmt: skip
 
     # ---- responses -------------------------------------------------------------------------------------------
 

@@ -10,11 +10,15 @@ as in the service's ``audio_start_ms``/``audio_end_ms``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from gateway.audio import REALTIME_RATE, SAMPLE_WIDTH
+
+if TYPE_CHECKING:
+    from .config import VadTuning
+    from .session_config import TurnDetection
 
 WINDOW_MS = 20
 WINDOW_BYTES = REALTIME_RATE * WINDOW_MS // 1000 * SAMPLE_WIDTH
@@ -29,6 +33,19 @@ class VadParams:
     min_speech_ms: int = 60
     silence_duration_ms: int = 500
     prefix_padding_ms: int = 300
+
+
+def vad_params(td: TurnDetection | None, tuning: VadTuning) -> VadParams:
+    """The detector setting for a session's turn detection (defaults when it is off), scaled by ``tuning``."""
+    if td is None:
+        return VadParams()
+    return VadParams(
+        rms_threshold=tuning.rms_at_default_threshold * td.threshold / 0.5,
+        hold_ratio=tuning.hold_ratio,
+        min_speech_ms=tuning.min_speech_ms,
+        silence_duration_ms=td.silence_duration_ms,
+        prefix_padding_ms=td.prefix_padding_ms,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from gateway.emulators.realtime.dialect import names
 from gateway.emulators.realtime.script import ScriptCursor
 from gateway.emulators.realtime.session_config import SessionError, SessionSettings
-from gateway.emulators.realtime.vad import EnergyVad, VadEvent, VadParams
+from gateway.emulators.realtime.vad import EnergyVad, VadEvent, VadParams, vad_params
 from gateway.emulators.realtime.wire import new_id
 
 from .media import AgentVoiceTrack, read_mic
@@ -215,17 +215,7 @@ class EmulatedCall:
     # ---- caller audio and turns ------------------------------------------------------------------------------
 
     def _vad_params(self) -> VadParams:
-        td = self.settings.turn_detection
-        tuning = self.config.vad
-        if td is None:
-            return VadParams()
-        return VadParams(
-            rms_threshold=tuning.rms_at_default_threshold * td.threshold / 0.5,
-            hold_ratio=tuning.hold_ratio,
-            min_speech_ms=tuning.min_speech_ms,
-            silence_duration_ms=td.silence_duration_ms,
-            prefix_padding_ms=td.prefix_padding_ms,
-        )
+        return vad_params(self.settings.turn_detection, self.config.vad)
 
     def _on_mic(self, pcm: bytes) -> None:
         self.record.audio_in.add(pcm)
