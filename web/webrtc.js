@@ -332,14 +332,20 @@ export async function startWebRTCSession(opts) {
     if (!stopping) reporter.send({ type: "ping" }).then(() => finish("connection_lost", true));
   });
 
-  function finish(reason, report) {
-    if (ended) return;
+  // Ends the call once, whoever ends it; false when it had already ended.
+  function shutDown() {
+    if (ended) return false;
     ended = true;
     stopping = true;
     clearInterval(heartbeat);
     clearTimeout(graceTimer);
     setSpeaking(false);
     teardown();
+    return true;
+  }
+
+  function finish(reason, report) {
+    if (!shutDown()) return;
     if (report) reporter.send({ type: "end", outcome: reason === "connection_lost" ? "connection_lost" : "completed" }, { keepalive: true });
     ui.ended(reason);
   }
@@ -352,13 +358,7 @@ export async function startWebRTCSession(opts) {
   return {
     channel: "webrtc",
     async stop() {
-      if (ended) return;
-      ended = true;
-      stopping = true;
-      clearInterval(heartbeat);
-      clearTimeout(graceTimer);
-      setSpeaking(false);
-      teardown();
+      if (!shutDown()) return;
       await reporter.send({ type: "end", outcome: "caller_hangup" }, { keepalive: true });
     },
   };

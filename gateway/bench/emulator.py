@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from pathlib import Path
 
 from gateway.emulators.realtime import BenchConfig, EmulatorConfig, RealtimeEmulator
+from gateway.emulators.serving import run_main, stop_on_signals
 
 from .tap import MarkerTap
 
@@ -56,11 +55,7 @@ async def _serve(args: argparse.Namespace) -> None:
     tap = MarkerTap()
     keys = frozenset({args.api_key}) if args.api_key else None
     emulator = RealtimeEmulator(EmulatorConfig.for_bench(keys, BenchConfig(args.reply_ms, args.gap_ms, tap=tap)))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with emulator.serve(args.host, args.port, native=True) as url:
         sys.stdout.write(f"ready {url}\n")
         sys.stdout.flush()
@@ -71,9 +66,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parse(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_serve(args))
+    run_main(_serve, _parse(argv))
 
 
 if __name__ == "__main__":

@@ -6,18 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import Protocol
 
-from gateway.emulators.acs import (
-    AcsEmulator,
-    CallerAudio,
-    EmulatedCall,
-    MediaConnectError,
-    MediaIdentity,
-    MediaStreamingConfig,
-    MediaTimeline,
-)
+from gateway.emulators.acs import AcsEmulator, EmulatedCall, MediaConnectError, MediaLegSpec
 from gateway.emulators.acs.media import media_headers
 
 from .loadgen import Leg, MediaLoad
@@ -41,27 +32,15 @@ class Target(Protocol):
 class BenchMediaLeg:
     """The emulated call's media leg, served by the bench's lean ``MediaLoad`` instead of ``AcsMediaClient``."""
 
-    def __init__(
-        self,
-        load: MediaLoad,
-        config: MediaStreamingConfig,
-        identity: MediaIdentity,
-        token: str | None,
-        audio: CallerAudio,
-        timeline: MediaTimeline,
-        on_change: Callable[[], None],
-        *,
-        url: str | None = None,
-        max_duration_s: float = 900.0,
-        open_timeout_s: float = 5.0,
-    ) -> None:
+    def __init__(self, load: MediaLoad, spec: MediaLegSpec) -> None:
+        config = spec.config
         if config.rate != 24_000:
             raise ValueError("the benchmark streams 24 kHz (markers ride on base64 passthrough)")
         self.load = load
-        self.url = url or config.transport_url
-        self.headers = media_headers(identity, token)
-        self.participant = identity.participant_raw_id
-        self.open_timeout_s = open_timeout_s
+        self.url = spec.url or config.transport_url
+        self.headers = media_headers(spec.identity, spec.token)
+        self.participant = spec.identity.participant_raw_id
+        self.open_timeout_s = spec.open_timeout_s
         self.closed = asyncio.Event()
         self.leg: Leg | None = None
 

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
@@ -56,3 +57,21 @@ async def serve_app(app: object, host: str = "127.0.0.1", port: int = 0) -> Asyn
             await asyncio.wait_for(task, timeout=5)
         except (TimeoutError, asyncio.CancelledError):
             task.cancel()
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event that SIGINT / SIGTERM set, so an emulator run as its own process stops cleanly."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def run_main(serve: Callable[[Any], Awaitable[None]], args: Any) -> None:
+    """The ``main()`` of an emulator module: logging as the command line asked, then serve until stopped."""
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(args))

@@ -18,14 +18,13 @@ import contextlib
 import json
 import logging
 import shutil
-import wave
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gateway.audio import read_wav, resample
+from gateway.audio import AudioChunk, read_wav, resample, wav_bytes
 from gateway.config import Settings
 from gateway.emulators.serving import serve_app
 from gateway.services import Gateway
@@ -69,11 +68,7 @@ def fake_mic_wav(directory: Path, utterance: str, *, lead_ms: int = 0, tail_ms: 
     silence = lambda ms: b"\0\0" * (FAKE_MIC_RATE * ms // 1000)  # noqa: E731
     body = silence(lead_ms) + (pcm + silence(600)) * repeat + silence(tail_ms)
     path = directory / f"mic-{utterance}-{lead_ms}-{tail_ms}.wav"
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(FAKE_MIC_RATE)
-        wav.writeframes(body)
+    path.write_bytes(wav_bytes(AudioChunk(body, FAKE_MIC_RATE)))
     return path
 
 

@@ -9,8 +9,10 @@ page falls back to WebSocket by itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -413,6 +415,22 @@ async def start_talking(page: Any, url: str, query: str = "") -> None:
     await page.click("#mic")
 
 
+@contextlib.asynccontextmanager
+async def talking_page(
+    tmp_path: Path, emulator: WebRtcEmulator, query: str = "?lang=en", *, lead_ms: int = 500, watch: Any = None
+) -> AsyncIterator[tuple[Any, Any]]:
+    """The gateway wired to ``emulator`` and a page whose fake mic says "What time is it?", mic pressed;
+    ``watch(page)`` runs before the click (to listen to responses). Yields ``(page, gateway)``."""
+    wav = fake_mic_wav(tmp_path, "en_what_time", lead_ms=lead_ms)
+    async with emulator.serve() as emu_url, serve_gateway(settings_for(tmp_path, emu_url)) as (url, gw):
+        async with launch_browser(wav, tmp_path) as context:
+            page = await context.new_page()
+            if watch is not None:
+                watch(page)
+            await start_talking(page, url, query)
+            yield page, gw
+
+
 FELL_BACK = (
     "window.__voiceGateway.channel === 'websocket' && window.__voiceGateway.statuses.some(s => s.key === 'fallback')"
 )
@@ -422,20 +440,19 @@ FELL_BACK = (
 async def test_falls_back_to_websocket_when_webrtc_fails(tmp_path: Path) -> None:
     emulator = WebRtcEmulator(api_keys={API_KEY})
     emulator.faults.calls_status = 500
-    wav = fake_mic_wav(tmp_path, "en_what_time", lead_ms=500)
-    async with emulator.serve() as emu_url, serve_gateway(settings_for(tmp_path, emu_url)) as (url, gw):
-        async with launch_browser(wav, tmp_path) as context:
-            page = await context.new_page()
-            minted: list[dict[str, Any]] = []
-            page.on("response", lambda r: r.url.endswith("/api/realtime/session") and minted.append(r))
-            await start_talking(page, url, "?lang=en")
-            await wait_page(page, FELL_BACK, 8)
-            minted = [await r.json() for r in minted]
-            await page.wait_for_timeout(300)  # let the WebSocket attempt settle so the screenshot shows its outcome
-            state = await page_state(page)
-            await page.screenshot(path=str(screenshot_path("page-fallback.png")), full_page=True)
+    minted: list[Any] = []
+
+    def watch(page: Any) -> None:
+        page.on("response", lambda r: r.url.endswith("/api/realtime/session") and minted.append(r))
+
+    async with talking_page(tmp_path, emulator, watch=watch) as (page, gw):
+        await wait_page(page, FELL_BACK, 8)
+        mints = [await r.json() for r in minted]
+        await page.wait_for_timeout(300)  # let the WebSocket attempt settle so the screenshot shows its outcome
+        state = await page_state(page)
+        await page.screenshot(path=str(screenshot_path("page-fallback.png")), full_page=True)
         await gw.writer.flush()
-        failed = await gw.store.conversation(minted[0]["session_id"])
+        failed = await gw.store.conversation(mints[0]["session_id"])
     assert state["fallbackReason"] == "sdp_failed"
     assert any(s["key"] == "fallback" and "WebSocket" in s["text"] for s in state["statuses"])
     assert len(emulator.mints) == 1 and not emulator.live  # the key was minted, the SDP exchange refused
@@ -446,15 +463,11 @@ async def test_falls_back_to_websocket_when_webrtc_fails(tmp_path: Path) -> None
 async def test_falls_back_when_webrtc_does_not_connect_in_time(tmp_path: Path) -> None:
     emulator = WebRtcEmulator(api_keys={API_KEY})
     emulator.faults.calls_delay_s = 8  # the SDP answer never comes in time
-    wav = fake_mic_wav(tmp_path, "en_what_time", lead_ms=500)
-    async with emulator.serve() as emu_url, serve_gateway(settings_for(tmp_path, emu_url)) as (url, gw):
-        async with launch_browser(wav, tmp_path) as context:
-            page = await context.new_page()
-            await start_talking(page, url, "?lang=en")
-            started = await page.evaluate("performance.now()")
-            await wait_page(page, FELL_BACK, 9)
-            took_ms = await page.evaluate("performance.now()") - started
-            state = await page_state(page)
+    async with talking_page(tmp_path, emulator) as (page, _gw):
+        started = await page.evaluate("performance.now()")
+        await wait_page(page, FELL_BACK, 9)
+        took_ms = await page.evaluate("performance.now()") - started
+        state = await page_state(page)
     assert state["fallbackReason"] == "timeout"
     assert 4500 <= took_ms <= 7500, took_ms
 
@@ -483,14 +496,10 @@ async def test_uses_websocket_when_status_says_webrtc_is_off(tmp_path: Path) -> 
 async def test_forced_webrtc_reports_the_failure_instead_of_falling_back(tmp_path: Path) -> None:
     emulator = WebRtcEmulator(api_keys={API_KEY})
     emulator.faults.calls_status = 500
-    wav = fake_mic_wav(tmp_path, "en_what_time", lead_ms=500)
-    async with emulator.serve() as emu_url, serve_gateway(settings_for(tmp_path, emu_url)) as (url, gw):
-        async with launch_browser(wav, tmp_path) as context:
-            page = await context.new_page()
-            await start_talking(page, url, "?lang=ja&channel=webrtc")
-            await wait_page(page, "window.__voiceGateway.state === 'error'", 8)
-            state = await page_state(page)
-            checked = await page.evaluate("document.querySelector('input[name=channel]:checked').value")
+    async with talking_page(tmp_path, emulator, "?lang=ja&channel=webrtc") as (page, _gw):
+        await wait_page(page, "window.__voiceGateway.state === 'error'", 8)
+        state = await page_state(page)
+        checked = await page.evaluate("document.querySelector('input[name=channel]:checked').value")
     assert state["channel"] == "webrtc" and state["fallbackReason"] is None and checked == "webrtc"
     assert state["status"]["key"] == "sdp_failed" and state["status"]["kind"] == "error"
 
@@ -521,19 +530,15 @@ async def test_microphone_denied_is_explained_on_a_phone_sized_screen(tmp_path: 
 @pytest.mark.browser
 async def test_console_ending_a_webrtc_session_hangs_up_and_tells_the_page(tmp_path: Path) -> None:
     emulator = WebRtcEmulator(api_keys={API_KEY}, script=script())
-    wav = fake_mic_wav(tmp_path, "en_what_time", lead_ms=4000)
-    async with emulator.serve() as emu_url, serve_gateway(settings_for(tmp_path, emu_url)) as (url, gw):
-        async with launch_browser(wav, tmp_path) as context:
-            page = await context.new_page()
-            await start_talking(page, url, "?lang=en")
-            await wait_page(page, "window.__voiceGateway.state === 'live'", 10)
-            call = await emulator.wait_for_call()
-            session_id = (await page_state(page))["sessionId"]
-            # the page reports "connected" and the provider's call id in one batch; then the console can hang up
-            await poll(lambda: any(getattr(e, "status", "") == "connected" for e in gw.hub.history(session_id)), 5)
-            assert await gw.hub.end(session_id)
-            await wait_page(page, "window.__voiceGateway.state === 'ended'", 8)
-            state = await page_state(page)
+    async with talking_page(tmp_path, emulator, lead_ms=4000) as (page, gw):
+        await wait_page(page, "window.__voiceGateway.state === 'live'", 10)
+        call = await emulator.wait_for_call()
+        session_id = (await page_state(page))["sessionId"]
+        # the page reports "connected" and the provider's call id in one batch; then the console can hang up
+        await poll(lambda: any(getattr(e, "status", "") == "connected" for e in gw.hub.history(session_id)), 5)
+        assert await gw.hub.end(session_id)
+        await wait_page(page, "window.__voiceGateway.state === 'ended'", 8)
+        state = await page_state(page)
         await gw.writer.flush()
         conversation = await gw.store.conversation(session_id)
     assert call.hung_up and call.closed
@@ -544,18 +549,14 @@ async def test_console_ending_a_webrtc_session_hangs_up_and_tells_the_page(tmp_p
 @pytest.mark.browser
 async def test_a_dropped_call_is_reported_as_connection_lost(tmp_path: Path) -> None:
     emulator = WebRtcEmulator(api_keys={API_KEY}, script=script())
-    wav = fake_mic_wav(tmp_path, "en_what_time", lead_ms=4000)
-    async with emulator.serve() as emu_url, serve_gateway(settings_for(tmp_path, emu_url)) as (url, gw):
-        async with launch_browser(wav, tmp_path) as context:
-            page = await context.new_page()
-            await start_talking(page, url, "?lang=en")
-            await wait_page(page, "window.__voiceGateway.state === 'live'", 10)
-            session_id = (await page_state(page))["sessionId"]
-            assert await emulator.drop()
-            await wait_page(page, "window.__voiceGateway.state === 'error'", 8)
-            state = await page_state(page)
-            banner = await page.inner_text("#banner")
-            mic_label = await page.inner_text("#mic")
+    async with talking_page(tmp_path, emulator, lead_ms=4000) as (page, gw):
+        await wait_page(page, "window.__voiceGateway.state === 'live'", 10)
+        session_id = (await page_state(page))["sessionId"]
+        assert await emulator.drop()
+        await wait_page(page, "window.__voiceGateway.state === 'error'", 8)
+        state = await page_state(page)
+        banner = await page.inner_text("#banner")
+        mic_label = await page.inner_text("#mic")
         await gw.writer.flush()
         conversation = await gw.store.conversation(session_id)
     assert state["status"]["key"] == "connection_lost" and "connection was lost" in banner

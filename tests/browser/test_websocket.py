@@ -11,13 +11,12 @@ cancelled the reply on the gateway; no key or secret is served; a screenshot of 
 from __future__ import annotations
 
 import logging
-import wave
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gateway.audio import read_wav, resample
+from gateway.audio import AudioChunk, read_wav, resample, wav_bytes
 from gateway.emulators.chat import Reply, ToolCall
 from tests.browser.conftest import FAKE_MIC_RATE, launch_browser, page_state, screenshot_path, wait_page
 from tests.conftest import speech, speech_text
@@ -47,11 +46,7 @@ def two_utterances_wav(directory: Path) -> Path:
 
     body = silence(LEAD_MS) + clip("ja_customer_lookup") + silence(GAP_MS) + clip("ja_interrupt_wait") + silence(25_000)
     path = directory / "mic-websocket.wav"
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(FAKE_MIC_RATE)
-        wav.writeframes(body)
+    path.write_bytes(wav_bytes(AudioChunk(body, FAKE_MIC_RATE)))
     return path
 
 

@@ -3,6 +3,8 @@ channel, which answers it through the emulator (never the real ACS), and the con
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -13,19 +15,24 @@ from gateway.emulators.realtime import Pacing, RealtimeEmulator
 from gateway.emulators.serving import serve_app
 from gateway.emulators.stack import OPENAI_KEY
 
-from .conftest import AUTH, served_console
+from .conftest import AUTH, Served, served_console
 from .sse import SseReader
 
 
-async def test_a_demo_call_is_a_live_phone_session_until_the_console_ends_it(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def demo_console(tmp_path: Path) -> AsyncIterator[Served]:
+    """A gateway with no ACS at all, a Realtime emulator behind it, and the console's demo calls playing short."""
     realtime = RealtimeEmulator(api_keys={OPENAI_KEY}, pacing=Pacing(realtime_factor=4.0))
     async with (
         serve_app(realtime.app) as realtime_url,
         served_console(tmp_path, openai_api_key=OPENAI_KEY, openai_base_url=f"{realtime_url}/v1") as served,
     ):
-        if not hasattr(served.app.blueprints["acs"], "attach_emulator"):
-            pytest.skip("the phone channel has no attach_emulator hook yet (see the console's hand-off notes)")
         served.console.demo_calls.emulator_options = {"play": PlayConfig(duration_s=0.3)}
+        yield served
+
+
+async def test_a_demo_call_is_a_live_phone_session_until_the_console_ends_it(tmp_path: Path) -> None:
+    async with demo_console(tmp_path) as served:
         gw = served.gw
         assert not gw.settings.acs_configured  # no real ACS at all: the demo needs none
         async with aiohttp.ClientSession(headers=AUTH) as http, http.get(f"{served.url}/api/console/events") as response:
@@ -64,14 +71,7 @@ async def test_the_demo_call_button_shows_the_call_live_in_the_page(tmp_path: Pa
     from .conftest import TOKEN
 
     needs_chromium()
-    realtime = RealtimeEmulator(api_keys={OPENAI_KEY}, pacing=Pacing(realtime_factor=4.0))
-    async with (
-        serve_app(realtime.app) as realtime_url,
-        served_console(tmp_path, openai_api_key=OPENAI_KEY, openai_base_url=f"{realtime_url}/v1") as served,
-    ):
-        if not hasattr(served.app.blueprints["acs"], "attach_emulator"):
-            pytest.skip("the phone channel has no attach_emulator hook yet (see the console's hand-off notes)")
-        served.console.demo_calls.emulator_options = {"play": PlayConfig(duration_s=0.3)}
+    async with demo_console(tmp_path) as served:
         served.console.demo_calls.lead_silence_ms = 200
         async with chromium_page() as page:
             await login(page, served.url, TOKEN)

@@ -22,6 +22,7 @@ from .media import (
     MediaFactory,
     MediaIdentity,
     MediaLeg,
+    MediaLegSpec,
     MediaProbe,
     probe_media_socket,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "MediaFactory",
     "MediaIdentity",
     "MediaLeg",
+    "MediaLegSpec",
     "MediaProbe",
     "MediaStreamingConfig",
     "MediaTimeline",

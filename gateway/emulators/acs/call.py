@@ -21,7 +21,7 @@ from .caller_audio import CallerAudio, Dtmf, ScriptItem, Silence, as_script_item
 from .config import EmulatorConfig
 from .eventgrid import WebhookResponse
 from .events import call_event, full_type, media_streaming_update, new_incoming_call_context, new_server_call_id
-from .media import AcsMediaClient, MediaConnectError, MediaIdentity, MediaLeg
+from .media import AcsMediaClient, MediaConnectError, MediaIdentity, MediaLeg, MediaLegSpec
 from .models import (
     PHONE_PREFIX,
     CallbackDelivery,
@@ -267,15 +267,17 @@ class EmulatedCall:
         )
         factory = self.config.media_factory or AcsMediaClient
         client = factory(
-            config,
-            identity,
-            self._issuer.media_token(),
-            self._ensure_audio(config),
-            timeline,
-            self._notifier.notify,
-            url=self._rewrite(config.transport_url),
-            max_duration_s=self.config.media_max_duration_s,
-            open_timeout_s=self.config.media_open_timeout_s,
+            MediaLegSpec(
+                config,
+                identity,
+                self._issuer.media_token(),
+                self._ensure_audio(config),
+                timeline,
+                self._notifier.notify,
+                url=self._rewrite(config.transport_url),
+                max_duration_s=self.config.media_max_duration_s,
+                open_timeout_s=self.config.media_open_timeout_s,
+            )
         )
         self.timelines.append(timeline)
         self.media = client

@@ -34,42 +34,22 @@ from typing import Any
 
 from quart import Quart, Response, request
 
-from gateway.emulators.chat.records import ChatRequest, content_text
+from gateway.emulators.chat.records import ChatRequest
 from gateway.emulators.chat.responses import (
-    DEFAULT_MODEL,
     completion_response,
     error_response,
-    split_sentences,
     stream_response,
 )
 from gateway.emulators.chat.steps import (
     Fail,
-    Reply,
     ScriptError,
     Step,
-    ToolCall,
     default_reply,
     default_summary,
     resolve,
 )
-from gateway.emulators.chat.validation import ROLES, validate
+from gateway.emulators.chat.validation import validate
 from gateway.emulators.polling import poll_until
-
-__all__ = [
-    "DEFAULT_KEY",
-    "DEFAULT_MODEL",
-    "ROLES",
-    "ChatEmulator",
-    "ChatRequest",
-    "Fail",
-    "Reply",
-    "Step",
-    "ToolCall",
-    "content_text",
-    "default_reply",
-    "default_summary",
-    "split_sentences",
-]
 
 DEFAULT_KEY = "chat-key"
 

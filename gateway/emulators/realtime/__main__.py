@@ -7,10 +7,9 @@ emulator should run in its own process so it does not compete with the gateway's
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import logging
-import signal
+
+from gateway.emulators.serving import run_main, stop_on_signals
 
 from .config import BenchConfig, EmulatorConfig, Pacing
 from .emulator import RealtimeEmulator
@@ -45,11 +44,7 @@ async def _serve(args: argparse.Namespace) -> None:
         chunk_ms=args.chunk_ms or pacing.chunk_ms,
     )
     emulator = RealtimeEmulator(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with emulator.serve(args.host, args.port, native=args.native) as url:
         logger.info("Realtime emulator on %s (ws base %s/v1)", url, url.replace("http", "ws", 1))
         await stop.wait()
@@ -58,9 +53,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parse(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_serve(args))
+    run_main(_serve, _parse(argv))
 
 
 if __name__ == "__main__":

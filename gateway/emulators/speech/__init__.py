@@ -1,14 +1,8 @@
 """Azure Speech service emulator (USP over WebSocket) for the real Speech SDK."""
 
-from gateway.emulators.speech.emulator import (
-    DEFAULT_KEY,
-    RecognitionSession,
-    SpeechEmulator,
-    Synthesis,
-    Utterance,
-    placeholder_text,
-    ssml_text,
-)
+from gateway.emulators.speech.emulator import DEFAULT_KEY, SpeechEmulator
+from gateway.emulators.speech.records import RecognitionSession, Synthesis, Utterance, placeholder_text
+from gateway.emulators.speech.synthesis import ssml_text
 from gateway.emulators.speech.tts import (
     OutputFormat,
     parse_output_format,

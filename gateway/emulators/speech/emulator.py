@@ -43,27 +43,10 @@ from gateway.emulators.speech.records import (
     Script,
     ScriptEntry,
     Synthesis,
-    Utterance,
     placeholder_text,
 )
-from gateway.emulators.speech.synthesis import SynthesisConnection, ssml_text
+from gateway.emulators.speech.synthesis import SynthesisConnection
 from gateway.emulators.speech.usp import new_id
-from gateway.emulators.speech.wire import SERVICE_TAG
-
-__all__ = [
-    "DEFAULT_KEY",
-    "RECOGNITION_PATHS",
-    "SERVICE_TAG",
-    "SYNTHESIS_PATHS",
-    "RecognitionSession",
-    "Script",
-    "ScriptEntry",
-    "SpeechEmulator",
-    "Synthesis",
-    "Utterance",
-    "placeholder_text",
-    "ssml_text",
-]
 
 RECOGNITION_PATHS = (
     "/speech/recognition/conversation/cognitiveservices/v1",

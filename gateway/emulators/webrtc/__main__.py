@@ -8,10 +8,9 @@ A desktop browser ignores loopback ICE candidates unless started with ``--allow-
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import logging
-import signal
+
+from gateway.emulators.serving import run_main, stop_on_signals
 
 from .config import WebRtcEmulatorConfig
 from .emulator import WebRtcEmulator
@@ -36,11 +35,7 @@ async def _serve(args: argparse.Namespace) -> None:
         api_keys=frozenset(args.api_keys) if args.api_keys else None, loopback_ice=not args.lan_ice
     )
     emulator = WebRtcEmulator(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with emulator.serve(args.host, args.port) as url:
         logger.info("WebRTC emulator on %s (OPENAI_BASE_URL=%s/v1)", url, url)
         await stop.wait()
@@ -48,9 +43,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parse(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_serve(args))
+    run_main(_serve, _parse(argv))
 
 
 if __name__ == "__main__":
