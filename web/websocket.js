@@ -28,7 +28,7 @@ function socketUrl() {
 // Debug state for tests and support; never holds the token.
 const debug = {
   state: "idle", sessionId: null, contextRate: 0, framesSent: 0, framesReceived: 0, bytesReceived: 0,
-  played: 0, queuedMs: 0, cleared: 0, serverClears: 0, bargeIns: 0, underruns: 0, reconnects: 0,
+  played: 0, queuedMs: 0, cleared: 0, serverClears: 0, bargeIns: 0, underruns: 0, reconnects: 0, droppedAfterBargeIn: 0,
   agentSpeaking: false, agentLevelPeak: 0, micRmsPeak: 0, lastError: null, closeCode: null, messages: [],
 };
 window.__voiceGatewayWs = debug;
@@ -108,6 +108,8 @@ class WebSocketSession {
     if (this.voicedMs >= this.bargeInMs) {
       this.voicedMs = 0;
       debug.bargeIns += 1;
+      // Audio of the interrupted reply is still on the wire: drop it until the gateway answers with "clear".
+      this.awaitingClear = true;
       this.flushPlayback();
       this.sendJson({ type: "barge_in" });
     }
@@ -127,6 +129,7 @@ class WebSocketSession {
       this.ui.agentLevel?.(message.level);
     } else if (message.type === "cleared") {
       debug.cleared += 1;
+      debug.queuedMs = 0; // the queue is empty now; a level report from before the clear must not linger
       this.sendJson({ type: "played", ms: message.playedMs });
     } else if (message.type === "underrun") debug.underruns += 1;
   }
@@ -190,6 +193,7 @@ class WebSocketSession {
 
   onReady(message) {
     this.ready = true;
+    this.awaitingClear = false; // a new socket carries no audio of the reply that was interrupted
     this.sessionId = message.session_id;
     this.token = message.token;
     this.bargeInMs = message.barge_in_ms || this.bargeInMs;
@@ -202,6 +206,10 @@ class WebSocketSession {
     if (typeof event.data !== "string") {
       debug.framesReceived += 1;
       debug.bytesReceived += event.data.byteLength;
+      if (this.awaitingClear) {
+        debug.droppedAfterBargeIn += 1;
+        return;
+      }
       this.player.port.postMessage({ type: "pcm", pcm: event.data }, [event.data]);
       return;
     }
@@ -221,6 +229,7 @@ class WebSocketSession {
         return this.ui.toolResult({ callId: message.call_id, name: message.name, ok: message.ok, output: message.output });
       case "clear":
         debug.serverClears += 1;
+        this.awaitingClear = false; // what follows belongs to the next reply
         return this.flushPlayback();
       case "error":
         debug.lastError = message.code;

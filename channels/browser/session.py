@@ -261,7 +261,9 @@ class BrowserSession:
             await self.finish("caller_ended")
         elif control.kind == "barge_in":
             if self.conversation.agent_audible():
-                await self.conversation.barge_in()
+                await self.conversation.barge_in()  # clears the page, which acknowledges the barge-in
+            else:
+                await link.send(wire.CLEAR)  # nothing left to cancel; still acknowledge so the page plays again
         elif control.kind == "played" and control.ms is not None:
             self.sink.reported(control.ms)
         elif control.kind == "ping":

@@ -15,7 +15,8 @@ Gateway → client
   * ``{"type":"transcript", "role", "text", "final", "item_id"}`` — ``text`` is a delta while ``final`` is false
     (assistant text as the LLM writes it) and the whole text of the item when ``final`` is true
   * ``{"type":"tool_call", "call_id", "name", "arguments"}`` and ``{"type":"tool_result", "call_id", "name", "ok", "output"}``
-  * ``{"type":"clear"}`` — barge-in: drop all queued agent audio now
+  * ``{"type":"clear"}`` — barge-in: drop all queued agent audio now; also the answer to every ``barge_in``, so a page
+    that stopped playback itself drops the interrupted reply's audio still on the wire until this arrives
   * ``{"type":"error", "code", "message"}`` and ``{"type":"ended", "reason"}``
 """
 

@@ -10,6 +10,7 @@ cancelled the reply on the gateway; no key or secret is served; a screenshot of 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,8 @@ async def test_websocket_conversation_in_the_browser(tmp_path: Path) -> None:
             # ...until the caller talks over it: playback stops at once, the reply is cancelled on the gateway
             await wait_page(page, "window.__voiceGatewayWs.cleared >= 1", 8)
             at_clear = await ws_state(page)
+            await asyncio.sleep(0.3)  # the interrupted reply's audio still on the wire must not refill the queue
+            after_clear = await ws_state(page)
             await wait_until(lambda: session.engine.timings and session.engine.timings[1].status == "cancelled", 5)
             await page.screenshot(path=str(screenshot_path("page-websocket.png")), full_page=True)
             # the interruption is answered
@@ -136,6 +139,7 @@ async def test_websocket_conversation_in_the_browser(tmp_path: Path) -> None:
     assert final["underruns"] <= 2  # gap-free: the queue ran dry only at the end of the greeting and of the answer
     # barge-in: playback stopped with most of the long reply still unplayed, and the model only kept what was heard
     assert at_clear["bargeIns"] + at_clear["serverClears"] >= 1 and at_clear["queuedMs"] < 200
+    assert after_clear["queuedMs"] < 200, after_clear
     reply_ms = sum(len(s.audio) for s in rig.speech.syntheses[1:-1]) / 48
     heard = [m["content"] for m in rig.chat.completions[2].messages if m["role"] == "assistant" and m.get("content")]
     assert heard[-1].startswith("山田 太郎様") and len(heard[-1]) < len(REPLY)
