@@ -38,7 +38,8 @@ class Summarizer:
                 )
                 summary = (reply.choices[0].message.content or "").strip()
             except (OpenAIError, IndexError) as exc:
-                logger.warning("summary of %s by the chat model failed: %s", conversation_id, exc)
+                reason = getattr(exc, "status_code", None) or (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+                logger.warning("summary of %s by the chat model failed (%s); kept a digest instead", conversation_id, reason)
         if not summary:
             summary = _digest(transcript)
         await self.store.set_summary(conversation_id, summary)

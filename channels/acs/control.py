@@ -7,6 +7,8 @@ built from its endpoint and key: that way an ``http://`` endpoint (a local emula
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from azure.communication.callautomation import (
     AudioFormat,
@@ -18,10 +20,26 @@ from azure.communication.callautomation import (
 )
 from azure.communication.callautomation.aio import CallAutomationClient
 from azure.core.credentials import AzureKeyCredential
+from azure.core.exceptions import ServiceRequestError
 
 from gateway.config import Settings
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+async def unsent_retried(operation: str, request: Callable[[], Awaitable[T]]) -> T:
+    """Send again once when the request never reached ACS (a pooled connection the far end had just closed).
+
+    The SDK's retry policy leaves POSTs alone, and every call-control request is a POST; one that failed before
+    it was written is safe to repeat, and a caller waiting for the answer should not lose the call over it.
+    """
+    try:
+        return await request()
+    except ServiceRequestError as exc:
+        logger.warning("%s: the request did not reach ACS (%s); sending it again", operation, exc)
+        return await request()
 
 
 def split_connection_string(value: str) -> tuple[str, str]:
@@ -68,20 +86,26 @@ class CallControl:
             enable_dtmf_tones=True,  # a caller can key in a handoff code to continue a browser conversation
         )
         kwargs = {"cognitive_services_endpoint": self.cognitive_services_endpoint} if self.cognitive_services_endpoint else {}
-        props = await self.client.answer_call(
-            incoming_call_context, callback_url, media_streaming=media, operation_context=operation_context, **kwargs
+        props = await unsent_retried(
+            "answer",
+            lambda: self.client.answer_call(
+                incoming_call_context, callback_url, media_streaming=media, operation_context=operation_context, **kwargs
+            ),
         )
         return str(props.call_connection_id)
 
     async def play_text(self, call_connection_id: str, text: str, voice: str, locale: str, operation_context: str) -> None:
         source = TextSource(text=text, voice_name=voice, source_locale=locale)
-        await self.client.get_call_connection(call_connection_id).play_media_to_all(source, operation_context=operation_context)
+        connection = self.client.get_call_connection(call_connection_id)
+        await unsent_retried("play", lambda: connection.play_media_to_all(source, operation_context=operation_context))
 
     async def start_streaming(self, call_connection_id: str) -> None:
-        await self.client.get_call_connection(call_connection_id).start_media_streaming(operation_context="start-media")
+        connection = self.client.get_call_connection(call_connection_id)
+        await unsent_retried("start media streaming", lambda: connection.start_media_streaming(operation_context="start-media"))
 
     async def hang_up(self, call_connection_id: str) -> None:
-        await self.client.get_call_connection(call_connection_id).hang_up(is_for_everyone=True)
+        connection = self.client.get_call_connection(call_connection_id)
+        await unsent_retried("hang up", lambda: connection.hang_up(is_for_everyone=True))
 
     async def close(self) -> None:
         if self._client is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .browser import BrowserTimings
 from .ladder import P99_TARGET_MS, StepResult
 from .run import TargetResult
 from .scenarios import CallTimings
@@ -36,7 +37,7 @@ class BenchReport:
     options: dict[str, Any]
     targets: dict[str, TargetResult]
     scenarios: list[CallTimings] = field(default_factory=list)
-    browser: dict[str, Any] = field(default_factory=dict)
+    browser: list[BrowserTimings] = field(default_factory=list)
 
     # -- verdicts --
     def counted(self, kind: str) -> list[StepResult]:
@@ -77,16 +78,10 @@ class BenchReport:
         return ratios[0] if ratios else None
 
     def moments(self) -> dict[str, dict[str, float | None]]:
-        names = [f.name for f in dataclasses.fields(CallTimings) if f.name.endswith("_ms")]
-        summary: dict[str, dict[str, float | None]] = {}
-        for name in names:
-            values = [v for t in self.scenarios if (v := getattr(t, name)) is not None]
-            summary[name] = {
-                "median": round(statistics.median(values), 1) if values else None,
-                "max": max(values) if values else None,
-                "calls": len(values),
-            }
-        return summary
+        return median_max(self.scenarios, CallTimings)
+
+    def browser_moments(self) -> dict[str, dict[str, float | None]]:
+        return median_max(self.browser, BrowserTimings)
 
     def to_json(self) -> dict[str, Any]:
         headline = self.headline_ratio()
@@ -101,7 +96,8 @@ class BenchReport:
             "headline_cost_ratio": dataclasses.asdict(headline) if headline else None,
             "moments": self.moments(),
             "scenario_calls": [dataclasses.asdict(t) for t in self.scenarios],
-            "browser": self.browser,
+            "browser_moments": self.browser_moments(),
+            "browser_conversations": [dataclasses.asdict(t) for t in self.browser],
         }
 
     def write(self, out: Path) -> tuple[Path, Path]:
@@ -175,13 +171,34 @@ class BenchReport:
                 )
         if self.browser:
             lines.append("")
-            value = self.browser.get("first_sentence_to_first_audio_ms")
-            what = f"{_num(value)} ms" if value is not None else f"not measured ({self.browser.get('reason', '')})"
-            lines.append(f"browser WebSocket path, first LLM sentence -> first audio frame sent: {what}")
+            lines.append(
+                f"browser WebSocket path ({len(self.browser)} conversations through the served gateway, median / max):"
+            )
+            labels = {
+                "sentence_to_first_frame_ms": "first LLM sentence -> first audio frame at the page",
+                "sentence_to_synthesis_ms": "  of which: sentence -> synthesis requested (gateway)",
+                "synthesis_to_first_audio_ms": "  of which: synthesis -> first audio (speech emulator)",
+                "first_audio_to_frame_ms": "  of which: first audio -> frame at the page (gateway)",
+            }
+            for name, stats in self.browser_moments().items():
+                lines.append(f"  {labels.get(name, name):58} {_num(stats['median']):>8} / {_num(stats['max'])} ms")
         if paths:
             lines.append("")
             lines.append(f"report: {paths[0]}  plot: {paths[1]}")
         return "\n".join(lines) + "\n"
+
+
+def median_max(records: list[Any], kind: type) -> dict[str, dict[str, float | None]]:
+    """Median and max of each ``*_ms`` field over the records that reached that moment."""
+    summary: dict[str, dict[str, float | None]] = {}
+    for name in (f.name for f in dataclasses.fields(kind) if f.name.endswith("_ms")):
+        values = [v for record in records if (v := getattr(record, name)) is not None]
+        summary[name] = {
+            "median": round(statistics.median(values), 1) if values else None,
+            "max": max(values) if values else None,
+            "calls": len(values),
+        }
+    return summary
 
 
 def _num(value: float | None) -> str:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import secrets
 import sys
 from collections.abc import AsyncIterator
@@ -79,24 +80,31 @@ async def realtime_emulator(workdir: Path, options: TargetOptions) -> AsyncItera
         yield emu, ready.split(" ", 1)[1]
 
 
-def gateway_env(
-    port: int, acs: AcsEmulator, acs_url: str, realtime_url: str, workdir: Path, workers: int
-) -> dict[str, str]:
+def served_env(port: int, workdir: Path, workers: int) -> dict[str, str]:
+    """What every served gateway of the benchmark gets, whichever providers it is wired to."""
     return {
         **base_env(),
         "HOST": HOST,
         "PORT": str(port),
         "WORKERS": str(workers),
         "PUBLIC_BASE_URL": f"http://{HOST}:{port}",
+        "DATABASE_URL": f"sqlite:///{workdir / 'gateway.db'}",
+        "GATEWAY_SECRET": secrets.token_urlsafe(24),
+        "LOG_LEVEL": os.environ.get("BENCH_GATEWAY_LOG_LEVEL", "WARNING"),
+    }
+
+
+def gateway_env(
+    port: int, acs: AcsEmulator, acs_url: str, realtime_url: str, workdir: Path, workers: int
+) -> dict[str, str]:
+    return {
+        **served_env(port, workdir, workers),
         "ACS_ENDPOINT": acs_url,
         "ACS_ACCESS_KEY": acs.config.access_key,
         "ACS_RESOURCE_ID": acs.config.resource_id,
         "ACS_JWKS_URL": f"{acs_url}/calling/keys",
         "OPENAI_API_KEY": API_KEY,
         "OPENAI_BASE_URL": f"{realtime_url}/v1",
-        "DATABASE_URL": f"sqlite:///{workdir / 'gateway.db'}",
-        "GATEWAY_SECRET": secrets.token_urlsafe(24),
-        "LOG_LEVEL": "WARNING",
     }
 
 

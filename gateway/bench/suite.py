@@ -8,19 +8,13 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .browser import run_browser_moments
 from .ladder import LadderOptions
 from .report import BenchReport, machine_info
 from .run import TargetOptions, run_target
 from .scenarios import run_scenarios
 
 logger = logging.getLogger(__name__)
-
-BROWSER_NOT_MEASURED = (
-    "the browser WebSocket channel and the cascade engine are not part of this benchmark yet; the cascade "
-    "engine records first_sentence_at / first_audio_at per response (gateway/engines/cascade.py ResponseTiming) "
-    "for when they are"
-)
-
 
 @dataclass(slots=True, frozen=True)
 class BenchOptions:
@@ -65,5 +59,6 @@ async def run_bench(options: BenchOptions, command: str | None = None) -> BenchR
     if options.scenario_calls > 0 and "gateway" in options.targets:
         logger.info("call moments: %d calls through the served gateway", options.scenario_calls)
         report.scenarios = await run_scenarios(options.out / "moments", options.workers, options.scenario_calls)
-    report.browser = {"measured": False, "reason": BROWSER_NOT_MEASURED}
+        logger.info("browser moments: %d conversations through the served gateway", options.scenario_calls)
+        report.browser = await run_browser_moments(options.out / "browser", options.workers, options.scenario_calls)
     return report

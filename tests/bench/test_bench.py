@@ -57,7 +57,14 @@ def test_bench_measures_the_gateway_and_the_relay(tmp_path: Path) -> None:
     # with two workers the media socket may reach the worker that did not play the greeting (it then greets again)
     first_audio = moments["greeting_end_to_first_audio_ms"]
     assert first_audio["calls"] == (0 if timed["greeted_twice"] else 1), (first_audio, timed)
-    assert report["browser"]["measured"] is False and report["browser"]["reason"]
+    # the browser path: the reply's first sentence reached the page as audio, and the parts add up to the whole
+    [talk] = report["browser_conversations"]
+    whole = talk["sentence_to_first_frame_ms"]
+    parts = [talk[k] for k in ("sentence_to_synthesis_ms", "synthesis_to_first_audio_ms", "first_audio_to_frame_ms")]
+    assert whole is not None and whole > 0 and all(p is not None and p >= 0 for p in parts), talk
+    assert abs(sum(parts) - whole) < 1.0, talk
+    assert report["browser_moments"]["sentence_to_first_frame_ms"]["median"] == whole
+    assert "first LLM sentence -> first audio frame at the page" in text
     assert (
         "capacity (every step up to N: p99 < 20 ms both ways, no frame lost)" in text
         and "gateway CPU per call / bare relay" in text

@@ -4,6 +4,9 @@ gets the caller an apology and a clean hang-up, with the record kept."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from gateway.emulators.acs import Silence
 from gateway.emulators.realtime import Pacing, Say, Script
@@ -72,3 +75,49 @@ async def test_a_dropped_media_socket_ends_the_session_and_leaks_nothing(tmp_pat
         await session.wait_for(lambda s: s.closed, timeout=5)
         await asyncio.sleep(0.2)
         assert running_call_tasks(rig.gw) == []
+
+
+class FlakyFrontDoor:
+    """A TCP hop in front of the ACS emulator that resets its first ``drop_first`` connections as they open, the way
+    a pooled connection the far end had just closed fails under a request; later connections are piped through."""
+
+    def __init__(self, drop_first: int) -> None:
+        self.drop_first = drop_first
+        self.connections = 0
+        self.target_port = 0
+
+    @contextlib.asynccontextmanager
+    async def serve(self) -> AsyncIterator[str]:
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        try:
+            yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        finally:
+            server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        if self.connections <= self.drop_first:
+            await reader.read(1)  # the request has started to arrive...
+            writer.transport.abort()  # ...and the connection is reset under it
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_a_call_control_request_that_never_reached_acs_is_sent_again(tmp_path) -> None:
+    door = FlakyFrontDoor(drop_first=1)
+    async with door.serve() as door_url, phone_rig(tmp_path, Script.replies("はい。"), acs_endpoint=door_url) as rig:
+        door.target_port = urlsplit(rig.stack.urls["acs"]).port or 0
+        call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"), script=[Silence(3000)])
+        await call.wait_for("CallConnected", 10)  # answered on the second try: the caller did not lose the call
+        assert door.connections >= 2 and len(rig.acs.requests_for("answer")) == 1
+        await call.wait_for("PlayCompleted", 10)
+        await call.hang_up()

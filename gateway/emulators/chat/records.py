@@ -26,6 +26,7 @@ class ChatRequest:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # [{"id", "name", "arguments"}]
     error: dict[str, Any] | None = None
     first_delta_at: float | None = None
+    first_sentence_at: float | None = None  # the delta that completes the reply's first sentence went out
     completed: bool = False  # the whole reply was delivered (streams: [DONE] was sent)
 
     @property

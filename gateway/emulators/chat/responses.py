@@ -139,6 +139,8 @@ async def stream_chunks(emu: ChatEmulator, req: ChatRequest, answer: dict[str, A
                     await asyncio.sleep(emu.delta_delay)
                 piece = sentence[pos : pos + size]
                 req.reply_text += piece
+                if n == 0 and pos + size >= len(sentence):
+                    req.first_sentence_at = time.monotonic()
                 yield chunk({"content": piece})
         finish = "stop"
     yield chunk({}, finish)
