@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -24,6 +26,22 @@ from .wire import IncomingCall, SubscriptionValidation, WireError, parse_callbac
 logger = logging.getLogger(__name__)
 TOKEN_PURPOSE = "acs"
 EMULATED_PURPOSE = "acs-emulated"
+MEDIA_CONNECT_WINDOW_S = 600  # ACS dials the media URL once the greeting has played: seconds, not minutes
+ENDED_KEYS_KEPT = 10_000
+
+
+def new_call_key(now: float | None = None) -> str:
+    """32 hex digits: when the call was answered (8), then random (24). The key is signed into the call's URLs, so
+    the time in it cannot be forged: a media URL copied from a log is useless once its window has passed."""
+    return f"{int(time.time() if now is None else now):08x}{uuid.uuid4().hex[:24]}"
+
+
+def call_key_age_s(call_key: str, now: float | None = None) -> float | None:
+    """Seconds since the key was minted; ``None`` when it carries no time (not minted by ``new_call_key``)."""
+    try:
+        return (time.time() if now is None else now) - int(call_key[:8], 16)
+    except ValueError:
+        return None
 
 
 class PhoneCalls:
@@ -43,6 +61,19 @@ class PhoneCalls:
         self.verify_jwt = verify_jwt
         self.owns: Callable[[str], bool] = lambda _context: False
         self.calls: dict[str, PhoneCall] = {}
+        self.ended: OrderedDict[str, None] = OrderedDict()  # recently ended call keys: their URLs are spent
+
+    def media_refusal(self, call_key: str) -> tuple[int, str] | None:
+        """Why a (validly signed) media socket for ``call_key`` must not be bridged, or ``None``."""
+        if call_key in self.ended:
+            return 410, "the call has ended"
+        call = self.calls.get(call_key)
+        if call is not None and call.media_connected.is_set():
+            return 409, "the call's media socket is already connected"
+        age = call_key_age_s(call_key)
+        if call is None and (age is None or not -60 <= age <= MEDIA_CONNECT_WINDOW_S):
+            return 403, "the media URL has expired"
+        return None
 
     def get_or_create(self, call_key: str, caller: str = "", agent: str | None = None) -> PhoneCall:
         call = self.calls.get(call_key)
@@ -54,6 +85,9 @@ class PhoneCalls:
 
     async def end(self, call_key: str, outcome: str) -> None:
         call = self.calls.pop(call_key, None)
+        self.ended[call_key] = None
+        while len(self.ended) > ENDED_KEYS_KEPT:
+            self.ended.popitem(last=False)
         if call is not None:
             await call.finish(outcome)
 
@@ -124,7 +158,7 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                 return jsonify(error="the phone channel is not configured (see voice-gateway doctor)"), 503
             if gw.draining:
                 return jsonify(error="draining: not taking new calls"), 503
-            call_key = uuid.uuid4().hex
+            call_key = new_call_key()
             call = line.get_or_create(call_key, event.caller, gw.agent)
             callback_url, media_url = line.urls(call_key, call.profile.name)
             with session_context(call.session_id):
@@ -176,6 +210,10 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
         if not await authorised(phone, call_key, websocket.args.get("token"), websocket.headers.get("Authorization")):
             logger.warning("media socket for %s refused: bad token or JWT", call_key[:8])
             return Response("unauthorised", 401)
+        refusal = phone.media_refusal(call_key)
+        if refusal is not None:
+            logger.warning("media socket for %s refused: %s", call_key[:8], refusal[1])
+            return Response(refusal[1], refusal[0])
         call = phone.get_or_create(call_key, agent=websocket.args.get("agent"))
         call.connection_id = call.connection_id or websocket.headers.get("x-ms-call-connection-id", "")
         await websocket.accept()

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
+from channels.acs.blueprint import new_call_key
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.emulators.acs.events import incoming_call_event
@@ -654,7 +655,7 @@ async def test_the_served_gateway_bounds_websocket_messages_and_headers(tmp_path
     from websockets.asyncio.client import connect
 
     async with offline_stack() as stack, serve_gateway(stack, tmp_path, drain_timeout_s=1) as served:
-        key = "b" * 32
+        key = new_call_key()
         token = TokenSigner(SERVED_SECRET.encode()).sign("acs", key)
         url = served.url.replace("http://", "ws://") + f"/ws/acs/{key}?token={token}"
         headers = {"Authorization": f"Bearer {stack.acs.issuer.media_token()}"}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
 
 from gateway.audio import read_wav, resample, rms
-from gateway.emulators.acs import send_subscription_validation
+from gateway.emulators.acs import Silence, send_subscription_validation
 from gateway.emulators.realtime import CallTool, Say, Script
 from tests.conftest import speech, speech_text
 from tests.integration.phone_rig import phone_rig, running_call_tasks
@@ -143,6 +144,32 @@ async def test_forged_callbacks_and_media_sockets_are_refused(tmp_path, forged: 
             probe = await rig.acs.probe_media(call, token=rig.acs.issuer.media_token(), url=transport.split("?")[0] + ("?token=guess" if forged == "bad-token" else ""))
         assert not probe.accepted and probe.status == 401
         await call.hang_up()
+
+
+async def test_a_replayed_media_url_is_refused(tmp_path) -> None:
+    """A media URL is good for one socket while its call lives: a second socket (a copied URL) gets 409, the URL
+    of an ended call 410, and a validly signed URL minted long ago 403; none opens a Realtime session."""
+    from channels.acs.blueprint import MEDIA_CONNECT_WINDOW_S, new_call_key
+
+    async with phone_rig(tmp_path, Script.replies("はい。")) as rig:
+        call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"), script=[Silence(3000)])
+        await call.wait_for("MediaStreamingStarted", 10)
+        await rig.realtime.wait_for_session(1)
+        transport = call.answer_body["mediaStreamingOptions"]["transportUrl"]
+        await wait_until(lambda: call.timeline and call.timeline.sent_count > 5, 10)
+        second = await rig.acs.probe_media(call, token=rig.acs.issuer.media_token(), url=transport)
+        assert not second.accepted and second.status == 409
+        assert rig.gw.hub.live_sessions(), "the call goes on"
+        await call.hang_up()
+        await wait_until(lambda: not rig.gw.hub.live_sessions(), 10)
+        after = await rig.acs.probe_media(call, token=rig.acs.issuer.media_token(), url=transport)
+        assert not after.accepted and after.status == 410
+
+        old_key = new_call_key(now=time.time() - MEDIA_CONNECT_WINDOW_S - 5)
+        old_url = f"{rig.url.replace('http://', 'ws://')}/ws/acs/{old_key}?token={rig.gw.signer.sign('acs', old_key)}"
+        stale = await rig.acs.probe_media(call, token=rig.acs.issuer.media_token(), url=old_url)
+        assert not stale.accepted and stale.status == 403
+        assert len(rig.realtime.sessions) == 1 and not rig.gw.hub.live_sessions()
 
 
 async def test_prompt_chaining_moves_the_live_session_to_the_next_step(tmp_path) -> None:
