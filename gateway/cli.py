@@ -12,7 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import event_loop
 from .config import Settings, format_errors, share_secret_with_workers
+from .event_loop import hypercorn_worker_class
 from .logs import configure_logging
 
 logger = logging.getLogger("gateway.cli")
@@ -39,6 +41,7 @@ def _hypercorn_config(settings: Settings) -> Any:
     config.include_server_header = False
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
+    config.worker_class = hypercorn_worker_class(settings.event_loop)
     return config
 
 
@@ -88,7 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     logger.info("serving on http://%s:%d with %d worker(s)", settings.host, settings.port, settings.workers)
     if settings.workers == 1:
-        asyncio.run(_serve_single(settings))
+        event_loop.run(_serve_single(settings), settings.event_loop)
         return 0
     from hypercorn.run import run
 

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64, validation_alias=AliasChoices("WORKERS", "workers"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"  # auto: uvloop where installed (see gateway/event_loop.py)
     public_base_url: str | None = Field(default=None, validation_alias=AliasChoices("PUBLIC_BASE_URL", "APP_BASE_URL", "public_base_url"))
     gateway_secret: SecretStr | None = None  # signs per-call and per-session tokens; shared by all workers
     drain_timeout_s: float = Field(default=30.0, ge=0)

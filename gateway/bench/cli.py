@@ -7,7 +7,6 @@ the bare relay, the call moments) and writes ``bench.json`` and ``bench.png`` to
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -65,12 +64,14 @@ def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from gateway import event_loop
+
     from .suite import run_bench
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("gateway.bench").setLevel(logging.INFO)
     options = options_from(args)
-    report = asyncio.run(run_bench(options))
+    report = event_loop.run(run_bench(options))
     paths = report.write(options.out)
     sys.stdout.write(report.render(paths))
     if options.profile and "gateway" in report.targets:

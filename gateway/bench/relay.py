@@ -22,6 +22,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from gateway import event_loop
+
 logger = logging.getLogger(__name__)
 
 _DATA = '"data":"'
@@ -103,7 +105,7 @@ async def _serve(host: str, port: int, realtime_url: str, api_key: str, drop_eve
 
 
 def _worker(host: str, port: int, realtime_url: str, api_key: str, drop_every: int = 0) -> None:
-    asyncio.run(_serve(host, port, realtime_url, api_key, drop_every))
+    event_loop.run(_serve(host, port, realtime_url, api_key, drop_every))
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -17,6 +17,7 @@ import struct
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -91,8 +92,7 @@ class LeanWebSocket(asyncio.Protocol):
         await asyncio.wait_for(self._handshake, timeout)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
 
     def _finish_handshake(self) -> None:
         end = self._buf.find(b"\r\n\r\n")

@@ -74,4 +74,6 @@ def stop_on_signals() -> asyncio.Event:
 def run_main(serve: Callable[[Any], Awaitable[None]], args: Any) -> None:
     """The ``main()`` of an emulator module: logging as the command line asked, then serve until stopped."""
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(args))
+    from gateway import event_loop
+
+    event_loop.run(serve(args))
