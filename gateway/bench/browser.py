@@ -18,14 +18,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
 
 from gateway.audio import read_wav
-from gateway.emulators.chat import ChatEmulator, Reply
+from gateway.emulators.chat import ChatEmulator, ChatRequest, Reply
 from gateway.emulators.serving import free_port, serve_app
 from gateway.emulators.speech import SpeechEmulator
 
@@ -84,7 +84,7 @@ class _Page:
         ends = self.frames[0] + self.audio_bytes / BYTES_PER_S
         return time.monotonic() > max(ends, self.frames[-1]) + QUIET_S
 
-    async def wait(self, predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    async def wait(self, predicate: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
@@ -132,7 +132,7 @@ async def _one_conversation(ws_url: str, origin: str, chat: ChatEmulator, speech
     )
 
 
-async def _reply_request(chat: ChatEmulator, after: int):  # type: ignore[no-untyped-def]
+async def _reply_request(chat: ChatEmulator, after: int) -> ChatRequest:
     deadline = time.monotonic() + TURN_TIMEOUT_S
     while time.monotonic() < deadline:
         for request in chat.requests[after:]:

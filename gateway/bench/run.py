@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import secrets
 import sys
 from collections.abc import AsyncIterator
@@ -90,7 +89,7 @@ def served_env(port: int, workdir: Path, workers: int) -> dict[str, str]:
         "PUBLIC_BASE_URL": f"http://{HOST}:{port}",
         "DATABASE_URL": f"sqlite:///{workdir / 'gateway.db'}",
         "GATEWAY_SECRET": secrets.token_urlsafe(24),
-        "LOG_LEVEL": os.environ.get("BENCH_GATEWAY_LOG_LEVEL", "WARNING"),
+        "LOG_LEVEL": "WARNING",
     }
 
 

@@ -41,6 +41,7 @@ def ladder_steps(start: int, step: int, maximum: int) -> tuple[int, ...]:
 
 
 async def run_bench(options: BenchOptions, command: str | None = None) -> BenchReport:
+    out = options.out.resolve()  # the child processes run in their own directories
     warmup = 3 * options.workers  # enough for every worker to see a call, whichever accepts which
     ladder = LadderOptions(options.steps, options.duration_s, options.settle_s, options.ramp_per_s, warmup)
     report = BenchReport(
@@ -55,10 +56,10 @@ async def run_bench(options: BenchOptions, command: str | None = None) -> BenchR
             kind, options.workers, ladder, options.reply_ms, options.gap_ms,
             profile=options.profile and kind == "gateway", drop_every=options.relay_drop_every,
         )  # fmt: skip
-        report.targets[kind] = await run_target(target, options.out / kind)
+        report.targets[kind] = await run_target(target, out / kind)
     if options.scenario_calls > 0 and "gateway" in options.targets:
         logger.info("call moments: %d calls through the served gateway", options.scenario_calls)
-        report.scenarios = await run_scenarios(options.out / "moments", options.workers, options.scenario_calls)
+        report.scenarios = await run_scenarios(out / "moments", options.workers, options.scenario_calls)
         logger.info("browser moments: %d conversations through the served gateway", options.scenario_calls)
-        report.browser = await run_browser_moments(options.out / "browser", options.workers, options.scenario_calls)
+        report.browser = await run_browser_moments(out / "browser", options.workers, options.scenario_calls)
     return report

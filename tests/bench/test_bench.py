@@ -71,13 +71,14 @@ def test_bench_measures_the_gateway_and_the_relay(tmp_path: Path) -> None:
     )
 
 
-def test_lost_frames_fail_the_run_loudly(tmp_path: Path) -> None:
+def test_lost_frames_fail_the_run_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # --out relative to where the command runs, as the README writes it
     code, text = bench(
         "--targets", "relay", "--max-calls", "2", "--duration", "2", "--workers", "1", "--moments", "0",
-        "--relay-drop-every", "10", "--require-calls", "2", "--out", str(tmp_path),
+        "--relay-drop-every", "10", "--require-calls", "2", "--out", "bench-results",
     )  # fmt: skip
     assert code == 3
-    report = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    report = json.loads((tmp_path / "bench-results" / "bench.json").read_text(encoding="utf-8"))
     step = report["targets"]["relay"]["steps"][-1]
     assert step["uplink"]["lost"] >= step["uplink"]["frames"] // 10 - 2 > 0
     assert step["downlink"]["lost"] == 0
