@@ -30,10 +30,12 @@ T = TypeVar("T")
 
 
 async def unsent_retried(operation: str, request: Callable[[], Awaitable[T]]) -> T:
-    """Send again once when the request never reached ACS (a pooled connection the far end had just closed).
+    """Send again once when the connection failed under the request (typically a pooled connection the far end had
+    just closed), so no answer came back.
 
-    The SDK's retry policy leaves POSTs alone, and every call-control request is a POST; one that failed before
-    it was written is safe to repeat, and a caller waiting for the answer should not lose the call over it.
+    The SDK's retry policy leaves POSTs alone, and every call-control request is a POST. Losing a ringing call over a
+    stale connection is worse than the rare repeat: should the first request have reached ACS after all, a second
+    answer is refused by ACS and reported like any failed answer, and hang-up is idempotent.
     """
     try:
         return await request()
