@@ -37,6 +37,8 @@ def create_core_blueprint(gw: Gateway) -> Blueprint:
             return jsonify(status="draining"), 503
         if not await gw.store.ping():
             return jsonify(status="store unreachable"), 503
+        if gw.at_media_capacity():
+            return jsonify(status="at capacity", live_sessions=len(gw.hub.live_sessions())), 503
         return jsonify(status="ready", live_sessions=len(gw.hub.live_sessions())), 200
 
     @bp.get("/api/status")

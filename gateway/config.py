@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(default=None, validation_alias=AliasChoices("PUBLIC_BASE_URL", "APP_BASE_URL", "public_base_url"))
     gateway_secret: SecretStr | None = None  # signs per-call and per-session tokens; shared by all workers
     drain_timeout_s: float = Field(default=30.0, ge=0)
+    # per worker process: phone calls and browser WebSocket conversations, whose audio passes through the gateway
+    # (WebRTC audio does not); past it a new call is rejected as busy and /readyz says 503. 0: no limit
+    max_media_sessions: int = Field(default=0, ge=0)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     max_ws_message_bytes: int = Field(default=256 * 1024, ge=1024)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .config import Settings
@@ -28,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 def new_session_id(channel: str) -> str:
     return f"{channel}-{uuid.uuid4().hex[:16]}"
+
+
+MEDIA_CHANNELS = ("phone", "browser")  # channels whose audio the gateway relays (WebRTC's goes browser ↔ provider)
 
 
 @dataclass
@@ -93,6 +97,16 @@ class Gateway:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
+
+    def at_media_capacity(self, starting: Iterable[str] = ()) -> bool:
+        """This process carries as many audio-relaying conversations as it was sized for (``MAX_MEDIA_SESSIONS``):
+        a new one would degrade every call's audio, so it is turned away instead. ``starting``: session ids being
+        set up that the hub does not list yet (answered calls before CallConnected)."""
+        limit = self.settings.max_media_sessions
+        if not limit:
+            return False
+        live = {s.session_id for s in self.hub.live_sessions() if s.channel in MEDIA_CHANNELS}
+        return len(live.union(starting)) >= limit
 
     def profile(self, name: str | None = None) -> AgentProfile:
         try:

@@ -24,7 +24,7 @@
 //     }
 //   }
 // Error codes the page knows: provider_not_configured, rate_limited, forbidden, provider_error, timeout, sdp_failed,
-// connection_lost, websocket_unavailable, webrtc_unavailable (anything else is shown as its message).
+// connection_lost, websocket_unavailable, webrtc_unavailable, busy (anything else is shown as its message).
 //
 // Tests read window.__voiceGateway = {state, channel, transcripts, toolCalls, audioLevel, ...}.
 // URL parameters: ?channel=auto|webrtc|websocket  ?agent=<name>  ?lang=ja|en

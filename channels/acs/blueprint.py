@@ -127,6 +127,14 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
             return False
         return True
 
+    async def reject_busy(line: PhoneCalls, event: IncomingCall) -> None:
+        """The caller hears busy at once, rather than a call whose audio would stutter for everyone."""
+        logger.warning("at capacity (MAX_MEDIA_SESSIONS=%d): a call from %s rejected as busy", gw.settings.max_media_sessions, event.caller)
+        try:
+            await line.control.reject(event.incoming_call_context)
+        except AzureError as exc:
+            logger.error("rejecting the call failed: %s", exc)
+
     @bp.route("/api/incoming-call", methods=["OPTIONS"])
     async def cloudevents_handshake() -> Response:
         """CloudEvents abuse-protection handshake of Event Grid subscriptions using the CloudEvents schema."""
@@ -150,7 +158,7 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
             if isinstance(event, SubscriptionValidation):
                 logger.info("Event Grid subscription validated")
                 return jsonify(validationResponse=event.code), 200
-        answered = []
+        answered, busy = [], 0
         for event in events:
             assert isinstance(event, IncomingCall)
             line = line_for_context(event.incoming_call_context)
@@ -158,6 +166,10 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                 return jsonify(error="the phone channel is not configured (see voice-gateway doctor)"), 503
             if gw.draining:
                 return jsonify(error="draining: not taking new calls"), 503
+            if gw.at_media_capacity(c.session_id for c in line.calls.values()):
+                await reject_busy(line, event)
+                busy += 1
+                continue
             call_key = new_call_key()
             call = line.get_or_create(call_key, event.caller, gw.agent)
             callback_url, media_url = line.urls(call_key, call.profile.name)
@@ -170,7 +182,7 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                     return jsonify(error="ACS refused to answer the call", detail=str(exc)[:300]), 502
                 logger.info("answered call from %s (connection %s)", event.caller or "unknown", call.connection_id)
             answered.append(call.session_id)
-        return jsonify(answered=answered), 200
+        return jsonify(answered=answered, rejected_busy=busy), 200
 
     @bp.post("/api/callbacks/<call_key>")
     async def callbacks(call_key: str) -> tuple[Response, int]:

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from azure.communication.callautomation import (
     AudioFormat,
+    CallRejectReason,
     MediaStreamingAudioChannelType,
     MediaStreamingContentType,
     MediaStreamingOptions,
@@ -95,6 +96,9 @@ class CallControl:
             ),
         )
         return str(props.call_connection_id)
+
+    async def reject(self, incoming_call_context: str) -> None:
+        await unsent_retried("reject", lambda: self.client.reject_call(incoming_call_context, call_reject_reason=CallRejectReason.BUSY))
 
     async def play_text(self, call_connection_id: str, text: str, voice: str, locale: str, operation_context: str) -> None:
         source = TextSource(text=text, voice_name=voice, source_locale=locale)

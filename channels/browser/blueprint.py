@@ -47,6 +47,10 @@ def create_browser_blueprint(gw: Gateway, grace_s: float | None = None) -> Bluep
         if gw.draining:
             await refuse(link, "draining", "The gateway is restarting; please try again in a moment.", wire.TRY_LATER)
             return None
+        if gw.at_media_capacity():
+            logger.warning("at capacity (MAX_MEDIA_SESSIONS=%d): a browser conversation turned away", gw.settings.max_media_sessions)
+            await refuse(link, "busy", "All lines are busy; please try again in a moment.", wire.TRY_LATER)
+            return None
         retry = limiter.hit(websocket.remote_addr or "")
         if retry:
             await refuse(link, "rate_limited", f"Too many conversations; try again in {retry:.0f} s.", wire.POLICY)

@@ -224,6 +224,22 @@ async def test_refused_when_not_configured_or_speech_unreachable(tmp_path) -> No
         assert rig.gw.hub.live_sessions() == [] and rig.speech.rejected
 
 
+async def test_past_its_capacity_a_new_conversation_is_told_to_try_later(tmp_path) -> None:
+    async with cascade_rig(tmp_path, greeting=None, max_media_sessions=1) as rig:
+        async with PageClient.open(rig.ws_url) as first:
+            assert (await first.hello())["type"] == "ready"
+            async with PageClient.open(rig.ws_url) as second:
+                refused = await second.hello()
+                assert refused["type"] == "error" and refused["code"] == "busy"
+                await asyncio.wait_for(second.closed.wait(), 5)
+                assert second.close_code == wire.TRY_LATER
+            assert len(rig.gw.hub.live_sessions()) == 1, "the conversation already up goes on"
+            await first.send_json({"type": "stop"})
+            await wait_until(lambda: not rig.gw.hub.live_sessions(), 5)
+        async with PageClient.open(rig.ws_url) as third:
+            assert (await third.hello())["type"] == "ready"  # room again
+
+
 async def test_no_secret_reaches_the_page(tmp_path) -> None:
     chat = [Reply("承知しました。")]
     async with cascade_rig(tmp_path, chat_script=chat, speech_script=[speech_text("ja_greeting_reply")], greeting=GREETING) as rig:

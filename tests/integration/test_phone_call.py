@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp
 import numpy as np
 import pytest
 
@@ -200,3 +201,26 @@ async def test_a_profile_can_let_the_agent_speak_first(tmp_path) -> None:
         assert "はい、配車センターです。" in (session.responses[0].instructions or "")
         await wait_until(lambda: call.timeline and call.timeline.received, 10)
         await call.hang_up()
+
+
+async def test_past_its_capacity_the_gateway_rejects_calls_as_busy(tmp_path) -> None:
+    """MAX_MEDIA_SESSIONS sized from the benchmark: the call over it hears busy at once (ACS reject), /readyz says
+    503 so a load balancer sends the next call elsewhere, and the calls already up are not disturbed."""
+    async with phone_rig(tmp_path, Script.replies("はい。"), max_media_sessions=1) as rig:
+        first = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"), script=[Silence(4000)])
+        await first.wait_for("CallConnected", 10)
+        second = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"))
+        assert second.incoming_response is not None and second.incoming_response.status == 200
+        assert second.incoming_response.body["rejected_busy"] == 1 and second.reject_reason == "busy"
+        assert second.answer_body is None and len(rig.acs.requests_for("answer")) == 1
+        async with aiohttp.ClientSession() as http, http.get(f"{rig.url}/readyz") as ready:
+            assert ready.status == 503 and (await ready.json())["status"] == "at capacity"
+        await first.wait_for("MediaStreamingStarted", 10)
+        assert rig.gw.hub.live_sessions(), "the call already up goes on"
+        await first.hang_up()
+        await wait_until(lambda: not rig.gw.hub.live_sessions(), 10)
+        async with aiohttp.ClientSession() as http, http.get(f"{rig.url}/readyz") as ready:
+            assert ready.status == 200
+        third = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"))
+        await third.wait_for("CallConnected", 10)  # room again: answered
+        await third.hang_up()

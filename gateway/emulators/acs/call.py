@@ -69,6 +69,7 @@ class EmulatedCall:
         self.callback_uri: str | None = None
         self.media_config: MediaStreamingConfig | None = None
         self.answer_body: dict[str, Any] | None = None
+        self.reject_reason: str | None = None  # set when the app rejected the ringing call (none, busy, forbidden)
         self.requests: list[RecordedRequest] = []
         self.deliveries: list[CallbackDelivery] = []
         self.timelines: list[MediaTimeline] = []
@@ -172,6 +173,12 @@ class EmulatedCall:
     async def wait_closed(self, timeout_s: float = 10.0) -> None:
         if self._teardown is not None:
             await asyncio.wait_for(asyncio.shield(self._teardown), timeout=timeout_s)
+
+    def reject(self, reason: str) -> None:
+        """The app turned the ringing call down: the caller hears busy (or a rejection) and nothing follows."""
+        self.reject_reason = reason
+        self.state = CallState.DISCONNECTED
+        self._notifier.notify()
 
     async def wait_for(self, what: Waitable, timeout_s: float = 5.0, *, count: int = 1) -> Any:
         """Wait for the ``count``-th delivered callback of an event type (``"PlayCompleted"``), returning its

@@ -67,6 +67,19 @@ async def answer(emu: AcsEmulator, body: dict[str, Any]) -> OpResult:
     return OpResult(200, call.properties())
 
 
+async def reject(emu: AcsEmulator, body: dict[str, Any]) -> OpResult:
+    call = emu.call_by_context(str(body.get("incomingCallContext", "")))
+    if call is None:
+        return error(400, "InvalidIncomingCallContext", "incomingCallContext does not match a ringing call.")
+    if call.state is not CallState.UNKNOWN:
+        return error(400, "CallNotRinging", f"The call is {call.state}, not ringing.")
+    reason = body.get("callRejectReason", "none")
+    if reason not in ("none", "busy", "forbidden"):
+        return error(400, "BadRequest", f"callRejectReason {reason!r} is not none, busy or forbidden.")
+    call.reject(str(reason))
+    return OpResult(204, None)
+
+
 async def create_call(emu: AcsEmulator, body: dict[str, Any]) -> OpResult:
     targets = body.get("targets") or []
     number = ((targets[0] if targets else {}).get("phoneNumber") or {}).get("value")

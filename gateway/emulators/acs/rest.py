@@ -145,6 +145,8 @@ async def _dispatch(
     if route.call_connection_id is None:
         if route.operation == "answer":
             result = await operations.answer(emulator, record.body)
+        elif route.operation == "reject":
+            result = await operations.reject(emulator, record.body)
         elif route.operation == "create":
             result = await operations.create_call(emulator, record.body)
         else:
