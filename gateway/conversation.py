@@ -39,6 +39,7 @@ from .events import (
     UserSpeechStopped,
 )
 from .handoff import Continuation
+from .heard import HeardTranscripts
 from .hub import SessionHub
 from .profiles import AgentProfile
 
@@ -98,6 +99,7 @@ class Conversation:
         self._idle.set()
         self._pending_backchannel: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._heard = HeardTranscripts(engine.rate)
 
     def agent_audible(self) -> bool:
         return self._response_active or self.sink.audible()
@@ -172,6 +174,7 @@ class Conversation:
             self._stopped_at = None
             self.latencies_ms.append(ms)
             self.hub.publish(self.session_id, TurnLatency(round(ms, 1)))
+        self._heard.audio(audio.item_id, audio.nbytes)
         await self.sink.play(audio)
 
     async def caller_audio(self, b64: str) -> None:
@@ -207,6 +210,9 @@ class Conversation:
             await self.engine.cancel_response()
         await self.engine.truncate(item_id, played)
         self.hub.publish(self.session_id, BargeIn(played))
+        amended = self._heard.interrupted(item_id, played)
+        if amended is not None:
+            self.hub.publish(self.session_id, amended)
         logger.info("barge-in: caller heard %d ms of %s", played, item_id or "the reply")
 
     async def _on_speech_stopped(self) -> None:
@@ -224,4 +230,6 @@ class Conversation:
         if event.role == "user" and self._pending_backchannel is not None:
             self._pending_backchannel = None
             self.hub.publish(self.session_id, BackchannelIgnored(event.text))
+        if event.role == "assistant":
+            event = self._heard.final(event)
         self.hub.publish(self.session_id, event)

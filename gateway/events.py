@@ -78,7 +78,18 @@ class TranscriptFinal:
     text: str
     item_id: str = ""
     at: float = field(default_factory=now)
+    interrupted: bool = False  # an agent turn the caller cut off: ``text`` is what was heard, ending in "…"
     kind: str = field(default="transcript.final", init=False)
+
+
+@dataclass(slots=True, frozen=True)
+class TranscriptAmended:
+    """An agent turn already recorded was cut off by the caller: keep only what was heard (see gateway/heard.py)."""
+
+    item_id: str
+    original: str
+    text: str
+    kind: str = field(default="transcript.amended", init=False)
 
 
 @dataclass(slots=True, frozen=True)
@@ -156,6 +167,7 @@ class SessionEnded:
 HubEvent = (
     TranscriptDelta
     | TranscriptFinal
+    | TranscriptAmended
     | ToolCallStarted
     | ToolCallFinished
     | BargeIn

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -55,6 +56,7 @@ class RealtimeSession:
         self.reconnect_delay = reconnect_delay
         self.step = setup.step or self.profile.first_step
         self.history: list[tuple[str, str]] = list(setup.history or [])
+        self._agent_finals: deque[str] = deque(maxlen=16)  # agent items whose final transcript went out already
         self.dropped_frames = 0
         self.reconnects = 0
         self._conn: Any = None
@@ -197,8 +199,13 @@ class RealtimeSession:
             if event.code not in ("response_cancel_not_active", "conversation_already_has_active_response"):
                 self._events.put_nowait(SessionError(f"provider: {event.message}"))
             return
-        if isinstance(event, TranscriptFinal) and event.text:
-            self.history.append((event.role, event.text))
+        if isinstance(event, TranscriptFinal):
+            if event.role == "assistant":
+                if event.item_id and event.item_id in self._agent_finals:
+                    return  # a cut-off item's own ``done`` after all: already reported
+                self._agent_finals.append(event.item_id)
+            if event.text:
+                self.history.append((event.role, event.text))
         if isinstance(event, ResponseDone) and self._calls_in_response:
             self._calls_in_response = 0
             if any(not t.done() for t in self._tool_tasks):  # a finished task may not have left the set yet

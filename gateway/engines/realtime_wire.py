@@ -159,6 +159,8 @@ def parse_server_event(raw: bytes | str) -> tuple[str, Any]:
         return kind, TranscriptDelta("assistant", data.get("delta", ""), data.get("item_id", ""))
     if kind in TRANSCRIPT_DONE_TYPES:
         return kind, TranscriptFinal("assistant", data.get("transcript") or data.get("text") or "", data.get("item_id", ""))
+    if kind == "response.output_item.done":
+        return kind, _cut_off_message(data.get("item") or {})
     if kind == "input_audio_buffer.speech_started":
         return kind, UserSpeechStarted(int(data.get("audio_start_ms") or 0), data.get("item_id", ""))
     if kind == "input_audio_buffer.speech_stopped":
@@ -178,3 +180,13 @@ def parse_server_event(raw: bytes | str) -> tuple[str, Any]:
         error = data.get("error") or {}
         return kind, ProviderError(str(error.get("code") or error.get("type") or "error"), str(error.get("message", "")))
     return kind, None
+
+
+def _cut_off_message(item: dict[str, Any]) -> TranscriptFinal | None:
+    """An agent message the caller cut off ends ``incomplete`` without a transcript ``done`` event: its transcript so
+    far is only in the item, and it belongs in the record all the same."""
+    if item.get("type") != "message" or item.get("role") != "assistant" or item.get("status") != "incomplete":
+        return None
+    parts = [p for p in item.get("content") or [] if isinstance(p, dict)]
+    text = "".join(str(p.get("transcript") or p.get("text") or "") for p in parts)
+    return TranscriptFinal("assistant", text, str(item.get("id", ""))) if text.strip() else None

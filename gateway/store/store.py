@@ -122,6 +122,17 @@ class Store:
                 insert(schema.turns).values(conversation_id=conversation_id, role=role, text=text_, at=_from_epoch(at))
             )
 
+    async def amend_turn(self, conversation_id: str, role: str, original: str, text_: str) -> None:
+        """Replace the text of the latest ``role`` turn that reads ``original`` (a turn the caller cut off)."""
+        turns = schema.turns.c
+        latest = (
+            select(func.max(turns.id))
+            .where(turns.conversation_id == conversation_id, turns.role == role, turns.text == original)
+            .scalar_subquery()
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(update(schema.turns).where(turns.id == latest).values(text=text_))
+
     async def add_tool_call(
         self, conversation_id: str, call_id: str, name: str, arguments: str, result: str, ok: bool, duration_ms: float
     ) -> None:

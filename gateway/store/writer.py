@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from ..events import HubEvent, SessionEnded, SessionStarted, ToolCallFinished, TranscriptFinal
+from ..events import HubEvent, SessionEnded, SessionStarted, ToolCallFinished, TranscriptAmended, TranscriptFinal
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ class StoreWriter:
         self._followups: set[asyncio.Task[None]] = set()
 
     def offer(self, session_id: str, event: HubEvent) -> None:
-        if isinstance(event, SessionStarted | TranscriptFinal | ToolCallFinished | SessionEnded):
+        if isinstance(event, SessionStarted | TranscriptFinal | TranscriptAmended | ToolCallFinished | SessionEnded):
             self._queue.put_nowait((session_id, event))
 
     @property
@@ -49,6 +49,8 @@ class StoreWriter:
                 await self.store.start_conversation(session_id, event.channel, event.agent, event.caller, event.started_at)
             case TranscriptFinal() if event.text.strip():
                 await self.store.add_turn(session_id, event.role, event.text, event.at)
+            case TranscriptAmended():
+                await self.store.amend_turn(session_id, "assistant", event.original, event.text)
             case ToolCallFinished():
                 await self.store.add_tool_call(
                     session_id, event.call_id, event.name, event.arguments, event.output, event.ok, event.duration_ms

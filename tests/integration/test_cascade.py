@@ -13,7 +13,7 @@ from channels.browser import wire
 from gateway.emulators.chat import Reply, ToolCall
 from gateway.engines.chat_history import ChatHistory
 from gateway.engines.sentences import SentenceSplitter, split_all
-from gateway.events import BargeIn, TranscriptFinal
+from gateway.events import BargeIn, TranscriptAmended, TranscriptFinal
 from tests.conftest import speech_text
 from tests.integration.cascade_rig import CHAT_KEY, SPEECH_KEY, PageClient, cascade_rig, silence, utterance, wait_until
 
@@ -81,7 +81,8 @@ async def test_speech_to_tool_call_to_streamed_synthesized_reply(tmp_path) -> No
 async def test_barge_in_stops_playback_cancels_and_truncates(tmp_path) -> None:
     chat = [Reply(LONG_REPLY), Reply("はい、お待ちします。")]
     script = [speech_text("ja_greeting_reply"), speech_text("ja_interrupt_wait")]
-    async with cascade_rig(tmp_path, chat_script=chat, speech_script=script, greeting_mode="none", tts_realtime_factor=5.0) as rig:
+    # synthesis at twice real time: the reply's 12 sentences (~16 s of audio) take ~8 s, the barge-in comes after ~3
+    async with cascade_rig(tmp_path, chat_script=chat, speech_script=script, greeting_mode="none", tts_realtime_factor=2.0) as rig:
         async with PageClient.open(rig.ws_url) as page:
             ready = await page.hello()
             session = rig.session(ready["session_id"])
@@ -104,7 +105,18 @@ async def test_barge_in_stops_playback_cancels_and_truncates(tmp_path) -> None:
             assert len(assistant) == 1 and LONG_REPLY.startswith(assistant[0]) and 0 < len(assistant[0]) < len(LONG_REPLY) // 2
             assert second_request.last_user_text == speech_text("ja_interrupt_wait")
             assert any(isinstance(e, BargeIn) for e in rig.gw.hub.history(ready["session_id"]))
-            assert not all(s.completed for s in rig.speech.syntheses[:-1])  # synthesis in flight was stopped
+            # the record keeps what the caller heard: the spoken sentences, cut where playback stopped (amended if
+            # the reply's transcript was out before the barge-in, recorded cut if it came after)
+            history = rig.gw.hub.history(ready["session_id"])
+            cuts = [e.text for e in history if isinstance(e, TranscriptAmended) or (isinstance(e, TranscriptFinal) and e.interrupted)]
+            await rig.gw.writer.flush()
+            turns = (await rig.gw.store.conversation(ready["session_id"]))["turns"]
+            recorded = [t["text"] for t in turns if t["role"] == "assistant"][0]
+            assert cuts == [recorded] and recorded.endswith("…")
+            assert LONG_REPLY.startswith(recorded[:-1]) and len(recorded) < len(LONG_REPLY) // 2
+            # synthesis stopped with the reply: not every sentence of it was spoken to the end
+            spoken_to_the_end = [s for s in rig.speech.syntheses[:-1] if s.completed]
+            assert len(spoken_to_the_end) < LONG_REPLY.count("。"), [s.text for s in spoken_to_the_end]
 
 
 async def test_page_reported_barge_in_cancels_at_once(tmp_path) -> None:

@@ -16,7 +16,8 @@ from tests.integration.test_phone_call import wait_until
 
 
 async def test_barge_in_stops_audio_cancels_and_truncates_to_what_was_heard(tmp_path) -> None:
-    script = Script(steps=[Say(text="長いご案内です。", duration_ms=8000), Say(text="はい、お待ちします。")], user_transcripts=["こんにちは", "すみません、ちょっと待ってください。"])
+    long_reply = "ご案内をいたします。" * 6
+    script = Script(steps=[Say(text=long_reply, duration_ms=8000), Say(text="はい、お待ちします。")], user_transcripts=["こんにちは", "すみません、ちょっと待ってください。"])
     async with phone_rig(tmp_path, script, pacing=Pacing(realtime_factor=1.0)) as rig:
         call = await rig.acs.incoming_call(
             rig.incoming_url,
@@ -40,6 +41,16 @@ async def test_barge_in_stops_audio_cancels_and_truncates_to_what_was_heard(tmp_
         # the caller's interruption still gets its answer
         await session.wait_for(lambda s: len(s.responses) >= 2, timeout=10)
         await call.hang_up()
+        # the record keeps what the caller heard of the interrupted reply, not what the model wrote
+        await wait_until(lambda: not rig.gw.hub.live_sessions(), 10)
+        await rig.gw.writer.flush()
+        [conversation] = await rig.gw.store.search_conversations(channel="phone")
+        said = [t["text"] for t in (await rig.gw.store.conversation(conversation["id"]))["turns"] if t["role"] == "assistant"]
+        [cut] = [t for t in said if t.startswith("ご案内")]
+        heard_share = truncate.audio_end_ms / 8000
+        heard_text = cut.removesuffix("…")
+        assert long_reply.startswith(heard_text) and len(heard_text) < len(long_reply), cut
+        assert abs(len(heard_text) / len(long_reply) - heard_share) < 0.15, (cut, heard_share)
 
 
 @pytest.mark.parametrize("backchannel", ["ja_backchannel_hai", "ja_backchannel_un", "ja_backchannel_naruhodo"])

@@ -53,10 +53,19 @@ export class SessionModel {
       case "transcript.final":
         if (this.partials.delete(`${e.role}:${e.item_id}`)) this.partialsChanged = true;
         if (!e.text || !e.text.trim()) break;
-        this.push({ type: "line", role: e.role, text: e.text, at: e.at });
+        this.push({ type: "line", role: e.role, text: e.text, at: e.at, item_id: e.item_id });
         this.lastLine = e.text;
         this.lastRole = e.role;
         break;
+      case "transcript.amended": {
+        // the caller cut the agent off: the line keeps only what was heard
+        const line = [...this.timeline].reverse().find((l) => l.type === "line" && l.item_id === e.item_id && l.text === e.original);
+        if (line) {
+          line.text = e.text;
+          this.touched.add(line);
+        }
+        break;
+      }
       case "tool.call": {
         const entry = { type: "tool", call_id: e.call_id, name: e.name, arguments: e.arguments, status: "running" };
         this.tools.set(e.call_id, entry);
