@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     acs_access_key: SecretStr | None = None
     acs_audio_format: Literal["pcm24k", "pcm16k"] = "pcm24k"
     acs_resource_id: str | None = None
+    # the Event Grid subscription's endpoint carries ?code=<this>; set, /api/incoming-call refuses events without it
+    event_grid_secret: SecretStr | None = None
     acs_jwks_url: str = MICROSOFT_ACS_JWKS_URL
     cognitive_services_endpoint: str | None = None
 

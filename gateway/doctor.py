@@ -61,6 +61,11 @@ def run_checks(settings: Settings) -> list[Check]:
     else:
         checks.append(Check("ACS JWT validation", False, "only the per-call URL token protects callbacks", ["ACS_RESOURCE_ID"], optional=True))
 
+    if settings.event_grid_secret is not None:
+        checks.append(Check("Event Grid secret", True, "/api/incoming-call takes only deliveries with ?code=", optional=True))
+    else:
+        checks.append(Check("Event Grid secret", False, "anyone who finds /api/incoming-call can post events to it", ["EVENT_GRID_SECRET"], optional=True))
+
     checks.append(
         Check("Browser WebRTC", realtime.ok, "ephemeral keys minted by the gateway" if realtime.ok else "WebRTC disabled", [] if realtime.ok else ["a Realtime provider"])
     )

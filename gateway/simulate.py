@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from .audio import AudioChunk, pcm_ms, rms, wav_bytes
 
@@ -25,6 +26,7 @@ def add_simulate_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
     sim.add_argument("--gateway", default="http://127.0.0.1:8000", help="the gateway's base URL")
     sim.add_argument("--acs-port", type=int, default=8765, help="port of the emulated ACS endpoint")
     sim.add_argument("--caller", default="+819012345678")
+    sim.add_argument("--code", default="", help="the gateway's EVENT_GRID_SECRET, if it has one")
     sim.add_argument("--listen", type=float, default=8.0, help="seconds to keep listening after speaking")
     sim.add_argument("--out", type=Path, help="write what the caller heard to this WAV file")
     sim.set_defaults(func=cmd_simulate_call)
@@ -38,7 +40,8 @@ async def simulate_call(args: argparse.Namespace) -> int:
     async with emulator.serve(port=args.acs_port) as acs_url:
         out.write(f"emulated ACS at {acs_url}; the gateway needs ACS_ENDPOINT={acs_url} ACS_ACCESS_KEY={emulator.config.access_key}\n")
         started = time.monotonic()
-        call = await emulator.incoming_call(f"{args.gateway}/api/incoming-call", args.caller, wav=args.wav)
+        url = f"{args.gateway}/api/incoming-call" + (f"?code={quote(args.code)}" if args.code else "")
+        call = await emulator.incoming_call(url, args.caller, wav=args.wav)
         if call.incoming_response is None or call.incoming_response.status != 200:
             status = call.incoming_response.status if call.incoming_response else "no answer"
             out.write(f"the gateway did not answer the call ({status}); see `voice-gateway doctor`\n")

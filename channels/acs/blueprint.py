@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 import uuid
@@ -147,6 +148,10 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
 
     @bp.post("/api/incoming-call")
     async def incoming_call() -> tuple[Response, int]:
+        secret = gw.settings.event_grid_secret
+        if secret is not None and not hmac.compare_digest(request.args.get("code", ""), secret.get_secret_value()):
+            logger.warning("Event Grid delivery refused: missing or wrong ?code=")
+            return jsonify(error="this endpoint needs the subscription's ?code= (EVENT_GRID_SECRET)"), 401
         body = await request.get_json(silent=True)
         if body is None:
             return jsonify(error="the body must be a JSON array of Event Grid events"), 400

@@ -17,10 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
 
 import aiohttp
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..emulators.acs import AcsEmulator
     from ..services import Gateway
 
@@ -30,6 +32,12 @@ CALLER_WAV = Path(__file__).parent / "data" / "caller_reserve_car_24k.wav"
 LEAD_SILENCE_MS = 1500  # the caller listens to the greeting before speaking
 ANSWER_TIMEOUT_S = 20.0
 
+
+
+def incoming_call_url(gateway_base: str, settings: Settings) -> str:
+    """Where the demo line delivers its IncomingCall: the same endpoint and secret as the real Event Grid's."""
+    secret = settings.event_grid_secret
+    return f"{gateway_base}/api/incoming-call" + (f"?code={quote(secret.get_secret_value())}" if secret else "")
 
 class AttachEmulator(Protocol):
     """Given by the phone channel: answer calls whose IncomingCall context ``owns`` accepts through the emulator
@@ -87,7 +95,7 @@ class EmulatedCalls:
         caller = demo_caller_number()
         try:
             call = await emulator.incoming_call(
-                f"{gateway_base}/api/incoming-call",
+                incoming_call_url(gateway_base, self.gw.settings),
                 caller,
                 wav=self.wav,
                 lead_silence_ms=self.lead_silence_ms,

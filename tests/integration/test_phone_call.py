@@ -224,3 +224,16 @@ async def test_past_its_capacity_the_gateway_rejects_calls_as_busy(tmp_path) -> 
         third = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"))
         await third.wait_for("CallConnected", 10)  # room again: answered
         await third.hang_up()
+
+
+async def test_with_an_event_grid_secret_only_the_subscription_can_ring(tmp_path) -> None:
+    async with phone_rig(tmp_path, Script.replies("はい。"), event_grid_secret="eg-5ecret") as rig:
+        forged = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"))
+        wrong = await rig.acs.incoming_call(rig.incoming_url + "?code=guess", wav=speech("ja_greeting_reply"))
+        for refused in (forged, wrong):
+            assert refused.incoming_response is not None and refused.incoming_response.status == 401
+            assert "eg-5ecret" not in str(refused.incoming_response.body)
+        assert rig.acs.requests_for("answer") == [] and not rig.gw.hub.live_sessions()
+        call = await rig.acs.incoming_call(rig.incoming_url + "?code=eg-5ecret", wav=speech("ja_greeting_reply"))
+        await call.wait_for("CallConnected", 10)
+        await call.hang_up()

@@ -25,10 +25,11 @@ async def test_simulate_call_reports_what_the_caller_heard(tmp_path) -> None:
             acs_access_key=DEFAULT_ACCESS_KEY,
             openai_api_key=OPENAI_KEY,
             openai_base_url=f"{rt_url}/v1",
+            event_grid_secret="eg-code",  # the command rings like the Event Grid subscription would
         )
         async with serve_app(create_app(settings), port=gw_port) as gw_url:
             out_wav = tmp_path / "heard.wav"
-            args = argparse.Namespace(wav=speech("ja_greeting_reply"), gateway=gw_url, acs_port=acs_port, caller="+819011112222", listen=3.0, out=out_wav)
+            args = argparse.Namespace(wav=speech("ja_greeting_reply"), gateway=gw_url, acs_port=acs_port, caller="+819011112222", listen=3.0, out=out_wav, code="eg-code")
             printed = io.StringIO()
             with redirect_stdout(printed):
                 assert await simulate_call(args) == 0
