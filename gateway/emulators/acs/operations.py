@@ -49,12 +49,20 @@ def _op_context(body: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-async def answer(emu: AcsEmulator, body: dict[str, Any]) -> OpResult:
+def _ringing_call(emu: AcsEmulator, body: dict[str, Any]) -> EmulatedCall | OpResult:
+    """The call an answer or reject refers to, or the error ACS gives when it is not ringing."""
     call = emu.call_by_context(str(body.get("incomingCallContext", "")))
     if call is None:
         return error(400, "InvalidIncomingCallContext", "incomingCallContext does not match a ringing call.")
     if call.state is not CallState.UNKNOWN:
         return error(400, "CallNotRinging", f"The call is {call.state}, not ringing.")
+    return call
+
+
+async def answer(emu: AcsEmulator, body: dict[str, Any]) -> OpResult:
+    call = _ringing_call(emu, body)
+    if isinstance(call, OpResult):
+        return call
     callback = body.get("callbackUri")
     if not isinstance(callback, str) or not callback:
         return error(400, "BadRequest", "callbackUri is required.")
@@ -68,11 +76,9 @@ async def answer(emu: AcsEmulator, body: dict[str, Any]) -> OpResult:
 
 
 async def reject(emu: AcsEmulator, body: dict[str, Any]) -> OpResult:
-    call = emu.call_by_context(str(body.get("incomingCallContext", "")))
-    if call is None:
-        return error(400, "InvalidIncomingCallContext", "incomingCallContext does not match a ringing call.")
-    if call.state is not CallState.UNKNOWN:
-        return error(400, "CallNotRinging", f"The call is {call.state}, not ringing.")
+    call = _ringing_call(emu, body)
+    if isinstance(call, OpResult):
+        return call
     reason = body.get("callRejectReason", "none")
     if reason not in ("none", "busy", "forbidden"):
         return error(400, "BadRequest", f"callRejectReason {reason!r} is not none, busy or forbidden.")
