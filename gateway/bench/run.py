@@ -20,7 +20,7 @@ from gateway.emulators.acs import AcsEmulator, PlayConfig
 from gateway.emulators.serving import free_port
 from gateway.store import Store
 
-from .ladder import FrameLogs, LadderOptions, StepResult, judge, run_ladder
+from .ladder import FrameLogs, LadderOptions, StepResult, Window, judge, run_ladder
 from .loadgen import MediaLoad
 from .procs import (
     Service,
@@ -149,6 +149,13 @@ async def run_target(options: TargetOptions, workdir: Path) -> TargetResult:
         load = MediaLoad()
         load.start()
         profile = workdir / "gateway.prof" if options.profile else None
+
+        async def climb(target: GatewayTarget | RelayTarget, process: Service) -> list[Window]:
+            """The ladder against ``target`` served by ``process``; its calls are hung up whatever happens."""
+            try:
+                return await run_ladder(target, process, emu, load, options.ladder, dump)
+            finally:
+                await target.close_all()
         try:
             if options.kind == "gateway":
                 acs = AcsEmulator(
@@ -161,10 +168,7 @@ async def run_target(options: TargetOptions, workdir: Path) -> TargetResult:
                     env = gateway_env(port, acs, acs_url, realtime_url, workdir, options.workers)
                     async with served_gateway(workdir, env, options.workers, port, profile) as gw:
                         target = GatewayTarget(acs, f"http://{HOST}:{port}/api/incoming-call")
-                        try:
-                            windows = await run_ladder(target, gw, emu, load, options.ladder, dump)
-                        finally:
-                            await target.close_all()
+                        windows = await climb(target, gw)
             else:
                 port = free_port()
                 rt_ws = realtime_url.replace("http://", "ws://") + f"/v1/realtime?model={MODEL}"
@@ -174,11 +178,7 @@ async def run_target(options: TargetOptions, workdir: Path) -> TargetResult:
                     await wait_listening(HOST, port, 30, relay)
                     await wait_workers(relay, options.workers - 1)  # the first process is a worker too
                     await asyncio.sleep(1.0)
-                    target_r = RelayTarget(load, f"ws://{HOST}:{port}/")
-                    try:
-                        windows = await run_ladder(target_r, relay, emu, load, options.ladder, dump)
-                    finally:
-                        await target_r.close_all()
+                    windows = await climb(RelayTarget(load, f"ws://{HOST}:{port}/"), relay)
         finally:
             await load.stop()
         logs = FrameLogs.load(await dump(), load)

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,25 @@ def settings_for(tmp_path: Path, emulator_url: str | None, **overrides: Any):
         values.update(openai_api_key=API_KEY, openai_base_url=f"{emulator_url}/v1")
     values.update(overrides)
     return make_settings(tmp_path, **values)
+
+
+@dataclass
+class MintRig:
+    """A served gateway wired to the WebRTC emulator, and an HTTP client for it."""
+
+    emulator: WebRtcEmulator
+    emulator_url: str
+    url: str
+    gw: Any
+    client: httpx.AsyncClient
+
+
+@contextlib.asynccontextmanager
+async def minting_gateway(tmp_path: Path, api_keys: set[str] | None = None, **overrides: Any) -> AsyncIterator[MintRig]:
+    emulator = WebRtcEmulator(api_keys=api_keys or {API_KEY})
+    async with emulator.serve() as emu_url, serve_gateway(settings_for(tmp_path, emu_url, **overrides)) as (url, gw):
+        async with httpx.AsyncClient(timeout=10) as client:
+            yield MintRig(emulator, emu_url, url, gw, client)
 
 
 def assert_no_secret(text: str, where: str) -> None:
@@ -219,18 +239,17 @@ async def mint(client: httpx.AsyncClient, url: str, origin: str | None = "same",
 
 
 async def test_no_secret_in_any_served_file_or_response(tmp_path: Path) -> None:
-    emulator = WebRtcEmulator(api_keys={API_KEY})
-    async with emulator.serve() as emu_url, serve_gateway(settings_for(tmp_path, emu_url)) as (url, gw):
-        async with httpx.AsyncClient(timeout=10) as client:
-            pages = [await client.get(f"{url}/")] + [await client.get(f"{url}{path}") for path in served_files()]
-            minted = await mint(client, url)
-            status = await client.get(f"{url}/api/status")
-            body = minted.json()
-            auth = {"Authorization": f"Bearer {body['token']}"}
-            events = await client.post(f"{url}/api/realtime/events", headers=auth, json={
-                "session_id": body["session_id"], "events": [{"type": "transcript", "role": "user", "text": "こんにちは"}]})  # fmt: skip
-            tool = await client.post(f"{url}/api/tools/get_current_time", headers=auth,
-                                     json={"session_id": body["session_id"], "call_id": "call_1", "arguments": "{}"})  # fmt: skip
+    async with minting_gateway(tmp_path) as rig:
+        emulator, emu_url, url, client = rig.emulator, rig.emulator_url, rig.url, rig.client
+        pages = [await client.get(f"{url}/")] + [await client.get(f"{url}{path}") for path in served_files()]
+        minted = await mint(client, url)
+        status = await client.get(f"{url}/api/status")
+        body = minted.json()
+        auth = {"Authorization": f"Bearer {body['token']}"}
+        events = await client.post(f"{url}/api/realtime/events", headers=auth, json={
+            "session_id": body["session_id"], "events": [{"type": "transcript", "role": "user", "text": "こんにちは"}]})  # fmt: skip
+        tool = await client.post(f"{url}/api/tools/get_current_time", headers=auth,
+                                 json={"session_id": body["session_id"], "call_id": "call_1", "arguments": "{}"})  # fmt: skip
     assert len(pages) >= 6 and all(p.status_code == 200 for p in pages), [(p.url, p.status_code) for p in pages]
     assert {"/static/app.js", "/static/webrtc.js", "/static/i18n.js", "/static/style.css"} <= {
         p.url.path for p in pages
@@ -246,15 +265,12 @@ async def test_no_secret_in_any_served_file_or_response(tmp_path: Path) -> None:
 
 
 async def test_mint_sets_the_session_server_side_with_a_short_expiry(tmp_path: Path) -> None:
-    emulator = WebRtcEmulator(api_keys={API_KEY})
-    async with emulator.serve() as emu_url:
-        settings = settings_for(tmp_path, emu_url, ephemeral_key_ttl_s=45, openai_voice="cedar")
-        async with serve_gateway(settings) as (url, gw), httpx.AsyncClient(timeout=10) as client:
-            response = await mint(client, url, agent="rent-a-car")
-            body = response.json()
-            assert response.status_code == 200, body
-            live = gw.hub.get(body["session_id"])
-    key = emulator.mints[0]
+    async with minting_gateway(tmp_path, ephemeral_key_ttl_s=45, openai_voice="cedar") as rig:
+        response = await mint(rig.client, rig.url, agent="rent-a-car")
+        body = response.json()
+        assert response.status_code == 200, body
+        live = rig.gw.hub.get(body["session_id"])
+    key = rig.emulator.mints[0]
     profile = ProfileLibrary().get("rent-a-car")
     assert body["agent"] == "rent-a-car" and body["dialect"] == "ga" and body["model"] == "gpt-realtime"
     assert key.body["expires_after"] == {"anchor": "created_at", "seconds": 45}
@@ -302,19 +318,17 @@ async def test_mint_through_azure(tmp_path: Path, api_version: str, endpoint: st
 
 
 async def test_mint_refuses_other_origins_and_rate_limits(tmp_path: Path) -> None:
-    emulator = WebRtcEmulator(api_keys={API_KEY})
-    async with emulator.serve() as emu_url:
-        settings = settings_for(tmp_path, emu_url, mint_rate_per_minute=3, public_base_url="https://voice.example.jp")
-        async with serve_gateway(settings) as (url, gw), httpx.AsyncClient(timeout=10) as client:
-            evil = await mint(client, url, origin="https://evil.example")
-            lookalike = await mint(client, url, origin="http://127.0.0.1.evil.example")
-            no_origin = await mint(client, url, origin=None)
-            referer = await client.post(
-                f"{url}/api/realtime/session", json={}, headers={"Referer": f"{url}/?channel=webrtc"}
-            )
-            public = await mint(client, url, origin="https://voice.example.jp")
-            same = await mint(client, url)
-            limited = await mint(client, url)
+    async with minting_gateway(tmp_path, mint_rate_per_minute=3, public_base_url="https://voice.example.jp") as rig:
+        emulator, url, client = rig.emulator, rig.url, rig.client
+        evil = await mint(client, url, origin="https://evil.example")
+        lookalike = await mint(client, url, origin="http://127.0.0.1.evil.example")
+        no_origin = await mint(client, url, origin=None)
+        referer = await client.post(
+            f"{url}/api/realtime/session", json={}, headers={"Referer": f"{url}/?channel=webrtc"}
+        )
+        public = await mint(client, url, origin="https://voice.example.jp")
+        same = await mint(client, url)
+        limited = await mint(client, url)
     for refused in (evil, lookalike, no_origin):
         assert refused.status_code == 403 and refused.json()["code"] == "cross_origin"
     assert [referer.status_code, public.status_code, same.status_code] == [200, 200, 200]
@@ -327,11 +341,10 @@ async def test_mint_without_a_provider_or_with_a_failing_one(tmp_path: Path) -> 
     async with serve_gateway(settings_for(tmp_path, None)) as (url, gw), httpx.AsyncClient(timeout=10) as client:
         none = await mint(client, url)
     assert none.status_code == 503 and none.json()["code"] == "provider_not_configured"
-    emulator = WebRtcEmulator(api_keys={"another-key"})
-    async with emulator.serve() as emu_url, serve_gateway(settings_for(tmp_path, emu_url)) as (url, gw):
-        async with httpx.AsyncClient(timeout=10) as client:
-            refused = await mint(client, url)
-            unknown_agent = await mint(client, url, agent="../etc/passwd")
+    async with minting_gateway(tmp_path, api_keys={"another-key"}) as rig:
+        gw = rig.gw
+        refused = await mint(rig.client, rig.url)
+        unknown_agent = await mint(rig.client, rig.url, agent="../etc/passwd")
     assert refused.status_code == 502 and refused.json()["code"] == "provider_error"
     assert "401" in refused.json()["error"] and not gw.hub.live_sessions()
     assert_no_secret(refused.text, "the mint error")

@@ -31,7 +31,7 @@ Synthesis (``/cognitiveservices/websocket/v1``): each ``ssml`` message is answer
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from quart import Quart, Response, request, websocket
@@ -173,21 +173,20 @@ class SpeechEmulator:
             self.tokens.add(token)
             return Response(token, 200, mimetype="text/plain")
 
-        async def recognition() -> Response | None:
-            if not self._authorized(websocket.headers, websocket.args):
-                self.rejected.append({"path": websocket.path, **dict(websocket.headers)})
-                return Response("Unauthorized", 401)
-            await websocket.accept(subprotocol="USP" if "USP" in websocket.requested_subprotocols else None)
-            await RecognitionConnection(self).run()
-            return None
+        def usp_socket(connection: type[RecognitionConnection] | type[SynthesisConnection]) -> Callable[[], Awaitable[Response | None]]:
+            """A USP endpoint: the key or token checked before the upgrade, then ``connection`` speaks the protocol."""
 
-        async def synthesis() -> Response | None:
-            if not self._authorized(websocket.headers, websocket.args):
-                self.rejected.append({"path": websocket.path, **dict(websocket.headers)})
-                return Response("Unauthorized", 401)
-            await websocket.accept(subprotocol="USP" if "USP" in websocket.requested_subprotocols else None)
-            await SynthesisConnection(self).run()
-            return None
+            async def serve() -> Response | None:
+                if not self._authorized(websocket.headers, websocket.args):
+                    self.rejected.append({"path": websocket.path, **dict(websocket.headers)})
+                    return Response("Unauthorized", 401)
+                await websocket.accept(subprotocol="USP" if "USP" in websocket.requested_subprotocols else None)
+                await connection(self).run()
+                return None
+
+            return serve
+
+        recognition, synthesis = usp_socket(RecognitionConnection), usp_socket(SynthesisConnection)
 
         app.add_url_rule("/sts/v1.0/issueToken", "issue_token", issue_token, methods=["POST"])
         app.add_url_rule("/sts/v1.0/issuetoken", "issue_token_lc", issue_token, methods=["POST"])
