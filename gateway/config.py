@@ -6,10 +6,13 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from .guard import TrustedProxies
 
 MICROSOFT_ACS_JWKS_URL = "https://acscallautomation.communication.azure.com/calling/keys"
 ACS_ISSUER = "https://acscallautomation.communication.azure.com"
@@ -61,6 +64,8 @@ class Settings(BaseSettings):
     max_media_sessions: int = Field(default=0, ge=0)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     max_ws_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    # proxies whose X-Forwarded-For / Forwarded name the client (comma list of IPs / CIDRs, or *); empty: none
+    forwarded_allow_ips: str = ""
 
     # --- agent and store ---------------------------------------------------------------------------------------
     agent: str = "support-desk"
@@ -120,6 +125,14 @@ class Settings(BaseSettings):
     @classmethod
     def _http(cls, value: str | None) -> str | None:
         return _check_url(value, ("http://", "https://"))
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        from .guard import TrustedProxies
+
+        TrustedProxies.parse(value)
+        return value
 
     @field_validator("azure_speech_host")
     @classmethod
@@ -208,6 +221,12 @@ class Settings(BaseSettings):
     @property
     def speech_configured(self) -> bool:
         return bool(self.azure_speech_key and (self.azure_speech_region or self.azure_speech_host))
+
+    @property
+    def trusted_proxies(self) -> TrustedProxies:
+        from .guard import TrustedProxies
+
+        return TrustedProxies.parse(self.forwarded_allow_ips)
 
     def secret(self) -> bytes:
         """Key for signing per-call tokens; random per process unless GATEWAY_SECRET is shared (see ``share_secret``)."""

@@ -12,6 +12,7 @@ from .config import Settings
 from .engines.base import AgentSetup
 from .engines.providers import RealtimeTarget, chat_target, realtime_target
 from .engines.realtime import RealtimeSession
+from .guard import TrustedProxies
 from .handoff import Handoffs
 from .hub import SessionHub
 from .profiles import AgentProfile, ProfileLibrary
@@ -49,6 +50,7 @@ class Gateway:
     handoffs: Handoffs
     draining: bool = False
     mcp_status: dict[str, str] = field(default_factory=dict)
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)  # FORWARDED_ALLOW_IPS
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
 
     @classmethod
@@ -72,6 +74,7 @@ class Gateway:
             realtime=realtime_target(settings),
             agent=settings.agent,
             handoffs=Handoffs(store),
+            proxies=settings.trusted_proxies,
         )
 
     async def start(self) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from quart import Blueprint, Response, jsonify, request
 
 from gateway.api import bearer
-from gateway.guard import RateLimiter, same_origin
+from gateway.guard import RateLimiter, request_client, same_origin
 from gateway.logs import session_context
 from gateway.services import Gateway, new_session_id
 from gateway.tools.mcp_source import mcp_tool_names, native_mcp_tools
@@ -58,7 +58,7 @@ def create_webrtc_blueprint(gw: Gateway) -> Blueprint:
         if not same_origin(request.headers, request.host, settings.public_base_url):
             logger.warning("refused a key for a cross-origin request (origin %r)", request.headers.get("Origin"))
             return _refuse(403, "cross_origin", "This endpoint serves only the gateway's own page.")
-        client = request.remote_addr or "unknown"
+        client = request_client(request, gw.proxies)
         retry = limiter.hit(client)
         if retry:
             return _refuse(

@@ -14,6 +14,7 @@ from werkzeug.exceptions import NotFound
 
 from ..api import bearer
 from ..doctor import as_dicts, run_checks
+from ..guard import request_client
 from ..services import Gateway
 from .auth import COOKIE, COOKIE_MAX_AGE_S, ConsoleAuth
 from .emulated import AttachEmulator, EmulatedCallError, EmulatedCalls, loopback_base
@@ -55,7 +56,7 @@ def create_console_blueprint(
     async def require_token() -> Response | None:
         if request.endpoint in PUBLIC and auth.enabled:
             return None
-        refusal = auth.check(bearer(request.headers.get("Authorization")), request.cookies.get(COOKIE), request.remote_addr or "")
+        refusal = auth.check(bearer(request.headers.get("Authorization")), request.cookies.get(COOKIE), request_client(request, gw.proxies))
         if refusal is None:
             return None
         if request.path == "/console" and refusal.status in (401, 403):
@@ -83,7 +84,7 @@ def create_console_blueprint(
     @bp.post("/api/console/login")
     async def login() -> Response | tuple[Response, int]:
         """Exchanges the token (JSON ``{token}`` or a form field) for the HttpOnly cookie the page runs on."""
-        client = request.remote_addr or ""
+        client = request_client(request, gw.proxies)
         form = await request.form
         body = await request.get_json(silent=True)
         candidate = form.get("token") or (body.get("token") if isinstance(body, dict) else None)
