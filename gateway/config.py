@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     mint_rate_per_minute: int = Field(default=10, ge=1)
     browser_resume_grace_s: float = Field(default=30.0, ge=0)  # a dropped browser socket may reconnect this long
     ephemeral_key_ttl_s: int = Field(default=120, ge=10, le=7200)
+    # a browser session's token for /api/tools, /api/handoff and reports: lifetime, and tool calls it may make
+    session_token_ttl_s: int = Field(default=3600, ge=60, le=86400)
+    session_tool_calls: int = Field(default=60, ge=1)
 
     @field_validator("public_base_url", "openai_base_url", "azure_openai_endpoint", "acs_endpoint", "cognitive_services_endpoint")
     @classmethod

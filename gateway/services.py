@@ -16,7 +16,7 @@ from .guard import TrustedProxies
 from .handoff import Handoffs
 from .hub import SessionHub
 from .profiles import AgentProfile, ProfileLibrary
-from .security import AcsJwtValidator, TokenSigner
+from .security import AcsJwtValidator, CallBudget, SessionTokens, TokenSigner
 from .store import Store
 from .store.writer import StoreWriter
 from .summary import Summarizer
@@ -48,6 +48,8 @@ class Gateway:
     realtime: RealtimeTarget | None
     agent: str
     handoffs: Handoffs
+    tokens: SessionTokens  # browser sessions' tokens (scoped, expiring)
+    tool_budget: CallBudget  # tool calls per browser session
     draining: bool = False
     mcp_status: dict[str, str] = field(default_factory=dict)
     proxies: TrustedProxies = field(default_factory=TrustedProxies)  # FORWARDED_ALLOW_IPS
@@ -62,18 +64,22 @@ class Gateway:
         register_demo_tools(registry)
         register_handoff_tools(registry)
         acs_jwt = AcsJwtValidator(settings.acs_jwks_url, settings.acs_resource_id) if settings.acs_resource_id else None
+        hub = SessionHub(writer.offer)
+        signer = TokenSigner(settings.secret())
         return cls(
             settings=settings,
             store=store,
             writer=writer,
-            hub=SessionHub(writer.offer),
+            hub=hub,
             registry=registry,
             profiles=ProfileLibrary(settings.agents_dir),
-            signer=TokenSigner(settings.secret()),
+            signer=signer,
             acs_jwt=acs_jwt,
             realtime=realtime_target(settings),
             agent=settings.agent,
             handoffs=Handoffs(store),
+            tokens=SessionTokens(signer, settings.session_token_ttl_s, hub.ended),
+            tool_budget=CallBudget(settings.session_tool_calls),
             proxies=settings.trusted_proxies,
         )
 

@@ -21,7 +21,7 @@ from gateway.services import Gateway, new_session_id
 
 from . import wire
 from .link import Link
-from .session import TOKEN_PURPOSE, BrowserSession, BrowserSessions, speech_locale
+from .session import BrowserSession, BrowserSessions, speech_locale
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def create_browser_blueprint(gw: Gateway, grace_s: float | None = None) -> Bluep
             return
         if hello.resume:
             assert hello.session_id is not None
-            if not gw.signer.verify(TOKEN_PURPOSE, hello.session_id, hello.token):
+            if gw.tokens.check(hello.session_id, hello.token, ended_ok=True) is None:
                 await refuse(link, "bad_token", "This session cannot be resumed with that token.", wire.POLICY)
                 return
             session = sessions.get(hello.session_id)

@@ -18,7 +18,7 @@ from gateway.api import bearer
 from gateway.guard import RateLimiter, request_client, same_origin
 from gateway.logs import session_context
 from gateway.services import Gateway, new_session_id
-from gateway.tools.mcp_source import mcp_tool_names, native_mcp_tools
+from gateway.tools.mcp_source import native_mcp_tools, profile_tool_names
 
 from .mint import MintError, greeting_directive, mint_key, webrtc_session
 from .sessions import CHANNEL, BrowserSessions
@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 MAX_EVENTS_BODY = 32 * 1024
 HEARTBEAT_S = 15
-TOKEN_PURPOSE = "session"
 
 
 def _refuse(status: int, code: str, message: str, **headers: str) -> tuple[Response, int]:
@@ -49,7 +48,7 @@ def create_webrtc_blueprint(gw: Gateway) -> Blueprint:
         gw.spawn(sessions.reap_forever(), "webrtc-reaper")
 
     def tools_for(profile_tools: tuple[str, ...], mcp_labels: tuple[str, ...]) -> list[dict[str, Any]]:
-        names = list(profile_tools) + mcp_tool_names(gw.registry, mcp_labels)
+        names = profile_tool_names(gw.registry, profile_tools, mcp_labels)
         return gw.registry.realtime_schemas(names) + native_mcp_tools(settings.mcp_servers, mcp_labels)
 
     @bp.post("/api/realtime/session")
@@ -93,7 +92,7 @@ def create_webrtc_blueprint(gw: Gateway) -> Blueprint:
             logger.info("webrtc session for agent %s, key valid until %s", profile.name, key.expires_at)
         response = jsonify(
             session_id=session_id,
-            token=gw.signer.sign(TOKEN_PURPOSE, session_id),
+            token=gw.tokens.mint(session_id, profile.name),
             client_secret=key.value,
             expires_at=key.expires_at,
             webrtc_url=key.webrtc_url,
@@ -121,9 +120,8 @@ def create_webrtc_blueprint(gw: Gateway) -> Blueprint:
         except WireError as exc:
             return _refuse(400, "bad_events", str(exc))
         session_id = parsed.session_id
-        if not gw.signer.verify(
-            TOKEN_PURPOSE, session_id, bearer(request.headers.get("Authorization")) or parsed.token
-        ):
+        token = bearer(request.headers.get("Authorization")) or parsed.token
+        if gw.tokens.check(session_id, token, ended_ok=True) is None:
             return _refuse(401, "bad_token", "Missing or invalid session token.")
         outcome = sessions.ended(session_id)
         if outcome is not None:

@@ -1,6 +1,7 @@
 import pytest
 
 from gateway.app import create_app
+from gateway.hub import SessionInfo
 from tests.conftest import make_settings
 
 
@@ -37,20 +38,82 @@ async def test_tool_endpoint_requires_the_session_token(app) -> None:
     assert (await client.post("/api/tools/get_current_time", json=body)).status_code == 401
     forged = await client.post("/api/tools/get_current_time", json=body, headers={"Authorization": "Bearer forged"})
     assert forged.status_code == 401
-    token = gw.signer.sign("session", "web-abc")
+    token = gw.tokens.mint("web-abc", "support-desk")
     ok = await client.post("/api/tools/get_current_time", json=body, headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200 and (await ok.get_json())["output"]["ok"] is True
-    other = await client.post("/api/tools/get_current_time", json={**body, "session_id": "web-other"}, headers={"Authorization": f"Bearer {token}"})
+    other = await client.post(
+        "/api/tools/get_current_time",
+        json={**body, "session_id": "web-other"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert other.status_code == 401
     unknown = await client.post("/api/tools/nope", json=body, headers={"Authorization": f"Bearer {token}"})
-    assert unknown.status_code == 404 and (await unknown.get_json())["output"]["error"]["code"] == "unknown_tool"
-    bad = await client.post("/api/tools/get_customer_info", json={**body, "arguments": {"phone_number": 5}}, headers={"Authorization": f"Bearer {token}"})
+    assert unknown.status_code == 403 and (await unknown.get_json())["code"] == "not_allowed"
+    bad = await client.post(
+        "/api/tools/get_customer_info",
+        json={**body, "arguments": {"phone_number": 5}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert (await bad.get_json())["output"]["error"]["code"] == "bad_arguments"
+
+
+async def test_a_session_token_opens_only_its_agents_tools_within_a_budget(tmp_path) -> None:
+    app = create_app(make_settings(tmp_path, session_tool_calls=3))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        gw = app.extensions["gateway"]
+        token = gw.tokens.mint("web-scope", "support-desk")
+        auth = {"Authorization": f"Bearer {token}"}
+        body = {"session_id": "web-scope", "arguments": {}}
+        # rent-a-car's booking tool is not support-desk's: refused before it runs, and it spends no budget
+        other = await client.post("/api/tools/create_reservation", json=body, headers=auth)
+        assert other.status_code == 403 and (await other.get_json())["code"] == "not_allowed"
+        statuses = [
+            (await client.post("/api/tools/get_current_time", json=body, headers=auth)).status_code for _ in range(4)
+        ]
+        assert statuses == [200, 200, 200, 429]
+        over = await client.post("/api/tools/get_current_time", json=body, headers=auth)
+        assert (await over.get_json())["code"] == "budget_exhausted"
+        # the budget is the session's, not the visitor's: another session still has its own
+        fresh = {"Authorization": f"Bearer {gw.tokens.mint('web-fresh', 'support-desk')}"}
+        assert (
+            await client.post("/api/tools/get_current_time", json={**body, "session_id": "web-fresh"}, headers=fresh)
+        ).status_code == 200
+        # a token cannot be re-labelled with another agent: the agent is inside the MAC
+        expires, _agent, mac = token.split(".")
+        relabelled = f"{expires}.{gw.tokens.mint('x', 'rent-a-car').split('.')[1]}.{mac}"
+        forged = await client.post(
+            "/api/tools/create_reservation", json=body, headers={"Authorization": f"Bearer {relabelled}"}
+        )
+        assert forged.status_code == 401
+
+
+async def test_a_session_token_dies_with_its_session_and_expires(tmp_path) -> None:
+    clock = [1_000_000.0]
+    app = create_app(make_settings(tmp_path, session_token_ttl_s=600))
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        gw = app.extensions["gateway"]
+        gw.tokens._clock = lambda: clock[0]
+        body = {"session_id": "web-life", "arguments": {}}
+        auth = {"Authorization": f"Bearer {gw.tokens.mint('web-life', 'support-desk')}"}
+        assert (await client.post("/api/tools/get_current_time", json=body, headers=auth)).status_code == 200
+        clock[0] += 601
+        assert (await client.post("/api/tools/get_current_time", json=body, headers=auth)).status_code == 401
+        clock[0] -= 601
+        gw.hub.open(SessionInfo("web-life", "webrtc", "support-desk"))
+        assert (await client.post("/api/tools/get_current_time", json=body, headers=auth)).status_code == 200
+        gw.hub.close("web-life", "completed")
+        ended = await client.post("/api/tools/get_current_time", json=body, headers=auth)
+        assert ended.status_code == 401
+        assert (await client.post("/api/handoff", json={"session_id": "web-life"}, headers=auth)).status_code == 401
 
 
 async def test_bad_requests_get_4xx_not_500(app) -> None:
     client = app.test_client()
-    assert (await client.post("/api/incoming-call", data="not json", headers={"Content-Type": "application/json"})).status_code == 400
+    assert (
+        await client.post("/api/incoming-call", data="not json", headers={"Content-Type": "application/json"})
+    ).status_code == 400
     assert (await client.post("/api/incoming-call", json=[{"eventType": "x"}])).status_code == 400
     big = await client.post("/api/incoming-call", data="x" * 10000, headers={"Content-Type": "application/json"})
     assert big.status_code == 413
@@ -59,7 +122,17 @@ async def test_bad_requests_get_4xx_not_500(app) -> None:
 
 async def test_event_grid_validation_handshakes(app) -> None:
     client = app.test_client()
-    body = [{"id": "1", "topic": "t", "subject": "", "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "data": {"validationCode": "code-123", "validationUrl": "https://x"}, "eventTime": "2026-01-01T00:00:00Z", "dataVersion": "1"}]
+    body = [
+        {
+            "id": "1",
+            "topic": "t",
+            "subject": "",
+            "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+            "data": {"validationCode": "code-123", "validationUrl": "https://x"},
+            "eventTime": "2026-01-01T00:00:00Z",
+            "dataVersion": "1",
+        }
+    ]
     response = await client.post("/api/incoming-call", json=body, headers={"aeg-event-type": "SubscriptionValidation"})
     assert response.status_code == 200 and await response.get_json() == {"validationResponse": "code-123"}
     options = await client.options("/api/incoming-call", headers={"WebHook-Request-Origin": "eventgrid.azure.net"})
