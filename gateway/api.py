@@ -14,6 +14,7 @@ from .events import ToolCallFinished, ToolCallStarted
 from .logs import session_context
 from .services import Gateway
 from .tools import ToolContext
+from .tools.handoff_tools import TOO_MANY_ATTEMPTS
 from .tools.mcp_source import profile_tool_names
 from .tools.registry import ToolOutcome
 
@@ -90,7 +91,8 @@ def create_core_blueprint(gw: Gateway) -> Blueprint:
         if outcome.next_step and outcome.next_step in profile.steps:
             payload["next_step"] = outcome.next_step
             payload["instructions"] = profile.instructions(outcome.next_step)
-        status_code = 404 if outcome.output.get("error", {}).get("code") == "unknown_tool" else 200
+        error_code = outcome.output.get("error", {}).get("code")
+        status_code = {"unknown_tool": 404, TOO_MANY_ATTEMPTS: 429}.get(error_code, 200)
         return jsonify(payload), status_code
 
     @bp.post("/api/handoff")

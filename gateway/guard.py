@@ -51,30 +51,42 @@ def same_origin(headers: Mapping[str, str], host: str, public_base_url: str | No
 
 
 class RateLimiter:
-    """At most ``per_minute`` hits per client in any 60 s window; memory stays bounded."""
+    """At most ``per_minute`` hits per client in any ``window_s`` window (60 s by default); memory stays bounded."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, window_s: float = WINDOW_S) -> None:
         self.per_minute = per_minute
+        self.window_s = window_s
         self._clock = clock
         self._hits: dict[str, deque[float]] = {}
 
+    def retry_after(self, client: str) -> float:
+        """0 when the client may go on, else the seconds until it may; records nothing."""
+        hits = self._hits.get(client)
+        if not hits:
+            return 0.0
+        now = self._clock()
+        while hits and now - hits[0] >= self.window_s:
+            hits.popleft()
+        if len(hits) >= self.per_minute:
+            return max(0.0, self.window_s - (now - hits[0]))
+        return 0.0
+
     def hit(self, client: str) -> float:
         """Record a hit; returns 0 when allowed, else the seconds until the client may try again."""
+        retry = self.retry_after(client)
+        if retry:
+            return retry
         now = self._clock()
         hits = self._hits.get(client)
         if hits is None:
             if len(self._hits) >= MAX_TRACKED_CLIENTS:
                 self._prune(now)
             hits = self._hits[client] = deque()
-        while hits and now - hits[0] >= WINDOW_S:
-            hits.popleft()
-        if len(hits) >= self.per_minute:
-            return max(0.0, WINDOW_S - (now - hits[0]))
         hits.append(now)
         return 0.0
 
     def _prune(self, now: float) -> None:
-        for client in [c for c, h in self._hits.items() if not h or now - h[-1] >= WINDOW_S]:
+        for client in [c for c, h in self._hits.items() if not h or now - h[-1] >= self.window_s]:
             del self._hits[client]
         if len(self._hits) >= MAX_TRACKED_CLIENTS:  # everyone is active: forget the oldest half
             for client in sorted(self._hits, key=lambda c: self._hits[c][-1])[: MAX_TRACKED_CLIENTS // 2]:

@@ -62,7 +62,8 @@ class Gateway:
         writer = StoreWriter(store, on_ended=summarizer.summarize)
         registry = ToolRegistry(default_timeout=settings.tool_timeout_s)
         register_demo_tools(registry)
-        register_handoff_tools(registry)
+        handoffs = Handoffs(store)
+        register_handoff_tools(registry, handoffs)
         acs_jwt = AcsJwtValidator(settings.acs_jwks_url, settings.acs_resource_id) if settings.acs_resource_id else None
         hub = SessionHub(writer.offer)
         signer = TokenSigner(settings.secret())
@@ -77,7 +78,7 @@ class Gateway:
             acs_jwt=acs_jwt,
             realtime=realtime_target(settings),
             agent=settings.agent,
-            handoffs=Handoffs(store),
+            handoffs=handoffs,
             tokens=SessionTokens(signer, settings.session_token_ttl_s, hub.ended),
             tool_budget=CallBudget(settings.session_tool_calls),
             proxies=settings.trusted_proxies,
