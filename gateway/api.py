@@ -22,6 +22,29 @@ logger = logging.getLogger(__name__)
 WEB_DIR = str(resources.files("web"))
 
 
+def public_status(gw: Gateway) -> dict[str, Any]:
+    """The anonymous ``/api/status`` body; add only what the page needs to work (it is served to anyone)."""
+    webrtc = gw.realtime is not None
+    cascade = gw.settings.speech_configured and gw.settings.chat_provider is not None
+    return {
+        "agent": gw.agent,
+        "language": gw.profile().language,
+        "agents": [{"name": p.name, "title": p.title, "language": p.language} for p in gw.profiles.all()],
+        "webrtc": webrtc,
+        "cascade": cascade,
+        "channels": [name for name, usable in (("webrtc", webrtc), ("websocket", cascade)) if usable],
+    }
+
+
+def private_status(gw: Gateway) -> dict[str, Any]:
+    """What the console adds for its token holder: configuration checks, provider, MCP servers."""
+    return {
+        "checks": as_dicts(run_checks(gw.settings)),
+        "realtime_provider": gw.settings.realtime_provider,
+        "mcp": gw.mcp_status,
+    }
+
+
 def bearer(header: str | None) -> str | None:
     if header and header.startswith("Bearer "):
         return header[len("Bearer ") :].strip()
@@ -47,16 +70,9 @@ def create_core_blueprint(gw: Gateway) -> Blueprint:
 
     @bp.get("/api/status")
     async def status() -> Response:
-        """What the page and the console show: channels, providers, profiles. Public facts only."""
-        return jsonify(
-            checks=as_dicts(run_checks(gw.settings)),
-            agent=gw.agent,
-            agents=[p.summary() for p in gw.profiles.all()],
-            realtime_provider=gw.settings.realtime_provider,
-            webrtc=gw.realtime is not None,
-            cascade=gw.settings.speech_configured and gw.settings.chat_provider is not None,
-            mcp=gw.mcp_status,
-        )
+        """What the page needs, for any visitor: the channels it can use, the agents, the language. Endpoints,
+        providers, the ACS audience and the configuration checks are the console's (``/api/console/status``)."""
+        return jsonify(public_status(gw))
 
     @bp.post("/api/tools/<name>")
     async def call_tool(name: str) -> tuple[Response, int]:

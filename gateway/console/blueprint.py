@@ -12,8 +12,7 @@ from importlib import resources
 from quart import Blueprint, Response, jsonify, redirect, request, send_from_directory
 from werkzeug.exceptions import NotFound
 
-from ..api import bearer
-from ..doctor import as_dicts, run_checks
+from ..api import bearer, private_status, public_status
 from ..guard import request_client
 from ..services import Gateway
 from .auth import COOKIE, COOKIE_MAX_AGE_S, ConsoleAuth
@@ -186,14 +185,16 @@ def create_console_blueprint(
     @bp.get("/api/console/status")
     async def status() -> Response:
         return jsonify(
-            checks=as_dicts(run_checks(gw.settings)),
-            agent=gw.agent,
-            agents=[p.summary() for p in gw.profiles.all()],
-            live_sessions=len(gw.hub.live_sessions()),
-            console_feeds=len(feeds),
-            store_backlog=gw.writer.backlog,
-            emulated_calls={"available": demo_calls.unavailable() is None, "reason": demo_calls.unavailable()},
-            draining=gw.draining,
+            {
+                **public_status(gw),
+                **private_status(gw),
+                "agents": [p.summary() for p in gw.profiles.all()],
+                "live_sessions": len(gw.hub.live_sessions()),
+                "console_feeds": len(feeds),
+                "store_backlog": gw.writer.backlog,
+                "emulated_calls": {"available": demo_calls.unavailable() is None, "reason": demo_calls.unavailable()},
+                "draining": gw.draining,
+            }
         )
 
     @bp.after_app_serving

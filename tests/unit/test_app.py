@@ -26,9 +26,35 @@ async def test_page_and_status_work_with_nothing_configured(app) -> None:
     page = await client.get("/")
     assert page.status_code == 200 and "Voice Gateway" in (await page.get_data(as_text=True))
     status = await (await client.get("/api/status")).get_json()
-    phone = next(c for c in status["checks"] if c["name"] == "Phone (ACS)")
-    assert not phone["ok"] and "PUBLIC_BASE_URL" in phone["missing"]
+    assert status["webrtc"] is False and status["cascade"] is False and status["channels"] == []
     assert {a["name"] for a in status["agents"]} == {"support-desk", "rent-a-car", "vehicle-dispatch"}
+
+
+async def test_anonymous_status_tells_only_what_the_page_needs(tmp_path) -> None:
+    """Endpoints, the ACS audience, providers and the checks that are off are for the console's token holder."""
+    secret_facts = {
+        "acs_endpoint": "http://acs-internal.example:8081",
+        "acs_resource_id": "6d0ad3f5-acs-audience-9f1e",
+        "public_base_url": "https://gateway-internal.example",
+        "mcp_server_url": "http://mcp-internal.example:9000/mcp",
+        "azure_openai_endpoint": "http://aoai-internal.example:8082",
+    }
+    settings = make_settings(tmp_path, console_token="tok-console-1", acs_access_key="a2V5", openai_api_key="sk-x",
+                             azure_openai_api_key="k", **secret_facts)  # fmt: skip
+    app = create_app(settings)
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        anonymous = await client.get("/api/status")
+        body = await anonymous.get_json()
+        text = await anonymous.get_data(as_text=True)
+        assert set(body) <= {"agent", "language", "agents", "webrtc", "cascade", "channels", "offline", "emulated"}
+        assert all(set(a) == {"name", "title", "language"} for a in body["agents"])
+        for name, value in secret_facts.items():
+            assert value not in text and value.split("//")[-1].split(":")[0] not in text, name
+        assert "missing" not in text and "checks" not in body and "azure" not in text.lower()
+        console = await (await client.get("/api/console/status", headers={"Authorization": "Bearer tok-console-1"})).get_json()
+        assert {c["name"] for c in console["checks"]} >= {"Phone (ACS)"} and console["realtime_provider"] == "openai"
+        assert console["agent"] == body["agent"] and console["channels"] == body["channels"]
 
 
 async def test_tool_endpoint_requires_the_session_token(app) -> None:
