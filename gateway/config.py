@@ -231,6 +231,18 @@ class Settings(BaseSettings):
 
         return TrustedProxies.parse(self.forwarded_allow_ips)
 
+    def secret_values(self) -> list[str]:
+        """Every secret configured, as the strings that must never reach a log line (the gateway secret fixed)."""
+        self.secret()
+        values = [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)]
+        values += [s.token.get_secret_value() for s in self.mcp_servers if s.token is not None]
+        if self.acs_connection_string is not None:  # its access key alone may appear too (e.g. in a signature)
+            for part in self.acs_connection_string.get_secret_value().split(";"):
+                name, _, value = part.partition("=")
+                if name.strip().lower() == "accesskey":
+                    values.append(value.strip())
+        return [v for v in values if v]
+
     def secret(self) -> bytes:
         """Key for signing per-call tokens; random per process unless GATEWAY_SECRET is shared (see ``share_secret``)."""
         if self.gateway_secret is None:

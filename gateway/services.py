@@ -15,6 +15,7 @@ from .engines.realtime import RealtimeSession
 from .guard import TrustedProxies
 from .handoff import Handoffs
 from .hub import SessionHub
+from .logs import protect_secrets
 from .profiles import AgentProfile, ProfileLibrary
 from .security import AcsJwtValidator, CallBudget, SessionTokens, TokenSigner
 from .store import Store
@@ -57,6 +58,7 @@ class Gateway:
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
+        protect_secrets(settings.secret_values())  # before anything that could log one
         store = Store(settings.database_url)
         summarizer = Summarizer(store, chat_target(settings))
         writer = StoreWriter(store, on_ended=summarizer.summarize)
