@@ -39,6 +39,7 @@ async def test_a_server_joins_the_call_on_its_sideband() -> None:
         call_id = answer.headers["Location"].rsplit("/", 1)[-1]
         await browser.setRemoteDescription(RTCSessionDescription(answer.text, "answer"))
         try:
+            await poll(lambda: any(e["type"] == "session.created" for e in seen_by_page), 10)  # the page is on
             # a wrong key, or a call that does not exist, is refused at the handshake
             wrong = AsyncOpenAI(
                 api_key="sk-wrong", base_url=f"{url}/v1", websocket_base_url=f"{url.replace('http', 'ws')}/v1"
@@ -53,7 +54,6 @@ async def test_a_server_joins_the_call_on_its_sideband() -> None:
                 assert updated["type"] == "session.updated" and updated["session"]["instructions"] == "held"
             [call] = emulator.calls
             assert call.session_update_sources == ["sideband"] and call.session["instructions"] == "held"
-            await poll(lambda: channel.readyState == "open", 10)
             await poll(lambda: any(e["type"] == "session.updated" for e in seen_by_page), 5)  # mirrored to the page
         finally:
             await browser.close()
