@@ -84,9 +84,20 @@ class PhoneCall:
                 self._engine_task = self.gw.spawn(self._start_engine(), f"prewarm-{self.session_id}")
 
     async def _start_engine(self) -> RealtimeSession:
-        setup = self.gw.agent_setup(self.session_id, "phone", self.caller, self.profile)
-        engine = self.gw.realtime_session(setup)
-        await engine.start()
+        """Any failure here is this call's to report: logged now (the caller is told at the next step: the greeting's
+        end or the media socket's arrival), never left for a task nobody awaits."""
+        try:
+            setup = self.gw.agent_setup(self.session_id, "phone", self.caller, self.profile)
+            engine = self.gw.realtime_session(setup)
+            await engine.start()
+        except asyncio.CancelledError:
+            raise
+        except EngineUnavailable as exc:
+            logger.error("realtime session set-up failed: %s", exc)
+            raise
+        except Exception as exc:
+            logger.exception("realtime session set-up failed")
+            raise EngineUnavailable(f"session set-up failed: {type(exc).__name__}: {exc}") from exc
         self.engine = engine
         logger.info("realtime session ready")
         return engine

@@ -30,6 +30,7 @@ from ..events import (
 from ..tools.mcp_source import mcp_tool_names, native_mcp_tools
 from .base import AgentSetup, EngineUnavailable
 from .providers import RealtimeTarget
+from .realtime_socket import ProviderSocket, open_provider_socket
 from .realtime_wire import FunctionCall, ProviderError, audio_append, message_item, parse_server_event, session_config
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class RealtimeSession:
         self._agent_finals: deque[str] = deque(maxlen=16)  # agent items whose final transcript went out already
         self.dropped_frames = 0
         self.reconnects = 0
-        self._conn: Any = None
+        self._conn: ProviderSocket | None = None
         self._events: asyncio.Queue[Any] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self._tool_tasks: set[asyncio.Task[None]] = set()
@@ -77,9 +78,8 @@ class RealtimeSession:
             raise EngineUnavailable(f"{self.target.provider} realtime: {type(exc).__name__}: {exc}") from exc
         self._reader = asyncio.create_task(self._read_loop(), name=f"realtime-reader-{self.setup.session_id}")
 
-    async def _open(self) -> Any:
-        realtime = self.target.client.beta.realtime if self.target.beta else self.target.client.realtime
-        return await asyncio.wait_for(realtime.connect(model=self.target.model).enter(), timeout=self.connect_timeout)
+    async def _open(self) -> ProviderSocket:
+        return await asyncio.wait_for(open_provider_socket(self.target), timeout=self.connect_timeout)
 
     def _tools(self) -> list[dict[str, Any]]:
         settings, registry = self.setup.settings, self.setup.registry
