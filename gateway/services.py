@@ -14,6 +14,7 @@ from .engines.providers import RealtimeTarget, chat_target, realtime_target
 from .engines.realtime import RealtimeSession
 from .handoff import Handoffs
 from .hub import SessionHub
+from .logs import session_id_var
 from .profiles import AgentProfile, ProfileLibrary
 from .security import AcsJwtValidator, TokenSigner
 from .store import Store
@@ -92,10 +93,18 @@ class Gateway:
         await self.store.close()
 
     def spawn(self, coro: object, name: str) -> asyncio.Task[object]:
-        """A background task the app owns (cancelled on shutdown), never fire-and-forget."""
+        """A background task the app owns (cancelled on shutdown), never fire-and-forget. A failure is logged with
+        the session id current at spawn time: nobody may ever await the task, so this is where it gets seen."""
         task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        session_id = session_id_var.get()
+
+        def done(finished: asyncio.Task[object]) -> None:
+            self.tasks.discard(finished)
+            if not finished.cancelled() and (exc := finished.exception()) is not None:
+                logger.error("task %s failed: %s", name, exc, exc_info=exc, extra={"session_id": session_id})
+
+        task.add_done_callback(done)
         return task
 
     def at_media_capacity(self, starting: Iterable[str] = ()) -> bool:

@@ -167,22 +167,36 @@ class RealtimeSession:
             yield event
 
     async def _read_loop(self) -> None:
+        """Pump provider events until the socket ends. Whatever ends it, the event stream ends too (a reader that
+        died silently left the call hanging forever): an unexpected failure is a fatal ``SessionError``, so the
+        channel apologises and hangs up."""
+        try:
+            await self._read_events()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("the realtime session failed")
+            self._events.put_nowait(SessionError(f"The AI session failed: {type(exc).__name__}", fatal=True))
+        finally:
+            self._events.put_nowait(_END)
+
+    async def _read_events(self) -> None:
         while True:
             try:
+                assert self._conn is not None
                 raw = await self._conn.recv_bytes()
             except (ConnectionClosed, OSError) as exc:
                 if self._closing:
-                    break
+                    return
                 logger.warning("provider socket dropped mid-call (%s); reconnecting", type(exc).__name__)
                 if await self._reconnect():
                     continue
                 self._events.put_nowait(SessionError("The AI provider connection was lost and could not be restored.", fatal=True))
-                break
+                return
             try:
                 self._dispatch(raw)
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):  # not the shape the protocol promises
                 logger.warning("unreadable provider event skipped: %.200r", raw)
-        self._events.put_nowait(_END)
 
     def _dispatch(self, raw: bytes) -> None:
         kind, event = parse_server_event(raw)
