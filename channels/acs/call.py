@@ -47,12 +47,16 @@ class MediaRefused(Exception):
         self.reason = reason
 
 
+def phone_session_id(call_key: str) -> str:
+    return f"phone-{call_key}"
+
+
 class PhoneCall:
     def __init__(self, gw: Gateway, control: CallControl, call_key: str, caller: str, profile: AgentProfile) -> None:
         self.gw = gw
         self.control = control
         self.call_key = call_key
-        self.session_id = f"phone-{call_key}"
+        self.session_id = phone_session_id(call_key)
         self.caller = caller
         self.profile = profile
         self.connection_id = ""
@@ -67,13 +71,16 @@ class PhoneCall:
         self._hangup_timer: asyncio.Task[object] | None = None
         self._digits = ""
         self._greeting_known = False  # whether this worker saw the greeting played (or fail)
+        self._connected = False  # CallConnected handled (deliveries are at-least-once: a repeat changes nothing)
+        self._streaming_requested = False
         self.media_connected = asyncio.Event()
 
     # --- set-up -------------------------------------------------------------------------------------------------
     def register(self) -> None:
-        if self._registered:
+        if self._registered or self._ended:
             return
         self._registered = True
+        self.gw.media_pending.pop(self.session_id, None)  # the hub counts it from now on
         info = SessionInfo(self.session_id, "phone", self.profile.name, self.caller)
         self.gw.hub.open(info, end=self.hang_up)
 
@@ -118,6 +125,9 @@ class PhoneCall:
 
     # --- callbacks ------------------------------------------------------------------------------------------------
     async def on_connected(self, connection_id: str) -> None:
+        if self._connected or self._ended:
+            return
+        self._connected = True
         self.connection_id = connection_id or self.connection_id
         self.register()
         self.prewarm()
@@ -139,7 +149,10 @@ class PhoneCall:
             await self._bridge()
 
     async def _bridge(self) -> None:
-        """Ask ACS to connect the media socket; if it cannot, the caller hears the apology."""
+        """Ask ACS to connect the media socket (once); if it cannot, the caller hears the apology."""
+        if self._streaming_requested or self._ended:
+            return
+        self._streaming_requested = True
         if self.engine_failed():
             await self.apologise()
             return
@@ -272,6 +285,7 @@ class PhoneCall:
         if self._ended:
             return
         self._ended = True
+        self.gw.media_pending.pop(self.session_id, None)
         if self._hangup_timer is not None and self._hangup_timer is not asyncio.current_task():
             self._hangup_timer.cancel()
         with session_context(self.session_id):

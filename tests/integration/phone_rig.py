@@ -26,6 +26,7 @@ class PhoneRig:
     stack: OfflineStack
     gw: Gateway
     url: str
+    phone_calls: Any = None  # the gateway's ACS line: its live calls and its memory of ended ones
 
     @property
     def acs(self) -> AcsEmulator:
@@ -38,6 +39,7 @@ class PhoneRig:
     @property
     def incoming_url(self) -> str:
         return f"{self.url}/api/incoming-call"
+
 
 
 DIALECTS = ("openai-ga", "azure-ga", "azure-preview")
@@ -68,10 +70,12 @@ async def phone_rig(
     pacing: Pacing | None = None,
     play_s: float = 0.4,
     dialect: str = "openai-ga",
+    acs_options: dict[str, Any] | None = None,
     **settings: Any,
 ) -> AsyncIterator[PhoneRig]:
+    """``acs_options``: more ``EmulatorConfig`` fields for the ACS emulator (e.g. ``callbacks=CallbackDisorder(...)``)."""
     realtime = RealtimeEmulator(api_keys={OPENAI_KEY}, script=script, pacing=pacing or Pacing(realtime_factor=2.0))
-    acs = AcsEmulator(play=PlayConfig(duration_s=play_s))
+    acs = AcsEmulator(play=PlayConfig(duration_s=play_s), **(acs_options or {}))
     async with offline_stack(acs=acs, realtime=realtime) as stack:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -79,7 +83,7 @@ async def phone_rig(
         values.update(settings)
         app = create_app(make_settings(tmp_path, **values))
         async with serve_app(app, port=port) as url:
-            yield PhoneRig(stack, app.extensions["gateway"], url)
+            yield PhoneRig(stack, app.extensions["gateway"], url, app.blueprints["acs"].phone_calls)
 
 
 class SessionIds(logging.Filter):
