@@ -19,6 +19,7 @@ import openai
 
 from gateway.api import run_tool
 from gateway.engines.providers import RealtimeTarget
+from gateway.engines.realtime_socket import CONNECTION_OPTIONS
 from gateway.events import SessionError, TranscriptFinal
 from gateway.logs import session_context
 from gateway.profiles import AgentProfile
@@ -92,9 +93,8 @@ class Sideband:
             try:
                 realtime = self.target.client.realtime
                 model = {"model": self.target.model} if self.target.beta else {}  # the Azure preview client wants one
-                self._conn = await asyncio.wait_for(
-                    realtime.connect(call_id=self.call_id, **model).enter(), timeout=CONNECT_TIMEOUT_S
-                )
+                connect = realtime.connect(call_id=self.call_id, websocket_connection_options=CONNECTION_OPTIONS, **model)
+                self._conn = await asyncio.wait_for(connect.enter(), timeout=CONNECT_TIMEOUT_S)
                 logger.info("sideband open on provider call %s", self.call_id)
                 greeter = asyncio.create_task(self._greet(), name=f"greet-{self.session_id}")
                 try:
