@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
+from typing import Any
 
 from quart import Blueprint, Response, has_request_context, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
@@ -13,9 +14,35 @@ from .events import ToolCallFinished, ToolCallStarted
 from .logs import session_context
 from .services import Gateway
 from .tools import ToolContext
+from .tools.handoff_tools import TOO_MANY_ATTEMPTS
+from .tools.mcp_source import profile_tool_names
+from .tools.registry import ToolOutcome
 
 logger = logging.getLogger(__name__)
 WEB_DIR = str(resources.files("web"))
+
+
+def public_status(gw: Gateway) -> dict[str, Any]:
+    """The anonymous ``/api/status`` body; add only what the page needs to work (it is served to anyone)."""
+    webrtc = gw.realtime is not None
+    cascade = gw.settings.speech_configured and gw.settings.chat_provider is not None
+    return {
+        "agent": gw.agent,
+        "language": gw.profile().language,
+        "agents": [{"name": p.name, "title": p.title, "language": p.language} for p in gw.profiles.all()],
+        "webrtc": webrtc,
+        "cascade": cascade,
+        "channels": [name for name, usable in (("webrtc", webrtc), ("websocket", cascade)) if usable],
+    }
+
+
+def private_status(gw: Gateway) -> dict[str, Any]:
+    """What the console adds for its token holder: configuration checks, provider, MCP servers."""
+    return {
+        "checks": as_dicts(run_checks(gw.settings)),
+        "realtime_provider": gw.settings.realtime_provider,
+        "mcp": gw.mcp_status,
+    }
 
 
 def bearer(header: str | None) -> str | None:
@@ -43,44 +70,45 @@ def create_core_blueprint(gw: Gateway) -> Blueprint:
 
     @bp.get("/api/status")
     async def status() -> Response:
-        """What the page and the console show: channels, providers, profiles. Public facts only."""
-        return jsonify(
-            checks=as_dicts(run_checks(gw.settings)),
-            agent=gw.agent,
-            agents=[p.summary() for p in gw.profiles.all()],
-            realtime_provider=gw.settings.realtime_provider,
-            webrtc=gw.realtime is not None,
-            cascade=gw.settings.speech_configured and gw.settings.chat_provider is not None,
-            mcp=gw.mcp_status,
-        )
+        """What the page needs, for any visitor: the channels it can use, the agents, the language. Endpoints,
+        providers, the ACS audience and the configuration checks are the console's (``/api/console/status``)."""
+        return jsonify(public_status(gw))
 
     @bp.post("/api/tools/<name>")
     async def call_tool(name: str) -> tuple[Response, int]:
-        """Runs a tool for a browser session that holds the session's token; the browser never runs tools itself."""
+        """Runs a tool for a browser session that holds the session's token; the browser never runs tools itself.
+
+        The token opens only its own session, until it expires or the session ends; only the tools of the
+        session's profile (403 ``not_allowed``), and at most ``SESSION_TOOL_CALLS`` of them (429)."""
         body = await request.get_json(silent=True)
         if not isinstance(body, dict):
             return jsonify(error="body must be a JSON object {session_id, arguments, call_id?}"), 400
         session_id = str(body.get("session_id") or "")
-        if not gw.signer.verify("session", session_id, bearer(request.headers.get("Authorization"))):
-            return jsonify(error="missing or invalid session token"), 401
+        grant = gw.tokens.check(session_id, bearer(request.headers.get("Authorization")))
+        if grant is None:
+            return jsonify(error="missing, invalid or expired session token", code="bad_token"), 401
         arguments = body.get("arguments", {})
         if not isinstance(arguments, str | dict):
             return jsonify(error="arguments must be a JSON object or a JSON string"), 400
         call_id = str(body.get("call_id") or "")
-        info = gw.hub.get(session_id)
-        ctx = ToolContext(session_id=session_id, store=gw.store, channel=info.channel if info else "browser", caller=info.caller if info else "")
+        profile = gw.profile(grant.agent)
         with session_context(session_id):
-            args_text = arguments if isinstance(arguments, str) else _json(arguments)
-            gw.hub.publish(session_id, ToolCallStarted(call_id, name, args_text))
-            outcome = await gw.registry.call(name, arguments, ctx)
-            gw.hub.publish(session_id, ToolCallFinished(call_id, name, args_text, outcome.ok, outcome.to_json(), outcome.duration_ms))
+            if name not in profile_tool_names(gw.registry, profile.tools, profile.mcp_servers):
+                logger.warning("tool %s refused: not a tool of agent %s", name, profile.name)
+                return jsonify(error=f"{name} is not a tool of this session's agent", code="not_allowed"), 403
+            if not gw.tool_budget.spend(session_id):
+                logger.warning("tool %s refused: the session used its %d tool calls", name, gw.tool_budget.per_session)
+                return jsonify(error="this session has used all its tool calls", code="budget_exhausted"), 429
+            info = gw.hub.get(session_id)
+            ctx = ToolContext(session_id=session_id, store=gw.store, channel=info.channel if info else "browser",
+                              caller=info.caller if info else "")  # fmt: skip
+            outcome = await run_tool(gw, ctx, name, arguments, call_id)
         payload = {"name": name, "call_id": call_id, "ok": outcome.ok, "output": outcome.output}
-        if outcome.next_step:
-            profile = gw.profile(info.agent if info else None)
-            if outcome.next_step in profile.steps:
-                payload["next_step"] = outcome.next_step
-                payload["instructions"] = profile.instructions(outcome.next_step)
-        status_code = 404 if outcome.output.get("error", {}).get("code") == "unknown_tool" else 200
+        if outcome.next_step and outcome.next_step in profile.steps:
+            payload["next_step"] = outcome.next_step
+            payload["instructions"] = profile.instructions(outcome.next_step)
+        error_code = outcome.output.get("error", {}).get("code")
+        status_code = {"unknown_tool": 404, TOO_MANY_ATTEMPTS: 429}.get(error_code, 200)
         return jsonify(payload), status_code
 
     @bp.post("/api/handoff")
@@ -88,8 +116,8 @@ def create_core_blueprint(gw: Gateway) -> Blueprint:
         """A short code that continues this browser session on another channel (the caller keys it in by phone)."""
         body = await request.get_json(silent=True)
         session_id = str(body.get("session_id") or "") if isinstance(body, dict) else ""
-        if not gw.signer.verify("session", session_id, bearer(request.headers.get("Authorization"))):
-            return jsonify(error="missing or invalid session token"), 401
+        if gw.tokens.check(session_id, bearer(request.headers.get("Authorization"))) is None:
+            return jsonify(error="missing, invalid or expired session token", code="bad_token"), 401
         await gw.writer.flush(timeout=5)  # the transcript so far must be readable by whoever redeems the code
         code = await gw.handoffs.issue(session_id)
         return jsonify(code=code, expires_in_s=15 * 60), 200
@@ -103,6 +131,15 @@ def create_core_blueprint(gw: Gateway) -> Blueprint:
         return await send_from_directory(WEB_DIR, path)
 
     return bp
+
+
+async def run_tool(gw: Gateway, ctx: ToolContext, name: str, arguments: str | dict[str, Any], call_id: str) -> ToolOutcome:
+    """Run a tool for a session the gateway serves, with its start and result on the hub (console, record)."""
+    args_text = arguments if isinstance(arguments, str) else _json(arguments)
+    gw.hub.publish(ctx.session_id, ToolCallStarted(call_id, name, args_text))
+    outcome = await gw.registry.call(name, arguments, ctx)
+    gw.hub.publish(ctx.session_id, ToolCallFinished(call_id, name, args_text, outcome.ok, outcome.to_json(), outcome.duration_ms))
+    return outcome
 
 
 def _json(value: object) -> str:

@@ -6,10 +6,13 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from .guard import TrustedProxies
 
 MICROSOFT_ACS_JWKS_URL = "https://acscallautomation.communication.azure.com/calling/keys"
 ACS_ISSUER = "https://acscallautomation.communication.azure.com"
@@ -61,6 +64,8 @@ class Settings(BaseSettings):
     max_media_sessions: int = Field(default=0, ge=0)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     max_ws_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    # proxies whose X-Forwarded-For / Forwarded name the client (comma list of IPs / CIDRs, or *); empty: none
+    forwarded_allow_ips: str = ""
 
     # --- agent and store ---------------------------------------------------------------------------------------
     agent: str = "support-desk"
@@ -115,11 +120,22 @@ class Settings(BaseSettings):
     mint_rate_per_minute: int = Field(default=10, ge=1)
     browser_resume_grace_s: float = Field(default=30.0, ge=0)  # a dropped browser socket may reconnect this long
     ephemeral_key_ttl_s: int = Field(default=120, ge=10, le=7200)
+    # a browser session's token for /api/tools, /api/handoff and reports: lifetime, and tool calls it may make
+    session_token_ttl_s: int = Field(default=3600, ge=60, le=86400)
+    session_tool_calls: int = Field(default=60, ge=1)
 
     @field_validator("public_base_url", "openai_base_url", "azure_openai_endpoint", "acs_endpoint", "cognitive_services_endpoint")
     @classmethod
     def _http(cls, value: str | None) -> str | None:
         return _check_url(value, ("http://", "https://"))
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        from .guard import TrustedProxies
+
+        TrustedProxies.parse(value)
+        return value
 
     @field_validator("azure_speech_host")
     @classmethod
@@ -208,6 +224,24 @@ class Settings(BaseSettings):
     @property
     def speech_configured(self) -> bool:
         return bool(self.azure_speech_key and (self.azure_speech_region or self.azure_speech_host))
+
+    @property
+    def trusted_proxies(self) -> TrustedProxies:
+        from .guard import TrustedProxies
+
+        return TrustedProxies.parse(self.forwarded_allow_ips)
+
+    def secret_values(self) -> list[str]:
+        """Every secret configured, as the strings that must never reach a log line (the gateway secret fixed)."""
+        self.secret()
+        values = [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)]
+        values += [s.token.get_secret_value() for s in self.mcp_servers if s.token is not None]
+        if self.acs_connection_string is not None:  # its access key alone may appear too (e.g. in a signature)
+            for part in self.acs_connection_string.get_secret_value().split(";"):
+                name, _, value = part.partition("=")
+                if name.strip().lower() == "accesskey":
+                    values.append(value.strip())
+        return [v for v in values if v]
 
     def secret(self) -> bytes:
         """Key for signing per-call tokens; random per process unless GATEWAY_SECRET is shared (see ``share_secret``)."""

@@ -1,16 +1,25 @@
-"""Protections of the key-minting endpoint: only our own page may ask, and not too often.
+"""Protections of the public endpoints: only our own page may ask, not too often, counted per real client.
 
 An ephemeral key lets its holder talk to the provider on our account, so the endpoint refuses requests whose
 ``Origin`` (or, failing that, ``Referer``) is not this gateway, and limits how many keys one client address gets
 per minute. Neither stops a determined script; together with short expiry they stop other sites and casual abuse.
+
+Every limiter keys on ``client_address``: behind App Service or Container Apps ingress every TCP peer is the
+proxy, so the visitor's address comes from ``X-Forwarded-For`` / ``Forwarded``, but only when the peer is one of
+``FORWARDED_ALLOW_IPS`` (anyone else could write those headers to pick their own key).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_TRACKED_CLIENTS = 10_000
 WINDOW_S = 60.0
@@ -42,31 +51,135 @@ def same_origin(headers: Mapping[str, str], host: str, public_base_url: str | No
 
 
 class RateLimiter:
-    """At most ``per_minute`` hits per client in any 60 s window; memory stays bounded."""
+    """At most ``per_minute`` hits per client in any ``window_s`` window (60 s by default); memory stays bounded."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, window_s: float = WINDOW_S) -> None:
         self.per_minute = per_minute
+        self.window_s = window_s
         self._clock = clock
         self._hits: dict[str, deque[float]] = {}
 
+    def retry_after(self, client: str) -> float:
+        """0 when the client may go on, else the seconds until it may; records nothing."""
+        hits = self._hits.get(client)
+        if not hits:
+            return 0.0
+        now = self._clock()
+        while hits and now - hits[0] >= self.window_s:
+            hits.popleft()
+        if len(hits) >= self.per_minute:
+            return max(0.0, self.window_s - (now - hits[0]))
+        return 0.0
+
     def hit(self, client: str) -> float:
         """Record a hit; returns 0 when allowed, else the seconds until the client may try again."""
+        retry = self.retry_after(client)
+        if retry:
+            return retry
         now = self._clock()
         hits = self._hits.get(client)
         if hits is None:
             if len(self._hits) >= MAX_TRACKED_CLIENTS:
                 self._prune(now)
             hits = self._hits[client] = deque()
-        while hits and now - hits[0] >= WINDOW_S:
-            hits.popleft()
-        if len(hits) >= self.per_minute:
-            return max(0.0, WINDOW_S - (now - hits[0]))
         hits.append(now)
         return 0.0
 
     def _prune(self, now: float) -> None:
-        for client in [c for c, h in self._hits.items() if not h or now - h[-1] >= WINDOW_S]:
+        for client in [c for c, h in self._hits.items() if not h or now - h[-1] >= self.window_s]:
             del self._hits[client]
         if len(self._hits) >= MAX_TRACKED_CLIENTS:  # everyone is active: forget the oldest half
             for client in sorted(self._hits, key=lambda c: self._hits[c][-1])[: MAX_TRACKED_CLIENTS // 2]:
                 del self._hits[client]
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedProxies:
+    """``FORWARDED_ALLOW_IPS``: a comma list of addresses and CIDRs whose forwarding headers are believed; ``*``
+    believes any peer (then only the entry the nearest proxy appended is taken, so a client cannot choose its own)."""
+
+    networks: tuple[IpNetwork, ...] = ()
+    any_peer: bool = False
+
+    @classmethod
+    def parse(cls, spec: str) -> TrustedProxies:
+        """Raises ``ValueError`` naming the entry that is neither an IP address, a CIDR nor ``*``."""
+        networks: list[IpNetwork] = []
+        any_peer = False
+        for entry in (part.strip() for part in spec.split(",")):
+            if not entry:
+                continue
+            if entry == "*":
+                any_peer = True
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address, a CIDR or *") from None
+        return cls(tuple(networks), any_peer)
+
+    def trusts(self, address: str) -> bool:
+        if self.any_peer:
+            return True
+        ip = _ip(address)
+        return ip is not None and any(ip in net for net in self.networks)
+
+    def _trusts_hop(self, address: str) -> bool:
+        """A hop inside the chain is skipped only when listed explicitly (``*`` does not vouch for hops)."""
+        ip = _ip(address)
+        return ip is not None and any(ip in net for net in self.networks)
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _strip_port(node: str) -> str:
+    """``1.2.3.4:5``, ``[::1]:5``, ``"[::1]"``, ``::1`` → the address alone."""
+    node = node.strip().strip('"')
+    if node.startswith("["):
+        return node[1 : node.find("]")] if "]" in node else node[1:]
+    if node.count(":") == 1:
+        return node.split(":", 1)[0]
+    return node
+
+
+def _forwarded_chain(headers: Mapping[str, str]) -> list[str]:
+    """The client chain, nearest proxy last: ``X-Forwarded-For`` if present, else RFC 7239 ``Forwarded: for=``."""
+    xff = headers.get("X-Forwarded-For")
+    if xff:
+        return [_strip_port(n) for n in xff.split(",") if n.strip()]
+    chain: list[str] = []
+    for element in (headers.get("Forwarded") or "").split(","):
+        for pair in element.split(";"):
+            name, _, value = pair.strip().partition("=")
+            if name.lower() == "for" and value:
+                chain.append(_strip_port(value))
+    return chain
+
+
+def client_address(peer: str | None, headers: Mapping[str, str], trusted: TrustedProxies) -> str:
+    """The visitor's address as limiters should count it (see the module docstring)."""
+    peer = peer or "unknown"
+    if not trusted.trusts(peer):
+        return peer
+    chain = [node for node in _forwarded_chain(headers) if node]
+    if not chain:
+        return peer
+    for node in reversed(chain):  # walk back from the nearest proxy past the ones we run
+        if not trusted._trusts_hop(node):
+            return node
+    return chain[0]
+
+
+class _Peer(Protocol):
+    remote_addr: str | None
+    headers: Mapping[str, str]
+
+
+def request_client(req: _Peer, trusted: TrustedProxies) -> str:
+    """``client_address`` of a Quart request or websocket."""
+    return client_address(req.remote_addr, req.headers, trusted)

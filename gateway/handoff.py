@@ -4,6 +4,11 @@ A presenter starts in the browser, presses "continue by phone", and the page sho
 it in (DTMF) or says it (the agent calls ``continue_conversation``), and the phone agent picks up with what was said
 and what the tools did. Codes are random, single-use, expire in minutes, and live in the store so any worker (or
 replica) can redeem them; the two conversations are linked (``continued_from``).
+
+A code opens another caller's transcript, so guessing is capped: after ``MAX_FAILED_CLAIMS`` wrong codes from one
+session or one client (phone number, browser address) within ``LOCKOUT_S``, that session or client may not claim
+at all until the window passes (``TooManyAttempts``). The count is per worker process; the claim itself is atomic
+in the store across processes.
 """
 
 from __future__ import annotations
@@ -12,14 +17,27 @@ import datetime as dt
 import json
 import logging
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from .guard import RateLimiter
 from .store import Store
 
 logger = logging.getLogger(__name__)
 
 CODE_DIGITS = 6
 CODE_TTL = dt.timedelta(minutes=15)
+MAX_FAILED_CLAIMS = 10
+LOCKOUT_S = CODE_TTL.total_seconds()  # as long as a code lives: guessing through one lock-out gains nothing
+
+
+class TooManyAttempts(Exception):
+    """Too many wrong codes from this session or client; ``retry_after_s`` until claims are taken again."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"too many wrong handoff codes; try again in {retry_after_s:.0f} s")
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +66,9 @@ def _step_from(results: list[tuple[str, str, str]]) -> str | None:
 
 
 class Handoffs:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
+        self._failures = RateLimiter(MAX_FAILED_CLAIMS, clock=clock, window_s=LOCKOUT_S)
 
     async def issue(self, conversation_id: str) -> str:
         expires = dt.datetime.now(dt.UTC) + CODE_TTL
@@ -60,13 +79,21 @@ class Handoffs:
                 return code
         raise RuntimeError("could not find a free handoff code")
 
-    async def claim(self, code: str, claimed_by: str) -> Continuation | None:
+    async def claim(self, code: str, claimed_by: str, client: str = "") -> Continuation | None:
+        """The continuation ``code`` opens for session ``claimed_by`` (``client``: the caller's number or address).
+
+        Raises ``TooManyAttempts`` while the session or the client is locked out after too many wrong codes."""
+        keys = [f"session:{claimed_by}"] + ([f"client:{client}"] if client else [])
+        retry = max(self._failures.retry_after(key) for key in keys)
+        if retry:
+            logger.warning("handoff claim refused for session %s (client %s): too many wrong codes", claimed_by, client or "-")
+            raise TooManyAttempts(retry)
         digits = "".join(ch for ch in code if ch.isdigit())
-        if len(digits) != CODE_DIGITS:
-            return None
-        source = await self.store.claim_handoff(digits, claimed_by)
+        source = await self.store.claim_handoff(digits, claimed_by) if len(digits) == CODE_DIGITS else None
         if source is None:
-            logger.info("handoff code refused (unknown, used or expired)")
+            for key in keys:
+                self._failures.hit(key)
+            logger.info("handoff code refused for session %s (unknown, used or expired)", claimed_by)
             return None
         record = await self.store.conversation(source)
         results = await self.store.tool_results(source)

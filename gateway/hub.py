@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,6 +19,7 @@ from .events import HubEvent, SessionEnded, SessionStarted, TurnLatency
 logger = logging.getLogger(__name__)
 
 HISTORY = 400
+REMEMBER_ENDED = 10_000
 EndCall = Callable[[], Awaitable[None]]
 
 
@@ -76,6 +77,7 @@ class SessionHub:
         self._sink = sink
         self._live: dict[str, _Live] = {}
         self._subscribers: set[Subscription] = set()
+        self._ended: OrderedDict[str, str] = OrderedDict()  # recently ended sessions: their tokens are void
 
     def open(self, info: SessionInfo, end: EndCall | None = None) -> None:
         self._live[info.session_id] = _Live(info, end, deque(maxlen=HISTORY))
@@ -106,11 +108,18 @@ class SessionHub:
         if live is None:
             return
         live.info.state = "ended"
+        self._ended[session_id] = outcome
+        while len(self._ended) > REMEMBER_ENDED:
+            self._ended.popitem(last=False)
         # published after removal so a subscriber's live list no longer shows it
         if self._sink is not None:
             self._sink(session_id, SessionEnded(outcome))
         for sub in tuple(self._subscribers):
             sub.offer(session_id, SessionEnded(outcome))
+
+    def ended(self, session_id: str) -> bool:
+        """True when this process saw the session end (recent sessions only; memory stays bounded)."""
+        return session_id in self._ended
 
     def get(self, session_id: str) -> SessionInfo | None:
         live = self._live.get(session_id)

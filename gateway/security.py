@@ -2,16 +2,23 @@
 and media sockets.
 
 Tokens are HMACs of the call or session id under the gateway secret, so any worker process can check them without
-shared state; they travel in the callback and media URLs the gateway hands to ACS, and to the browser.
+shared state; they travel in the callback and media URLs the gateway hands to ACS, and to the browser. A browser
+session's token also carries its agent profile and an expiry inside the HMAC: it opens that session's tools only,
+until the token expires or the session ends, and never more than a budget of calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import hashlib
 import hmac
 import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import jwt
 
@@ -32,6 +39,79 @@ class TokenSigner:
         if not token or not subject:
             return False
         return hmac.compare_digest(self.sign(purpose, subject), token)
+
+
+SESSION_PURPOSE = "session"
+MAX_TRACKED_SESSIONS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class SessionGrant:
+    """What a valid browser session token allows: this session, this profile's tools, until ``expires_at``."""
+
+    session_id: str
+    agent: str
+    expires_at: int
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _unb64(text: str) -> str:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+
+
+class SessionTokens:
+    """Mints and checks ``<expiry>.<agent>.<mac>`` tokens for browser sessions (``SESSION_TOKEN_TTL_S``).
+
+    ``ended`` says whether this process saw the session end (the hub remembers); a token of an ended session is
+    refused even before it expires.
+    """
+
+    def __init__(
+        self, signer: TokenSigner, ttl_s: int, ended: Callable[[str], bool], clock: Callable[[], float] = time.time
+    ) -> None:
+        self._signer = signer
+        self.ttl_s = ttl_s
+        self._ended = ended
+        self._clock = clock
+
+    def mint(self, session_id: str, agent: str) -> str:
+        expires = int(self._clock()) + self.ttl_s
+        mac = self._signer.sign(SESSION_PURPOSE, f"{session_id}\x00{agent}\x00{expires}")
+        return f"{expires}.{_b64(agent)}.{mac}"
+
+    def check(self, session_id: str, token: str | None, *, ended_ok: bool = False) -> SessionGrant | None:
+        """The grant of a valid token; ``ended_ok`` lets a caller tell "ended" from "forged" (the page's reports)."""
+        if not token or not session_id or token.count(".") != 2:
+            return None
+        expires_text, agent_text, mac = token.split(".")
+        try:
+            expires, agent = int(expires_text), _unb64(agent_text)
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            return None
+        if not self._signer.verify(SESSION_PURPOSE, f"{session_id}\x00{agent}\x00{expires}", mac):
+            return None
+        if expires <= self._clock() or (not ended_ok and self._ended(session_id)):
+            return None
+        return SessionGrant(session_id, agent, expires)
+
+
+class CallBudget:
+    """At most ``per_session`` tool calls per browser session in this process; memory stays bounded."""
+
+    def __init__(self, per_session: int) -> None:
+        self.per_session = per_session
+        self._spent: OrderedDict[str, int] = OrderedDict()
+
+    def spend(self, session_id: str) -> bool:
+        """Count one call; False when the session has used its budget."""
+        spent = self._spent.pop(session_id, 0)
+        self._spent[session_id] = min(spent + 1, self.per_session + 1)
+        while len(self._spent) > MAX_TRACKED_SESSIONS:
+            self._spent.popitem(last=False)
+        return spent < self.per_session
 
 
 class AcsJwtValidator:

@@ -13,11 +13,12 @@ from .config import Settings
 from .engines.base import AgentSetup
 from .engines.providers import RealtimeTarget, chat_target, realtime_target
 from .engines.realtime import RealtimeSession
+from .guard import TrustedProxies
 from .handoff import Handoffs
 from .hub import SessionHub
-from .logs import session_id_var
+from .logs import protect_secrets, session_id_var
 from .profiles import AgentProfile, ProfileLibrary
-from .security import AcsJwtValidator, TokenSigner
+from .security import AcsJwtValidator, CallBudget, SessionTokens, TokenSigner
 from .store import Store
 from .store.writer import StoreWriter
 from .summary import Summarizer
@@ -50,32 +51,42 @@ class Gateway:
     realtime: RealtimeTarget | None
     agent: str
     handoffs: Handoffs
+    tokens: SessionTokens  # browser sessions' tokens (scoped, expiring)
+    tool_budget: CallBudget  # tool calls per browser session
     draining: bool = False
     mcp_status: dict[str, str] = field(default_factory=dict)
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)  # FORWARDED_ALLOW_IPS
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
     media_pending: dict[str, float] = field(default_factory=dict)  # answered, not yet live: session id → when
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
+        protect_secrets(settings.secret_values())  # before anything that could log one
         store = Store(settings.database_url)
         summarizer = Summarizer(store, chat_target(settings))
         writer = StoreWriter(store, on_ended=summarizer.summarize)
         registry = ToolRegistry(default_timeout=settings.tool_timeout_s)
         register_demo_tools(registry)
-        register_handoff_tools(registry)
+        handoffs = Handoffs(store)
+        register_handoff_tools(registry, handoffs)
         acs_jwt = AcsJwtValidator(settings.acs_jwks_url, settings.acs_resource_id) if settings.acs_resource_id else None
+        hub = SessionHub(writer.offer)
+        signer = TokenSigner(settings.secret())
         return cls(
             settings=settings,
             store=store,
             writer=writer,
-            hub=SessionHub(writer.offer),
+            hub=hub,
             registry=registry,
             profiles=ProfileLibrary(settings.agents_dir),
-            signer=TokenSigner(settings.secret()),
+            signer=signer,
             acs_jwt=acs_jwt,
             realtime=realtime_target(settings),
             agent=settings.agent,
-            handoffs=Handoffs(store),
+            handoffs=handoffs,
+            tokens=SessionTokens(signer, settings.session_token_ttl_s, hub.ended),
+            tool_budget=CallBudget(settings.session_tool_calls),
+            proxies=settings.trusted_proxies,
         )
 
     async def start(self) -> None:

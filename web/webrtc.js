@@ -1,6 +1,7 @@
-// The WebRTC channel: the browser talks to the AI provider directly with an ephemeral key minted by the gateway.
-// Media never passes through the gateway; tools run there (POST /api/tools/<name>) and transcripts are reported
-// there (POST /api/realtime/events), so the store and the console see this session like a phone call.
+// The WebRTC channel: media flows between the browser and the AI provider; the gateway dials the call for the page
+// (POST /api/realtime/calls relays the SDP offer) and holds the agent on its own control socket to the provider:
+// it runs the tools, moves the scenario on and records the transcripts. The page only shows what happens and
+// reports what only it knows (connection health, latency, barge-in, the end) on POST /api/realtime/events.
 // The contract (opts, ui callbacks, return value) is described at the top of app.js.
 
 const ICE_GATHER_MS = 1500;
@@ -171,24 +172,22 @@ export async function startWebRTCSession(opts) {
     audio.remove();
   };
 
-  let callId = null;
   try {
     await pc.setLocalDescription(await pc.createOffer());
     await waitIceGathering(pc, ICE_GATHER_MS); // the offer carries our candidates; some peers cannot learn them later
     let answer;
     try {
-      answer = await fetch(mint.webrtc_url, {
+      answer = await fetch(`/api/realtime/calls?session_id=${encodeURIComponent(mint.session_id)}`, {
         method: "POST",
         body: pc.localDescription.sdp,
-        headers: { Authorization: `Bearer ${mint.client_secret}`, "Content-Type": "application/sdp" },
+        headers: { Authorization: `Bearer ${mint.token}`, "Content-Type": "application/sdp" },
         signal,
       });
     } catch (err) {
       throw signal?.aborted ? new ChannelError("timeout") : new ChannelError("sdp_failed", err.message);
     }
-    mint.client_secret = null; // used once; nothing else needs it
+    mint.client_secret = null; // the gateway dials with it; the page never needs it
     if (answer.status !== 201 && answer.status !== 200) throw new ChannelError("sdp_failed", `HTTP ${answer.status}`);
-    callId = (answer.headers.get("Location") || "").split("/").pop() || null;
     await pc.setRemoteDescription({ type: "answer", sdp: await answer.text() });
     await waitOpen(pc, channel, signal);
   } catch (err) {
@@ -199,16 +198,11 @@ export async function startWebRTCSession(opts) {
   }
 
   reporter.send({ type: "health", status: "connected", detail: "webrtc" });
-  if (callId && /^[A-Za-z0-9_-]{1,100}$/.test(callId)) reporter.send({ type: "call", call_id: callId });
   const heartbeat = setInterval(() => reporter.send({ type: "ping" }), (mint.heartbeat_s || 15) * 1000);
-
-  const send = (event) => {
-    if (channel.readyState === "open") channel.send(JSON.stringify(event));
-  };
 
   // ── conversation state ──
   const partial = new Map(); // itemId -> text so far
-  const toolRuns = new Map(); // response id -> [promises]
+  const toolNames = new Map(); // call id -> tool name, for the result card
   let speaking = false;
   let speakingSince = 0;
   let userStoppedAt = 0;
@@ -223,7 +217,6 @@ export async function startWebRTCSession(opts) {
   const final = (role, text, itemId) => {
     partial.delete(itemId);
     ui.transcript({ role, text, final: true, itemId });
-    if (text && text.trim()) reporter.send({ type: "transcript", role, text: text.slice(0, 4000), item_id: (itemId || "").slice(0, 100), final: true });
   };
 
   const delta = (role, itemId, piece) => {
@@ -232,38 +225,14 @@ export async function startWebRTCSession(opts) {
     ui.transcript({ role, text, final: false, itemId });
   };
 
-  async function runTool(event) {
-    const { call_id: toolCallId, name } = event;
-    ui.toolCall({ callId: toolCallId, name, arguments: event.arguments });
-    let body = null;
-    let status = 0;
-    try {
-      const response = await fetch(`/api/tools/${encodeURIComponent(name)}`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Authorization: `Bearer ${mint.token}` },
-        body: JSON.stringify({ session_id: mint.session_id, call_id: toolCallId, arguments: event.arguments || "{}" }),
-      });
-      status = response.status;
-      body = await response.json().catch(() => null);
-    } catch (err) {
-      console.warn("tool call failed", err);
-    }
-    const output = body?.output ?? { ok: false, error: { code: "gateway_unreachable", message: `The tool service failed (${status || "network"}).` } };
-    ui.toolResult({ callId: toolCallId, name, ok: Boolean(body?.ok), output });
-    if (body?.instructions) {
-      // prompt chaining: the tool moved the scenario to its next step
-      send({ type: "session.update", session: beta ? { instructions: body.instructions } : { type: "realtime", instructions: body.instructions } });
-    }
-    send({ type: "conversation.item.create", item: { type: "function_call_output", call_id: toolCallId, output: JSON.stringify(output) } });
-  }
-
-  async function afterResponse(response) {
-    const runs = toolRuns.get(response?.id);
-    if (!runs) return;
-    toolRuns.delete(response.id);
-    await Promise.allSettled(runs);
-    if (!ended) send({ type: "response.create" }); // one reply for all of this response's calls
-  }
+  // Tools run on the gateway; the page shows the call, then the output the gateway gave the model.
+  const toolOutput = (item) => {
+    if (item?.type !== "function_call_output" || !toolNames.has(item.call_id)) return;
+    let output;
+    try { output = JSON.parse(item.output); } catch { output = { ok: false, error: { code: "unreadable" } }; }
+    ui.toolResult({ callId: item.call_id, name: toolNames.get(item.call_id), ok: Boolean(output?.ok), output });
+    toolNames.delete(item.call_id);
+  };
 
   const handlers = {
     "input_audio_buffer.speech_started": () => {
@@ -292,11 +261,11 @@ export async function startWebRTCSession(opts) {
     "output_audio_buffer.stopped": () => { setSpeaking(false); ui.status("connected_webrtc", "ok"); },
     "output_audio_buffer.cleared": () => setSpeaking(false),
     "response.function_call_arguments.done": (e) => {
-      const runs = toolRuns.get(e.response_id) || [];
-      runs.push(runTool(e));
-      toolRuns.set(e.response_id, runs);
+      toolNames.set(e.call_id, e.name);
+      ui.toolCall({ callId: e.call_id, name: e.name, arguments: e.arguments });
     },
-    "response.done": (e) => afterResponse(e.response),
+    "conversation.item.added": (e) => toolOutput(e.item),
+    "conversation.item.created": (e) => toolOutput(e.item),
     error: (e) => {
       const message = e.error?.message || "provider error";
       console.warn("provider error", e.error);
@@ -348,11 +317,6 @@ export async function startWebRTCSession(opts) {
     if (!shutDown()) return;
     if (report) reporter.send({ type: "end", outcome: reason === "connection_lost" ? "connection_lost" : "completed" }, { keepalive: true });
     ui.ended(reason);
-  }
-
-  if (mint.greeting) { // the agent speaks first, as on the phone
-    send({ type: "conversation.item.create", item: { type: "message", role: "system", content: [{ type: "input_text", text: mint.greeting }] } });
-    send({ type: "response.create" });
   }
 
   return {

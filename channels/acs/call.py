@@ -17,7 +17,7 @@ from gateway.conversation import Conversation
 from gateway.engines.base import EngineUnavailable
 from gateway.engines.realtime import RealtimeSession
 from gateway.events import Health, SessionError, TranscriptFinal
-from gateway.handoff import CODE_DIGITS
+from gateway.handoff import CODE_DIGITS, TooManyAttempts
 from gateway.hub import SessionInfo
 from gateway.logs import session_context
 from gateway.profiles import AgentProfile
@@ -274,7 +274,11 @@ class PhoneCall:
 
     async def _continue_from(self, code: str, conversation: Conversation) -> None:
         await self.gw.writer.flush(timeout=5)
-        continuation = await self.gw.handoffs.claim(code, self.session_id)
+        try:
+            continuation = await self.gw.handoffs.claim(code, self.session_id, self.caller)
+        except TooManyAttempts:
+            await conversation.engine.respond("引き継ぎコードの入力が多すぎるため、しばらく確認できません。お詫びして、このままご用件を伺ってください。")
+            return
         if continuation is None:
             await conversation.engine.respond("お客様が入力された引き継ぎコードは無効でした。コードをご確認いただくようお願いしてください。")
             return

@@ -15,13 +15,13 @@ from gateway.engines.base import EngineUnavailable
 from gateway.engines.cascade import CascadeSession
 from gateway.engines.providers import chat_target
 from gateway.engines.speech_io import SpeechTarget
-from gateway.guard import RateLimiter, same_origin
+from gateway.guard import RateLimiter, request_client, same_origin
 from gateway.logs import session_context
 from gateway.services import Gateway, new_session_id
 
 from . import wire
 from .link import Link
-from .session import TOKEN_PURPOSE, BrowserSession, BrowserSessions, speech_locale
+from .session import BrowserSession, BrowserSessions, speech_locale
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def create_browser_blueprint(gw: Gateway, grace_s: float | None = None) -> Bluep
             logger.warning("at capacity (MAX_MEDIA_SESSIONS=%d): a browser conversation turned away", gw.settings.max_media_sessions)
             await refuse(link, "busy", "All lines are busy; please try again in a moment.", wire.TRY_LATER)
             return None
-        retry = limiter.hit(websocket.remote_addr or "")
+        retry = limiter.hit(request_client(websocket, gw.proxies))
         if retry:
             await refuse(link, "rate_limited", f"Too many conversations; try again in {retry:.0f} s.", wire.POLICY)
             return None
@@ -61,7 +61,7 @@ def create_browser_blueprint(gw: Gateway, grace_s: float | None = None) -> Bluep
         profile = gw.profile(hello.agent)
         session_id = new_session_id("browser")
         language, voice = speech_locale(profile, hello.lang)
-        caller = f"web {websocket.remote_addr or ''}".strip()
+        caller = f"web {request_client(websocket, gw.proxies)}"
         with session_context(session_id):
             setup = gw.agent_setup(session_id, "browser", caller, profile)
             engine = CascadeSession(setup, chat, speech, language=language, voice=voice)
@@ -116,7 +116,7 @@ def create_browser_blueprint(gw: Gateway, grace_s: float | None = None) -> Bluep
             return
         if hello.resume:
             assert hello.session_id is not None
-            if not gw.signer.verify(TOKEN_PURPOSE, hello.session_id, hello.token):
+            if gw.tokens.check(hello.session_id, hello.token, ended_ok=True) is None:
                 await refuse(link, "bad_token", "This session cannot be resumed with that token.", wire.POLICY)
                 return
             session = sessions.get(hello.session_id)

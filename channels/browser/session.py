@@ -26,7 +26,6 @@ from .media import BrowserAudioSink
 
 logger = logging.getLogger(__name__)
 
-TOKEN_PURPOSE = "session"  # the browser session token: also accepted by /api/tools and /api/handoff
 MAX_BAD_MESSAGES = 8
 VOICES = {"ja": "ja-JP-NanamiNeural", "en": "en-US-AvaMultilingualNeural"}
 
@@ -76,7 +75,7 @@ class BrowserSession:
         self.engine = engine
         self.caller = caller
         self.grace_s = grace_s
-        self.token = gw.signer.sign(TOKEN_PURPOSE, session_id)
+        self.token = gw.tokens.mint(session_id, profile.name)
         self.sink = BrowserAudioSink()
         self.conversation = Conversation(session_id, engine, self.sink, gw.hub, profile)
         self.link: Link | None = None

@@ -35,6 +35,7 @@ MAX_AUDIO_BYTES = 48_000  # one second of audio; the page sends 20-40 ms frames
 MAX_TEXT_CHARS = 8_192
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")  # gateway.security.SessionTokens: <expiry>.<agent>.<mac>
 _AGENT = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 
 # WebSocket close codes
@@ -116,7 +117,7 @@ def parse_client(message: str | bytes | None) -> ClientMessage:
         return Hello(
             agent=_optional(obj, "agent", _AGENT),
             session_id=_optional(obj, "session_id", _SESSION_ID),
-            token=_optional(obj, "token", _SESSION_ID),
+            token=_optional(obj, "token", _TOKEN),
             lang=_optional(obj, "lang", _LANG),
         )
     if kind in ("stop", "barge_in", "ping"):

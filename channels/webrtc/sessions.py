@@ -21,6 +21,9 @@ from gateway.hub import SessionInfo
 from gateway.logs import session_context
 from gateway.services import Gateway
 
+from .mint import EphemeralKey
+from .sideband import Sideband
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "webrtc"
@@ -32,7 +35,11 @@ class BrowserSession:
     session_id: str
     agent: str
     last_seen: float
+    caller: str = ""
     call_id: str | None = None
+    key: EphemeralKey | None = None  # kept here: the page's offer is relayed with it, once
+    sideband: Sideband | None = None
+    sideband_task: asyncio.Task[object] | None = None
 
 
 class BrowserSessions:
@@ -43,8 +50,8 @@ class BrowserSessions:
         self.live: dict[str, BrowserSession] = {}
         self._ended: OrderedDict[str, str] = OrderedDict()
 
-    def open(self, session_id: str, agent: str, caller: str) -> None:
-        self.live[session_id] = BrowserSession(session_id, agent, self._clock())
+    def open(self, session_id: str, agent: str, caller: str, key: EphemeralKey | None = None) -> None:
+        self.live[session_id] = BrowserSession(session_id, agent, self._clock(), caller, key=key)
 
         async def end() -> None:
             await self.end_from_console(session_id)
@@ -63,7 +70,11 @@ class BrowserSessions:
                 session.call_id = call_id
 
     def close(self, session_id: str, outcome: str) -> None:
-        self.live.pop(session_id, None)
+        session = self.live.pop(session_id, None)
+        if session is None and session_id in self._ended:
+            return  # already ended (the page's goodbye and the provider's hang-up both tell us)
+        if session is not None and session.sideband_task is not None and session.sideband_task is not asyncio.current_task():
+            session.sideband_task.cancel()
         self._ended[session_id] = outcome
         while len(self._ended) > REMEMBER_ENDED:
             self._ended.popitem(last=False)

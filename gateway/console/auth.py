@@ -33,7 +33,9 @@ THROTTLED = Refusal(429, "too many attempts", "too many wrong console tokens fro
 
 
 class FailureThrottle:
-    """Caps wrong-token attempts per client address, so the token cannot be guessed at network speed."""
+    """Caps wrong-token attempts per client address (``guard.client_address``), so the token cannot be guessed at
+    network speed. Per client and bounded: it never locks the console for everyone, and a presenter who holds the
+    login cookie passes whatever their address did (the cookie is an HMAC, not guessable)."""
 
     def __init__(self, per_minute: int = FAILURES_PER_MINUTE) -> None:
         self.per_minute = per_minute
@@ -79,13 +81,11 @@ class ConsoleAuth:
             return DISABLED
         if bearer is None and cookie is None:
             return MISSING
+        if bearer is None and cookie is not None and hmac.compare_digest(cookie.encode(), self._cookie):
+            return None  # a logged-in presenter is never locked out by someone else's wrong guesses
         if self.throttle.blocked(client):
             return THROTTLED
-        if bearer is not None:
-            ok = self.matches(bearer)
-        else:
-            assert cookie is not None
-            ok = hmac.compare_digest(cookie.encode(), self._cookie)
+        ok = self.matches(bearer) if bearer is not None else False
         if not ok:
             self.throttle.failed(client)
             return WRONG

@@ -12,8 +12,8 @@ from importlib import resources
 from quart import Blueprint, Response, jsonify, redirect, request, send_from_directory
 from werkzeug.exceptions import NotFound
 
-from ..api import bearer
-from ..doctor import as_dicts, run_checks
+from ..api import bearer, private_status, public_status
+from ..guard import request_client
 from ..services import Gateway
 from .auth import COOKIE, COOKIE_MAX_AGE_S, ConsoleAuth
 from .emulated import AttachEmulator, EmulatedCallError, EmulatedCalls, loopback_base
@@ -55,7 +55,7 @@ def create_console_blueprint(
     async def require_token() -> Response | None:
         if request.endpoint in PUBLIC and auth.enabled:
             return None
-        refusal = auth.check(bearer(request.headers.get("Authorization")), request.cookies.get(COOKIE), request.remote_addr or "")
+        refusal = auth.check(bearer(request.headers.get("Authorization")), request.cookies.get(COOKIE), request_client(request, gw.proxies))
         if refusal is None:
             return None
         if request.path == "/console" and refusal.status in (401, 403):
@@ -83,7 +83,7 @@ def create_console_blueprint(
     @bp.post("/api/console/login")
     async def login() -> Response | tuple[Response, int]:
         """Exchanges the token (JSON ``{token}`` or a form field) for the HttpOnly cookie the page runs on."""
-        client = request.remote_addr or ""
+        client = request_client(request, gw.proxies)
         form = await request.form
         body = await request.get_json(silent=True)
         candidate = form.get("token") or (body.get("token") if isinstance(body, dict) else None)
@@ -185,14 +185,16 @@ def create_console_blueprint(
     @bp.get("/api/console/status")
     async def status() -> Response:
         return jsonify(
-            checks=as_dicts(run_checks(gw.settings)),
-            agent=gw.agent,
-            agents=[p.summary() for p in gw.profiles.all()],
-            live_sessions=len(gw.hub.live_sessions()),
-            console_feeds=len(feeds),
-            store_backlog=gw.writer.backlog,
-            emulated_calls={"available": demo_calls.unavailable() is None, "reason": demo_calls.unavailable()},
-            draining=gw.draining,
+            {
+                **public_status(gw),
+                **private_status(gw),
+                "agents": [p.summary() for p in gw.profiles.all()],
+                "live_sessions": len(gw.hub.live_sessions()),
+                "console_feeds": len(feeds),
+                "store_backlog": gw.writer.backlog,
+                "emulated_calls": {"available": demo_calls.unavailable() is None, "reason": demo_calls.unavailable()},
+                "draining": gw.draining,
+            }
         )
 
     @bp.after_app_serving

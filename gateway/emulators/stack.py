@@ -84,7 +84,8 @@ WEBRTC_PATHS = ("/realtime/client_secrets", "/realtime/calls", "/realtimeapi/ses
 
 class ProviderRouter:
     """One OpenAI-style base URL, as the real provider has: ephemeral keys and WebRTC SDP go to the WebRTC
-    emulator, everything else (the Realtime WebSocket) to the Realtime emulator."""
+    emulator, and so does a socket that joins a WebRTC call (``?call_id=``, the server's sideband); everything else
+    (the Realtime WebSocket of phone calls) to the Realtime emulator."""
 
     def __init__(self, realtime_app: Any, webrtc_app: Any) -> None:
         self.realtime_app = realtime_app
@@ -95,7 +96,8 @@ class ProviderRouter:
             await self._lifespan(receive, send)
             return
         path = scope.get("path", "")
-        app = self.webrtc_app if any(marker in path for marker in WEBRTC_PATHS) else self.realtime_app
+        joins_call = b"call_id=" in scope.get("query_string", b"")
+        app = self.webrtc_app if joins_call or any(marker in path for marker in WEBRTC_PATHS) else self.realtime_app
         await app(scope, receive, send)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:

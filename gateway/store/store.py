@@ -237,21 +237,25 @@ class Store:
             return True
 
     async def claim_handoff(self, code: str, claimed_by: str) -> str | None:
-        """The conversation a code continues, once: a code is single-use and short-lived."""
+        """The conversation a code continues, once: a code is single-use and short-lived.
+
+        The claim is one conditional UPDATE (``claimed_by IS NULL``): of any number of claimants, in any number of
+        processes, exactly one sees its row count be 1; the others get None.
+        """
         h = schema.handoffs
         async with self.engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    select(h.c.conversation_id).where(h.c.code == code, h.c.claimed_by.is_(None), h.c.expires_at > utcnow())
-                )
-            ).first()
-            if row is None:
-                return None
-            await conn.execute(update(h).where(h.c.code == code).values(claimed_by=claimed_by))
-            await conn.execute(
-                update(schema.conversations).where(schema.conversations.c.id == claimed_by).values(continued_from=row[0])
+            won = await conn.execute(
+                update(h)
+                .where(h.c.code == code, h.c.claimed_by.is_(None), h.c.expires_at > utcnow())
+                .values(claimed_by=claimed_by)
             )
-            return str(row[0])
+            if won.rowcount != 1:
+                return None
+            source = (await conn.execute(select(h.c.conversation_id).where(h.c.code == code))).scalar_one()
+            await conn.execute(
+                update(schema.conversations).where(schema.conversations.c.id == claimed_by).values(continued_from=source)
+            )
+            return str(source)
 
     async def tool_results(self, conversation_id: str) -> list[tuple[str, str, str]]:
         t = schema.tool_calls

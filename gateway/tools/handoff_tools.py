@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from ..handoff import Handoffs
+from ..handoff import Handoffs, TooManyAttempts
 from .registry import ToolContext, ToolError, ToolRegistry, ToolResult
 
 MAX_ITEMS = 40
+TOO_MANY_ATTEMPTS = "too_many_attempts"  # the tool error code; the HTTP endpoint answers it with 429
 
 
 class CodeArgs(BaseModel):
@@ -18,11 +19,20 @@ class NoArgs(BaseModel):
     pass
 
 
-def register_handoff_tools(registry: ToolRegistry) -> None:
+def register_handoff_tools(registry: ToolRegistry, handoffs: Handoffs) -> None:
+    """``handoffs``: the app's one ``Handoffs``, whose count of wrong codes every session shares."""
+
     @registry.function(CodeArgs)
     async def continue_conversation(args: CodeArgs, ctx: ToolContext) -> ToolResult:
         """Continue a conversation the caller started on another channel, from the 6-digit code they were given."""
-        continuation = await Handoffs(ctx.store).claim(args.code, ctx.session_id)
+        try:
+            continuation = await handoffs.claim(args.code, ctx.session_id, ctx.caller)
+        except TooManyAttempts:
+            raise ToolError(
+                "Too many wrong codes were tried. Apologise, and tell the caller that codes cannot be checked for a "
+                "while; offer to continue without the earlier conversation.",
+                code=TOO_MANY_ATTEMPTS,
+            ) from None
         if continuation is None:
             raise ToolError("That code is unknown, already used or expired. Ask the caller to check the code.")
         return ToolResult(
@@ -39,5 +49,5 @@ def register_handoff_tools(registry: ToolRegistry) -> None:
         """A 6-digit code with which the caller can continue this conversation on another channel (e.g. the web page)."""
         from .. import spoken
 
-        code = await Handoffs(ctx.store).issue(ctx.session_id)
+        code = await handoffs.issue(ctx.session_id)
         return {"code": code, "code_spoken": spoken.read_digits(code, "、"), "valid_minutes": 15}

@@ -107,6 +107,11 @@ def mcp_tool_names(registry: ToolRegistry, labels: tuple[str, ...]) -> list[str]
     return [n for n in registry.names() if n.split(SEPARATOR, 1)[0] in labels and SEPARATOR in n]
 
 
+def profile_tool_names(registry: ToolRegistry, tools: tuple[str, ...], labels: tuple[str, ...]) -> list[str]:
+    """Every tool a profile may call: its own list plus the tools of its MCP servers."""
+    return list(tools) + mcp_tool_names(registry, labels)
+
+
 def native_mcp_tools(servers: list[McpServer], labels: tuple[str, ...]) -> list[dict[str, Any]]:
     """Realtime-session ``type: "mcp"`` tool entries for the profile's native servers."""
     tools = []

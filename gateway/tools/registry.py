@@ -70,7 +70,11 @@ class Tool:
 
 
 class ToolError(Exception):
-    """A failure a tool reports on purpose; its message is meant for the caller's ears."""
+    """A failure a tool reports on purpose; its message is meant for the caller's ears, ``code`` for the model."""
+
+    def __init__(self, message: str, code: str = "failed") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +177,7 @@ class ToolRegistry:
             logger.error("tool %s timed out after %.1fs", name, timeout)
             return _error(name, "timeout", f"The {name} system did not answer in time. Please apologise and offer to try again.", started)
         except ToolError as exc:
-            return _error(name, "failed", str(exc), started)
+            return _error(name, exc.code, str(exc), started)
         except Exception as exc:  # a tool bug must not end the call: the model apologises instead
             logger.exception("tool %s failed", name)
             return _error(name, "failed", f"The {name} system failed ({type(exc).__name__}). Please apologise.", started)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -220,7 +221,7 @@ async def test_oversized_bodies_get_413(served: Served, route: str) -> None:
         ),
         "tool": (
             "/api/tools/get_current_time",
-            {"Authorization": f"Bearer {served.gw.signer.sign('session', 'web-x')}"},
+            {"Authorization": f"Bearer {served.gw.tokens.mint('web-x', served.gw.agent)}"},
         ),
     }[route]
     big = b'{"session_id":"web-x","x":"' + b"y" * (MAX_BODY + 10) + b'"}'
@@ -294,7 +295,7 @@ async def test_webrtc_routes_never_get_a_500(served: Served, body: tuple[str, An
     if "webrtc" not in served.app.blueprints:
         pytest.skip("the WebRTC channel is not mounted")
     if body[0] == "json" and isinstance(body[1], dict) and body[1].get("token") == "VALID":
-        body = ("json", {**body[1], "token": served.gw.signer.sign("session", "webrtc-fuzz")})
+        body = ("json", {**body[1], "token": served.gw.tokens.mint("webrtc-fuzz", served.gw.agent)})
     origin = {"Origin": "http://localhost"}  # the test client's host: a same-origin page
     response = await post(served.client, f"/api/realtime/{route}", body, **origin)
     event(f"{route} {response.status_code}")
@@ -365,18 +366,21 @@ async def test_tool_arguments_through_the_http_endpoint(served: Served, data: st
     arguments = data.draw(
         tool_arguments(list(tool.parameters.get("properties", {})) if tool else []), label="arguments"
     )
-    session_id = "web-fuzz"
-    headers = {"Authorization": f"Bearer {served.gw.signer.sign('session', session_id)}"}
+    session_id = f"web-fuzz-{uuid.uuid4().hex[:8]}"  # one session per example: each has its own call budget
+    profile = served.gw.profile()
+    headers = {"Authorization": f"Bearer {served.gw.tokens.mint(session_id, profile.name)}"}
     response = await served.client.post(
         f"/api/tools/{name}", json={"session_id": session_id, "arguments": arguments}, headers=headers
     )
     if not isinstance(arguments, str | dict):
         await check_clear_answer(response, {400})
         return
-    assert response.status_code in (200, 404), await response.get_data(as_text=True)
+    if name not in profile.tools:  # another agent's tool, or none at all: refused before it runs
+        assert response.status_code == 403 and (await response.get_json())["code"] == "not_allowed"
+        return
+    assert response.status_code == 200, await response.get_data(as_text=True)
     payload = await response.get_json()
     check_outcome(name, payload["ok"], payload["output"])
-    assert (response.status_code == 404) == (name == "no_such_tool")
     # without the session's token the same call is refused
     refused = await served.client.post(f"/api/tools/{name}", json={"session_id": session_id, "arguments": arguments})
     assert refused.status_code == 401

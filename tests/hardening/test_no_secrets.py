@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+from mcp.server.fastmcp import FastMCP
 from pydantic import ValidationError
 
 from gateway.config import format_errors
@@ -21,6 +22,7 @@ from gateway.doctor import render, run_checks
 from gateway.emulators.acs import Silence
 from gateway.emulators.acs.events import incoming_call_event
 from gateway.emulators.realtime import CallTool, Say, Script
+from gateway.emulators.serving import serve_app
 from gateway.emulators.stack import OPENAI_KEY, SPEECH_KEY
 from gateway.logs import configure_logging
 from tests.conftest import make_settings, speech
@@ -31,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 GATEWAY_SECRET = "gw-secret-7QpZr2xWv9LmK4sT"
 CONSOLE_TOKEN = "console-token-Hn3Jk8Yb5Dq1Fz6U"
+MCP_TOKEN = "mcp-token-Zk4Rw8Pq2Lx6Nv1B"  # a native MCP server's: travels in the Realtime session the gateway sets
+MCP_LOCAL_TOKEN = "mcp-local-Gt5Hy9Ub3Jm7Kc2D"  # a gateway-side MCP server's: the mcp client's Authorization header
 WEB_DIR = Path(str(resources.files("web")))
 WEB_FILES = sorted(
     p.relative_to(WEB_DIR).as_posix() for p in WEB_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
@@ -42,7 +46,7 @@ def debug_logging(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptur
     """The CLI's logging set-up at DEBUG, with pytest's capture handler still attached to the root logger."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    muted = ("httpx", "httpcore", "azure.core.pipeline", "websockets", "aiosqlite", "hpack", "mcp")
+    muted = ("httpx", "httpcore", "azure.core.pipeline", "websockets", "aiosqlite", "hpack", "mcp", "openai")
     levels = {name: logging.getLogger(name).level for name in muted}
     configure_logging("DEBUG")
     root.addHandler(caplog.handler)
@@ -76,21 +80,56 @@ async def fetch(http: aiohttp.ClientSession, method: str, url: str, **kwargs) ->
         return response.status, f"{headers}\n\n{body}"
 
 
+def agents_with_mcp(tmp_path: Path) -> Path:
+    """The shipped profiles, support-desk also using the native MCP server ``docs`` and the local one ``wx``."""
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    shipped = Path(str(resources.files("gateway") / "agents"))
+    for profile in shipped.glob("*.md"):
+        text = profile.read_text(encoding="utf-8")
+        if profile.stem == "support-desk":
+            text = text.replace("\ntools: [", "\nmcp_servers: [docs, wx]\ntools: [", 1)
+        (folder / profile.name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def local_mcp_server() -> FastMCP:
+    server = FastMCP("weather", stateless_http=True)
+
+    @server.tool()
+    def forecast(city: str) -> str:
+        """Weather forecast for a Japanese city."""
+        return f"{city}: 晴れ"
+
+    return server
+
+
 async def test_no_secret_in_logs_files_or_responses(tmp_path: Path, debug_logging: pytest.LogCaptureFixture) -> None:
     script = Script(
         steps=[CallTool("get_current_time", {}, then=Say(text="ただいまの時刻をお知らせします。"))],
         user_transcripts=["今何時ですか。"],
     )
-    async with phone_rig(
-        tmp_path, script, gateway_secret=GATEWAY_SECRET, console_token=CONSOLE_TOKEN, log_level="DEBUG"
-    ) as rig:
+    async with (
+        serve_app(local_mcp_server().streamable_http_app()) as mcp_url,
+        phone_rig(
+            tmp_path, script, gateway_secret=GATEWAY_SECRET, console_token=CONSOLE_TOKEN, log_level="DEBUG",
+            agents_dir=agents_with_mcp(tmp_path),
+            mcp_servers=json.dumps([
+                {"label": "docs", "url": "https://mcp.example/mcp", "token": MCP_TOKEN, "native": True},
+                {"label": "wx", "url": f"{mcp_url}/mcp", "token": MCP_LOCAL_TOKEN},
+            ]),
+        ) as rig,
+    ):  # fmt: skip
         secrets = {
             "OPENAI_API_KEY": OPENAI_KEY,
             "ACS_ACCESS_KEY": rig.acs.config.access_key,
             "GATEWAY_SECRET": GATEWAY_SECRET,
             "CONSOLE_TOKEN": CONSOLE_TOKEN,
             "AZURE_SPEECH_KEY": SPEECH_KEY,
+            "MCP token (native)": MCP_TOKEN,
+            "MCP token (gateway-side)": MCP_LOCAL_TOKEN,
         }
+        assert rig.gw.mcp_status["wx"] == "ok: 1 tools"  # the gateway-side server really was reached
         assert rig.gw.settings.openai_api_key.get_secret_value() == OPENAI_KEY  # really configured
         call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"), script=[Silence(3000)])
         assert call.incoming_response.status == 200

@@ -46,7 +46,22 @@ async def check() -> None:
     continuation = await handoffs.claim(code, "phone-1")
     assert continuation is not None and continuation.step == "confirm"
     assert (await store.conversation("phone-1"))["continued_from"] == "web-1"
+    await one_winner_per_code(store, Store(settings.database_url))
     await store.close()
+
+
+async def one_winner_per_code(first: Store, second: Store) -> None:
+    """Two engines stand for two worker processes; eight claimants race for each code: exactly one wins."""
+    await second.open()
+    for round_ in range(5):
+        code = await Handoffs(first).issue("web-1")
+        claimants = [f"phone-race-{round_}-{i}" for i in range(8)]
+        for claimant in claimants:
+            await first.start_conversation(claimant, "phone", "rent-a-car", "+81", 1.9e9)
+        stores = [first, second] * 4
+        won = await asyncio.gather(*(s.claim_handoff(code, c) for s, c in zip(stores, claimants, strict=True)))
+        assert [w for w in won if w is not None] == ["web-1"], won
+    await second.close()
 
 
 if __name__ == "__main__":

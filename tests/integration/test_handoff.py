@@ -20,7 +20,7 @@ async def test_a_browser_conversation_continues_by_phone_with_its_context(tmp_pa
         gw = rig.gw
         # the browser half: a WebRTC session that talked and made a reservation through the gateway's tool endpoint
         browser_id = "webrtc-handoff-demo"
-        token = gw.signer.sign("session", browser_id)
+        token = gw.tokens.mint(browser_id, "rent-a-car")
         gw.hub.open(SessionInfo(browser_id, "webrtc", "rent-a-car", "browser"))
         gw.hub.publish(browser_id, TranscriptFinal("user", "東京駅で来週土曜日にコンパクトカーを借りたいです。"))
         headers = {"Authorization": f"Bearer {token}"}

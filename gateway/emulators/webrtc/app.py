@@ -7,6 +7,9 @@ Routes (as the real services spell them):
 - ``POST /v1/realtime/calls`` and ``/openai/v1/realtime/calls`` (``Content-Type: application/sdp``,
   ``Authorization: Bearer <ephemeral key>``; 201 with the SDP answer and a ``Location`` header)
 - ``POST .../realtime/calls/<id>/hangup`` (server side, real key)
+- ``WS /v1/realtime?call_id=<id>``, ``/openai/v1/realtime?call_id=<id>`` and the preview
+  ``/openai/realtime?api-version=...&call_id=<id>`` (server side, real key): the call's "sideband" socket, which
+  gets every event of the session and may send client events, as the data channel may
 
 The SDP endpoint answers cross-origin requests (CORS), since the page that calls it is served by the gateway.
 """
@@ -15,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from quart import Quart, Response, jsonify, request
+from quart import Quart, Response, jsonify, request, websocket
 
 from gateway.emulators.realtime.dialect import Dialect
 from gateway.emulators.realtime.session_config import SessionError, SessionSettings
@@ -162,6 +166,41 @@ def create_webrtc_app(emulator: WebRtcEmulator) -> Quart:
         if not await emulator.hang_up(call_id):
             return _error(404, f"No call '{call_id}'.", "not_found")
         return jsonify({}), 200
+
+    async def sideband() -> Response | None:
+        key = websocket.headers.get("api-key") or (websocket.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+        if not key or (config.api_keys is not None and key not in config.api_keys):
+            body, status = _error(401, "Incorrect API key provided.", "invalid_api_key")
+            return Response(await body.get_data(), status=status, content_type="application/json")
+        call = emulator.live.get(websocket.args.get("call_id", ""))
+        if call is None or call.record.closed:
+            body, status = _error(404, f"No call '{websocket.args.get('call_id')}'.", "not_found")
+            return Response(await body.get_data(), status=status, content_type="application/json")
+        await websocket.accept()
+        outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        call.sidebands.add(outbox)
+        call.record.sideband_connects += 1
+        outbox.put_nowait(json.dumps({"type": "session.created", "event_id": new_id("event"),
+                                      "session": call.settings.snapshot()}, ensure_ascii=False))  # fmt: skip
+
+        async def read() -> None:
+            while True:
+                raw = await websocket.receive()
+                call.sideband_message(raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
+
+        reader = asyncio.create_task(read(), name=f"sideband-{call.record.call_id}")
+        try:
+            while (text := await outbox.get()) is not None:  # None: the call ended, the socket closes with it
+                await websocket.send(text)
+        finally:
+            call.sidebands.discard(outbox)
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        return None
+
+    app.websocket("/v1/realtime")(sideband)
+    app.websocket("/openai/v1/realtime", endpoint="azure_sideband")(sideband)
+    app.websocket("/openai/realtime", endpoint="preview_sideband")(sideband)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, object]:

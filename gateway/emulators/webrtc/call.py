@@ -1,5 +1,6 @@
 """One emulated WebRTC call: the aiortc peer that answers the browser's offer, and the Realtime event protocol
-spoken on the browser's data channel.
+spoken on the browser's data channel and on the server's "sideband" socket (``/v1/realtime?call_id=<id>``), which
+gets every event the data channel gets and may send the same client events (session.update, function outputs...).
 
 Client events are handled one at a time in arrival order (a function output, then ``response.create``), from a
 queue fed by the channel's callback; the mic track feeds an energy VAD that ends user turns like ``server_vad``.
@@ -50,8 +51,10 @@ class EmulatedCall:
         self.vad = EnergyVad(self._vad_params())
         self._speech_item: str | None = None
         self._last_item: str | None = None
-        self._inbox: asyncio.Queue[str] = asyncio.Queue()
+        self._inbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()  # (source, raw event)
+        self.sidebands: set[asyncio.Queue[str | None]] = set()  # one outbox per attached sideband socket
         self._event_ids = 0
+        self._source = "datachannel"
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
             "session.update": self._on_session_update,
@@ -95,6 +98,8 @@ class EmulatedCall:
         if self.record.closed:
             return
         self.record.closed_at = time.monotonic()
+        for outbox in self.sidebands:
+            outbox.put_nowait(None)
         await self.responder.close()
         current = asyncio.current_task()
         for task in list(self._tasks):
@@ -117,7 +122,8 @@ class EmulatedCall:
 
         @channel.on("message")
         def on_message(message: str | bytes) -> None:
-            self._inbox.put_nowait(message if isinstance(message, str) else message.decode("utf-8", "replace"))
+            raw = message if isinstance(message, str) else message.decode("utf-8", "replace")
+            self._inbox.put_nowait(("datachannel", raw))
 
         self.send({"type": "session.created", "session": self.settings.snapshot()})
 
@@ -125,8 +131,15 @@ class EmulatedCall:
         self._event_ids += 1
         event["event_id"] = f"event_{self.record.call_id[-6:]}{self._event_ids:05d}"
         self.record.sent_types.append(str(event["type"]))
+        text = json.dumps(event, ensure_ascii=False)
         if self.channel is not None and self.channel.readyState == "open":
-            self.channel.send(json.dumps(event, ensure_ascii=False))
+            self.channel.send(text)
+        for outbox in self.sidebands:
+            outbox.put_nowait(text)
+
+    def sideband_message(self, raw: str) -> None:
+        """A client event from the server's sideband socket: handled in the same order as the data channel's."""
+        self._inbox.put_nowait(("sideband", raw))
 
     def error(self, code: str, message: str, *, param: str | None = None, client_event_id: Any = None) -> None:
         error = {"type": "invalid_request_error", "code": code, "message": message, "param": param,
@@ -137,7 +150,8 @@ class EmulatedCall:
 
     async def _consume(self) -> None:
         while True:
-            raw = await self._inbox.get()
+            source, raw = await self._inbox.get()
+            self._source = source
             try:
                 event = json.loads(raw)
             except ValueError:
@@ -146,7 +160,7 @@ class EmulatedCall:
             if not isinstance(event, dict):
                 self.error("invalid_event", "Expected an object.")
                 continue
-            self.record.events.append(event)
+            (self.record.sideband_events if source == "sideband" else self.record.events).append(event)
             handler = self._handlers.get(str(event.get("type")))
             if handler is None:
                 self.error("invalid_value", f"Invalid value: '{event.get('type')}'. This event type is not supported.",
@@ -168,6 +182,7 @@ class EmulatedCall:
             self.error(exc.code, exc.message, param=exc.param, client_event_id=event.get("event_id"))
             return
         self.record.session_updates.append(copy.deepcopy(payload))  # type: ignore[arg-type]
+        self.record.session_update_sources.append(self._source)
         self.record.session = self.settings.snapshot()
         self.vad.configure(self._vad_params())
         self.send({"type": "session.updated", "session": self.settings.snapshot()})

@@ -88,9 +88,12 @@ class CallRecord:
     audio_in: ReceivedAudio = field(default_factory=lambda: ReceivedAudio(60.0))
     session: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    sideband_events: list[dict[str, Any]] = field(default_factory=list)  # client events from the server's socket
+    sideband_connects: int = 0
     sent_types: list[str] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     session_updates: list[dict[str, Any]] = field(default_factory=list)
+    session_update_sources: list[str] = field(default_factory=list)  # "datachannel" | "sideband", per update
     user_turns: list[str] = field(default_factory=list)
     responses: list[ResponseLog] = field(default_factory=list)
     function_call_outputs: list[FunctionCallOutput] = field(default_factory=list)
