@@ -55,7 +55,7 @@ class Gateway:
     def build(cls, settings: Settings) -> Gateway:
         store = Store(settings.database_url)
         summarizer = Summarizer(store, chat_target(settings))
-        writer = StoreWriter(store, on_ended=summarizer.summarize)
+        writer = StoreWriter(store, compose=summarizer.compose)
         registry = ToolRegistry(default_timeout=settings.tool_timeout_s)
         register_demo_tools(registry)
         register_handoff_tools(registry)
