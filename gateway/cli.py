@@ -29,6 +29,21 @@ def _settings(**overrides: Any) -> Settings:
         raise SystemExit(2) from None
 
 
+def _stop_on_fatal_problems(settings: Settings) -> None:
+    """Fail fast, one line per problem, before any worker starts: profiles, AGENT, the database (bounded wait)."""
+    from .preflight import database_problem, profile_problems
+    from .services import build_registry
+
+    problems = [p for p in profile_problems(settings, build_registry(settings).names()) if p.fatal]
+    if not problems:  # the database is opened (and set up) only for a gateway that would otherwise start
+        database = asyncio.run(database_problem(settings))
+        problems += [database] if database is not None else []
+    if problems:
+        for problem in problems:
+            sys.stderr.write(f"configuration error: {problem.line()}\n")
+        raise SystemExit(2)
+
+
 def _hypercorn_config(settings: Settings) -> Any:
     from hypercorn.config import Config
 
@@ -89,6 +104,7 @@ async def _serve_single(settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(host=args.host, port=args.port, workers=args.workers)
     configure_logging(settings.log_level, settings.log_format)
+    _stop_on_fatal_problems(settings)
     logger.info("serving on http://%s:%d with %d worker(s)", settings.host, settings.port, settings.workers)
     if settings.workers == 1:
         event_loop.run(_serve_single(settings), settings.event_loop)

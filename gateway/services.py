@@ -14,6 +14,7 @@ from .engines.providers import RealtimeTarget, chat_target, realtime_target
 from .engines.realtime import RealtimeSession
 from .handoff import Handoffs
 from .hub import SessionHub
+from .preflight import profile_problems
 from .profiles import AgentProfile, ProfileLibrary
 from .security import AcsJwtValidator, TokenSigner
 from .store import Store
@@ -29,6 +30,14 @@ logger = logging.getLogger(__name__)
 
 def new_session_id(channel: str) -> str:
     return f"{channel}-{uuid.uuid4().hex[:16]}"
+
+
+def build_registry(settings: Settings) -> ToolRegistry:
+    """The app's tools before MCP servers add theirs (also what start-up checks profiles against)."""
+    registry = ToolRegistry(default_timeout=settings.tool_timeout_s)
+    register_demo_tools(registry)
+    register_handoff_tools(registry)
+    return registry
 
 
 MEDIA_CHANNELS = ("phone", "browser")  # channels whose audio the gateway relays (WebRTC's goes browser ↔ provider)
@@ -56,9 +65,7 @@ class Gateway:
         store = Store(settings.database_url)
         summarizer = Summarizer(store, chat_target(settings))
         writer = StoreWriter(store, compose=summarizer.compose)
-        registry = ToolRegistry(default_timeout=settings.tool_timeout_s)
-        register_demo_tools(registry)
-        register_handoff_tools(registry)
+        registry = build_registry(settings)
         acs_jwt = AcsJwtValidator(settings.acs_jwks_url, settings.acs_resource_id) if settings.acs_resource_id else None
         return cls(
             settings=settings,
@@ -79,10 +86,8 @@ class Gateway:
         self.writer.start()
         if self.settings.mcp_servers:
             self.mcp_status = await load_mcp_tools(self.registry, self.settings.mcp_servers)
-        try:
-            self.profiles.get(self.agent)
-        except KeyError:
-            logger.error("AGENT=%s is not a profile; available: %s", self.agent, ", ".join(self.profiles.names()))
+        for problem in profile_problems(self.settings, self.registry.names()):  # serve stopped on fatal ones already
+            (logger.error if problem.fatal else logger.warning)("configuration: %s", problem.line())
 
     async def stop(self) -> None:
         for task in list(self.tasks):
