@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from typing import Any
 
@@ -16,6 +14,7 @@ from . import event_loop
 from .config import Settings, format_errors, share_secret_with_workers
 from .event_loop import hypercorn_worker_class
 from .logs import configure_logging
+from .serving import graceful_timeout
 
 logger = logging.getLogger("gateway.cli")
 
@@ -50,7 +49,7 @@ def _hypercorn_config(settings: Settings) -> Any:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.workers = settings.workers
-    config.graceful_timeout = settings.drain_timeout_s
+    config.graceful_timeout = graceful_timeout(settings)
     config.websocket_max_message_size = settings.max_ws_message_bytes
     config.h11_max_incomplete_size = 64 * 1024
     config.include_server_header = False
@@ -62,43 +61,10 @@ def _hypercorn_config(settings: Settings) -> Any:
 
 async def _serve_single(settings: Settings) -> None:
     """One process: on SIGTERM/SIGINT stop taking new calls (readyz 503), let live ones finish, then stop."""
-    from hypercorn.asyncio import serve
-
     from .app import create_app
+    from .serving import serve_app
 
-    app = create_app(settings)
-    gw = app.extensions["gateway"]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    async def drain() -> None:
-        gw.draining = True
-        deadline = loop.time() + settings.drain_timeout_s
-        live = len(gw.hub.live_sessions())
-        logger.info("draining: %d live session(s), deadline %.0fs", live, settings.drain_timeout_s)
-        while gw.hub.live_sessions() and loop.time() < deadline:
-            await asyncio.sleep(0.2)
-        leftover = gw.hub.live_sessions()
-        if leftover:  # past the deadline: hang up properly rather than leave callers on a silent line
-            logger.warning("drain deadline passed: ending %d live session(s)", len(leftover))
-            ending = asyncio.gather(*(gw.hub.end(s.session_id) for s in leftover), return_exceptions=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ending, timeout=10)
-        stop.set()
-
-    drain_tasks: set[asyncio.Task[None]] = set()
-
-    def on_signal() -> None:
-        if not drain_tasks:
-            drain_tasks.add(loop.create_task(drain()))
-        else:
-            stop.set()  # a second signal: stop now
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
-    config = _hypercorn_config(settings)
-    config.graceful_timeout = 2.0
-    await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await serve_app(create_app(settings), _hypercorn_config(settings), settings)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -109,12 +75,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.workers == 1:
         event_loop.run(_serve_single(settings), settings.event_loop)
         return 0
-    from hypercorn.run import run
+    from .serving import run_workers
 
     share_secret_with_workers(settings)
-    config = _hypercorn_config(settings)
-    config.application_path = "gateway.asgi:app"
-    return run(config)
+    return run_workers(_hypercorn_config(settings), settings)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -48,11 +48,15 @@ async def conversation_outcomes(database: Path) -> list[tuple[str | None, bool]]
         await store.close()
 
 
-async def test_sigterm_refuses_new_calls_and_lets_the_live_one_finish(tmp_path: Path) -> None:
+WORKERS = [pytest.param(1, id="1-worker"), pytest.param(2, id="2-workers")]
+
+
+@pytest.mark.parametrize("workers", WORKERS)
+async def test_sigterm_refuses_new_calls_and_lets_the_live_one_finish(tmp_path: Path, workers: int) -> None:
     acs, realtime = drain_stack()
     async with (
         offline_stack(acs=acs, realtime=realtime) as stack,
-        serve_gateway(stack, tmp_path, drain_timeout_s=60) as gw,
+        serve_gateway(stack, tmp_path, drain_timeout_s=60, workers=workers) as gw,
     ):
         incoming = f"{gw.url}/api/incoming-call"
         call = await acs.incoming_call(
@@ -99,11 +103,12 @@ async def test_sigterm_refuses_new_calls_and_lets_the_live_one_finish(tmp_path: 
         assert ended and outcome in ("caller_hung_up", "media_closed")  # ACS closes media just before CallDisconnected
 
 
-async def test_the_drain_deadline_ends_calls_that_do_not_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", WORKERS)
+async def test_the_drain_deadline_ends_calls_that_do_not_end(tmp_path: Path, workers: int) -> None:
     acs, realtime = drain_stack()
     async with (
         offline_stack(acs=acs, realtime=realtime) as stack,
-        serve_gateway(stack, tmp_path, drain_timeout_s=3) as gw,
+        serve_gateway(stack, tmp_path, drain_timeout_s=3, workers=workers) as gw,
     ):
         call = await acs.incoming_call(
             f"{gw.url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(60000)]
