@@ -31,6 +31,24 @@ HANG_UP_WAIT_S = 10.0  # at the deadline: how long hanging up the remaining call
 SUPERVISOR_MARGIN_S = 30.0  # past drain + hang-up + close, a worker that has not exited is killed
 
 
+STREAM_CALLBACK = "StreamReaderProtocol.connection_made.<locals>.callback"
+
+
+def quiet_cut_connections(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's exception handler: drops the one known false alarm, passes everything else on.
+
+    When Hypercorn's graceful timeout ends, it cancels the connections still open (media sockets of a load run, the
+    console's event streams). On Python 3.11 asyncio's own done-callback for a server connection then calls
+    ``task.exception()`` on the cancelled task, which raises, and the loop logs "Exception in callback ...
+    CancelledError" with a 30-line traceback per connection (CPython gh-113538, fixed in 3.12): nothing went wrong
+    that a human must act on. Any other exception, and this callback with any other exception, is logged as before.
+    """
+    if isinstance(context.get("exception"), asyncio.CancelledError) and STREAM_CALLBACK in str(context.get("message", "")):
+        logger.debug("connection cut at shutdown (cancelled by the server's graceful timeout)")
+        return
+    loop.default_exception_handler(context)
+
+
 def graceful_timeout(settings: Settings) -> float:
     """What Hypercorn waits for connections once the shutdown trigger returns (the drain is over by then)."""
     return min(CLOSE_AFTER_DRAIN_S, max(1.0, settings.drain_timeout_s))
@@ -60,6 +78,7 @@ async def serve_app(app: Any, config: Any, settings: Settings, sockets: Any = No
 
     gw = app.extensions["gateway"]
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(quiet_cut_connections)
     stop = asyncio.Event()
     started: set[asyncio.Task[None]] = set()
 
