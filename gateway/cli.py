@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from typing import Any
 
@@ -16,6 +14,7 @@ from . import event_loop
 from .config import Settings, format_errors, share_secret_with_workers
 from .event_loop import hypercorn_worker_class
 from .logs import configure_logging
+from .serving import graceful_timeout
 
 logger = logging.getLogger("gateway.cli")
 
@@ -29,13 +28,28 @@ def _settings(**overrides: Any) -> Settings:
         raise SystemExit(2) from None
 
 
+def _stop_on_fatal_problems(settings: Settings) -> None:
+    """Fail fast, one line per problem, before any worker starts: profiles, AGENT, the database (bounded wait)."""
+    from .preflight import database_problem, profile_problems
+    from .services import build_registry
+
+    problems = [p for p in profile_problems(settings, build_registry(settings).names()) if p.fatal]
+    if not problems:  # the database is opened (and set up) only for a gateway that would otherwise start
+        database = asyncio.run(database_problem(settings))
+        problems += [database] if database is not None else []
+    if problems:
+        for problem in problems:
+            sys.stderr.write(f"configuration error: {problem.line()}\n")
+        raise SystemExit(2)
+
+
 def _hypercorn_config(settings: Settings) -> Any:
     from hypercorn.config import Config
 
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.workers = settings.workers
-    config.graceful_timeout = settings.drain_timeout_s
+    config.graceful_timeout = graceful_timeout(settings)
     config.websocket_max_message_size = settings.max_ws_message_bytes
     config.h11_max_incomplete_size = 64 * 1024
     config.include_server_header = False
@@ -47,58 +61,24 @@ def _hypercorn_config(settings: Settings) -> Any:
 
 async def _serve_single(settings: Settings) -> None:
     """One process: on SIGTERM/SIGINT stop taking new calls (readyz 503), let live ones finish, then stop."""
-    from hypercorn.asyncio import serve
-
     from .app import create_app
+    from .serving import serve_app
 
-    app = create_app(settings)
-    gw = app.extensions["gateway"]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    async def drain() -> None:
-        gw.draining = True
-        deadline = loop.time() + settings.drain_timeout_s
-        live = len(gw.hub.live_sessions())
-        logger.info("draining: %d live session(s), deadline %.0fs", live, settings.drain_timeout_s)
-        while gw.hub.live_sessions() and loop.time() < deadline:
-            await asyncio.sleep(0.2)
-        leftover = gw.hub.live_sessions()
-        if leftover:  # past the deadline: hang up properly rather than leave callers on a silent line
-            logger.warning("drain deadline passed: ending %d live session(s)", len(leftover))
-            ending = asyncio.gather(*(gw.hub.end(s.session_id) for s in leftover), return_exceptions=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ending, timeout=10)
-        stop.set()
-
-    drain_tasks: set[asyncio.Task[None]] = set()
-
-    def on_signal() -> None:
-        if not drain_tasks:
-            drain_tasks.add(loop.create_task(drain()))
-        else:
-            stop.set()  # a second signal: stop now
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
-    config = _hypercorn_config(settings)
-    config.graceful_timeout = 2.0
-    await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await serve_app(create_app(settings), _hypercorn_config(settings), settings)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(host=args.host, port=args.port, workers=args.workers)
     configure_logging(settings.log_level, settings.log_format)
+    _stop_on_fatal_problems(settings)
     logger.info("serving on http://%s:%d with %d worker(s)", settings.host, settings.port, settings.workers)
     if settings.workers == 1:
         event_loop.run(_serve_single(settings), settings.event_loop)
         return 0
-    from hypercorn.run import run
+    from .serving import run_workers
 
     share_secret_with_workers(settings)
-    config = _hypercorn_config(settings)
-    config.application_path = "gateway.asgi:app"
-    return run(config)
+    return run_workers(_hypercorn_config(settings), settings)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -32,18 +35,55 @@ class McpServer(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        checked = _check_url(value, ("http://", "https://"))
+        if checked is None:
             raise ValueError("must be an http:// or https:// URL")
-        return value
+        return value.strip()
 
 
 def _check_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
+    """A URL of one of ``schemes`` with a host (loopback ``http://`` included: emulators and tests use it)."""
     if value in (None, ""):
         return None
     assert value is not None
+    value = value.strip()
     if not value.startswith(schemes):
         raise ValueError(f"must start with {' or '.join(schemes)}")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError(f"is not a valid URL; expected {schemes[-1]}host[:port][/path]") from None
+    if not parts.hostname or " " in value:
+        raise ValueError(f"is not a valid URL; expected {schemes[-1]}host[:port][/path]")
     return value.rstrip("/")
+
+
+def split_connection_string(value: str) -> tuple[str, str]:
+    """``endpoint=...;accesskey=...`` (any order and case) into the endpoint and the key; one clear error otherwise.
+    The message never repeats the value: it carries the access key."""
+    parts = dict(
+        (k.strip().lower(), v.strip()) for k, _, v in (p.partition("=") for p in value.split(";") if "=" in p)
+    )
+    endpoint, key = parts.get("endpoint"), parts.get("accesskey")
+    if not endpoint or not key:
+        raise ValueError(ACS_CONNECTION_STRING_HELP)
+    try:
+        endpoint = _check_url(endpoint, ("http://", "https://"))
+    except ValueError:
+        raise ValueError(f"its endpoint is not an http(s) URL; {ACS_CONNECTION_STRING_HELP}") from None
+    try:
+        base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"its accesskey is not base64; {ACS_CONNECTION_STRING_HELP}") from None
+    assert endpoint is not None
+    return endpoint, key
+
+
+ACS_CONNECTION_STRING_HELP = (
+    "expected endpoint=https://<resource>.communication.azure.com/;accesskey=<key>, copied from the ACS resource's "
+    "Keys page in the Azure portal (or set ACS_ENDPOINT + ACS_ACCESS_KEY instead)"
+)
 
 
 class Settings(BaseSettings):
@@ -162,12 +202,16 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
 
+    @field_validator("acs_connection_string")
+    @classmethod
+    def _acs_connection_string(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            split_connection_string(value.get_secret_value())
+        return value
+
     @field_validator("acs_access_key")
     @classmethod
     def _base64_key(cls, value: SecretStr | None) -> SecretStr | None:
-        import base64
-        import binascii
-
         if value is not None and value.get_secret_value():
             try:
                 base64.b64decode(value.get_secret_value(), validate=True)
@@ -260,7 +304,8 @@ def format_errors(error: ValidationError) -> list[str]:
     lines = []
     for item in error.errors():
         name = ".".join(str(part) for part in item["loc"]) or "settings"
-        lines.append(f"{name.upper()}: {item['msg']}")
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{name.upper()}: {message}")
     return lines
 
 

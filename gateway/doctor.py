@@ -41,9 +41,24 @@ def _chat(settings: Settings) -> Check:
     return Check("Chat model", False, "no chat model (WebSocket fallback and summaries)", ["OPENAI_API_KEY", "or AZURE_OPENAI_CHAT_DEPLOYMENT"])
 
 
+def _profiles(settings: Settings) -> list[Check]:
+    """The same checks ``serve`` stops on (AGENTS_DIR, AGENT), and its warnings (tools no source provides)."""
+    from .preflight import profile_problems
+    from .services import build_registry
+
+    problems = profile_problems(settings, build_registry(settings).names())
+    fatal = [p for p in problems if p.fatal]
+    if fatal:
+        checks = [Check("Agent profiles", False, p.line()) for p in fatal]
+    else:
+        where = settings.agents_dir or "the shipped profiles"
+        checks = [Check("Agent profiles", True, f"AGENT {settings.agent} found in {where}")]
+    return checks + [Check("Agent profile warning", False, p.line(), optional=True) for p in problems if not p.fatal]
+
+
 def run_checks(settings: Settings) -> list[Check]:
     realtime, chat = _realtime(settings), _chat(settings)
-    checks = [realtime, chat]
+    checks = [*_profiles(settings), realtime, chat]
 
     acs_missing = []
     if not settings.acs_configured:

@@ -17,6 +17,7 @@ from .guard import TrustedProxies
 from .handoff import Handoffs
 from .hub import SessionHub
 from .logs import protect_secrets, session_id_var
+from .preflight import profile_problems
 from .profiles import AgentProfile, ProfileLibrary
 from .security import AcsJwtValidator, CallBudget, SessionTokens, TokenSigner
 from .store import Store
@@ -32,6 +33,15 @@ logger = logging.getLogger(__name__)
 
 def new_session_id(channel: str) -> str:
     return f"{channel}-{uuid.uuid4().hex[:16]}"
+
+
+def build_registry(settings: Settings, handoffs: Handoffs | None = None) -> ToolRegistry:
+    """The app's tools before MCP servers add theirs (also what start-up checks profiles against: there without
+    ``handoffs``, whose tools are then registered over a store-less stand-in only to be named)."""
+    registry = ToolRegistry(default_timeout=settings.tool_timeout_s)
+    register_demo_tools(registry)
+    register_handoff_tools(registry, handoffs if handoffs is not None else Handoffs(None))  # type: ignore[arg-type]
+    return registry
 
 
 MEDIA_CHANNELS = ("phone", "browser")  # channels whose audio the gateway relays (WebRTC's goes browser ↔ provider)
@@ -64,11 +74,9 @@ class Gateway:
         protect_secrets(settings.secret_values())  # before anything that could log one
         store = Store(settings.database_url)
         summarizer = Summarizer(store, chat_target(settings))
-        writer = StoreWriter(store, on_ended=summarizer.summarize)
-        registry = ToolRegistry(default_timeout=settings.tool_timeout_s)
-        register_demo_tools(registry)
+        writer = StoreWriter(store, compose=summarizer.compose)
         handoffs = Handoffs(store)
-        register_handoff_tools(registry, handoffs)
+        registry = build_registry(settings, handoffs)
         acs_jwt = AcsJwtValidator(settings.acs_jwks_url, settings.acs_resource_id) if settings.acs_resource_id else None
         hub = SessionHub(writer.offer)
         signer = TokenSigner(settings.secret())
@@ -94,10 +102,8 @@ class Gateway:
         self.writer.start()
         if self.settings.mcp_servers:
             self.mcp_status = await load_mcp_tools(self.registry, self.settings.mcp_servers)
-        try:
-            self.profiles.get(self.agent)
-        except KeyError:
-            logger.error("AGENT=%s is not a profile; available: %s", self.agent, ", ".join(self.profiles.names()))
+        for problem in profile_problems(self.settings, self.registry.names()):  # serve stopped on fatal ones already
+            (logger.error if problem.fatal else logger.warning)("configuration: %s", problem.line())
 
     async def stop(self) -> None:
         for task in list(self.tasks):

@@ -1,4 +1,8 @@
-"""A summary for every ended conversation: by the chat model when one is configured, else a plain digest."""
+"""A summary for every ended conversation: by the chat model when one is configured, else a plain digest.
+
+This module only composes the text; ``StoreWriter`` asks for it (a few at a time) and writes it with every other
+conversation write, so summaries never write to the store on their own.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +25,10 @@ class Summarizer:
         self.store = store
         self.chat = chat
 
-    async def summarize(self, conversation_id: str) -> None:
+    async def compose(self, conversation_id: str) -> str | None:
         transcript = await self.store.transcript(conversation_id)
         if not transcript:
-            return
+            return None
         text = "\n".join(f"{role}: {line}" for role, line in transcript)
         summary = None
         if self.chat is not None:
@@ -42,8 +46,7 @@ class Summarizer:
                 logger.warning("summary of %s by the chat model failed (%s); kept a digest instead", conversation_id, reason)
         if not summary:
             summary = _digest(transcript)
-        await self.store.set_summary(conversation_id, summary)
-        logger.info("summary written for %s", conversation_id)
+        return summary
 
 
 def _digest(transcript: list[tuple[str, str]]) -> str:

@@ -23,7 +23,7 @@ from azure.communication.callautomation.aio import CallAutomationClient
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import ServiceRequestError
 
-from gateway.config import Settings
+from gateway.config import Settings, split_connection_string
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +43,6 @@ async def unsent_retried(operation: str, request: Callable[[], Awaitable[T]]) ->
     except ServiceRequestError as exc:
         logger.warning("%s: the request did not reach ACS (%s); sending it again", operation, exc)
         return await request()
-
-
-def split_connection_string(value: str) -> tuple[str, str]:
-    parts = dict(
-        (k.strip().lower(), v.strip()) for k, _, v in (p.partition("=") for p in value.split(";") if "=" in p)
-    )
-    endpoint, key = parts.get("endpoint"), parts.get("accesskey")
-    if not endpoint or not key:
-        raise ValueError("ACS_CONNECTION_STRING needs endpoint=...;accesskey=...")
-    return endpoint.rstrip("/"), key
 
 
 class CallControl:

@@ -1,5 +1,5 @@
 """Persistence: conversations, transcripts, tool calls and the demo business data."""
 
-from .store import ReservationConflict, Store
+from .store import MAX_BOOKING, ReservationConflict, Store
 
-__all__ = ["ReservationConflict", "Store"]
+__all__ = ["MAX_BOOKING", "ReservationConflict", "Store"]

@@ -102,6 +102,16 @@ reservations = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# One row per vehicle and booked hour: the primary key is what refuses a double booking, in whichever process or
+# replica the second booking is attempted (a per-process lock cannot see the others).
+reservation_slots = Table(
+    "reservation_slots",
+    metadata,
+    Column("vehicle_id", String(64), ForeignKey("vehicles.id"), primary_key=True),
+    Column("slot_start", DateTime, primary_key=True),  # the start of a booked hour
+    Column("reservation_number", String(16), ForeignKey("reservations.number"), nullable=False, index=True),
+)
+
 drivers = Table(
     "drivers",
     metadata,

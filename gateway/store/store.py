@@ -22,6 +22,10 @@ from .seed import seed_demo_data
 logger = logging.getLogger(__name__)
 
 
+MAX_BOOKING = dt.timedelta(days=90)
+MAX_BOOKING_ATTEMPTS = 8
+
+
 class ReservationConflict(Exception):
     """No vehicle of the requested kind is free for the requested time."""
 
@@ -52,7 +56,6 @@ class Store:
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self._reservation_lock = asyncio.Lock()
 
     async def open(self) -> None:
         """Create the tables and seed the demo data on first start. Several workers may start at once on a fresh
@@ -305,29 +308,42 @@ class Store:
         vehicle_type: str | None,
         conversation_id: str | None,
     ) -> dict[str, Any]:
-        """Book the cheapest free vehicle; serialised so two callers never get the same car for the same time."""
-        async with self._reservation_lock:
+        """Book the cheapest free vehicle. The database decides: the reservation and its hour slots are inserted in
+        one transaction, and the slots' primary key refuses a second booking of the same vehicle and hour from any
+        process; the reservation number's primary key refuses a number another booking took first."""
+        slots = booked_hours(start, end)
+        for _attempt in range(MAX_BOOKING_ATTEMPTS):
             free = await self.free_vehicles(location_id, start, end, vehicle_type)
             if not free:
                 raise ReservationConflict("no vehicle of that type is free at that location for that time")
             vehicle = free[0]
-            async with self.engine.begin() as conn:
+            async with self.engine.connect() as conn:  # read outside the writing transaction (no lock upgrade)
                 count = (await conn.execute(select(func.count()).select_from(schema.reservations))).scalar_one()
-                number = f"R-{count + 1:04d}"
-                await conn.execute(
-                    insert(schema.reservations).values(
-                        number=number,
-                        vehicle_id=vehicle["id"],
-                        location_id=location_id,
-                        start_at=start,
-                        end_at=end,
-                        customer_name=customer_name,
-                        vehicle_type=vehicle["vehicle_type"],
-                        conversation_id=conversation_id,
-                        created_at=utcnow(),
+            number = f"R-{count + 1:04d}"
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        insert(schema.reservations).values(
+                            number=number,
+                            vehicle_id=vehicle["id"],
+                            location_id=location_id,
+                            start_at=start,
+                            end_at=end,
+                            customer_name=customer_name,
+                            vehicle_type=vehicle["vehicle_type"],
+                            conversation_id=conversation_id,
+                            created_at=utcnow(),
+                        )
                     )
-                )
+                    await conn.execute(
+                        insert(schema.reservation_slots),
+                        [{"vehicle_id": vehicle["id"], "slot_start": slot, "reservation_number": number} for slot in slots],
+                    )
+            except IntegrityError:  # another booking won the number or the vehicle: look again
+                logger.info("booking %s raced another one; trying again", number)
+                continue
             return {"reservation_number": number, "vehicle": vehicle}
+        raise ReservationConflict("the booking kept racing others; please try again")
 
     async def reservation(self, number: str) -> dict[str, Any] | None:
         async with self.engine.connect() as conn:
@@ -350,6 +366,20 @@ class Store:
                 select(s).where(s.c.vehicle_number == vehicle_number, s.c.day_offset == day_offset).order_by(s.c.seq)
             )
             return [dict(r) for r in rows.mappings()]
+
+
+def booked_hours(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """The whole hours a booking from ``start`` to ``end`` occupies (a started hour counts)."""
+    if end <= start:
+        raise ValueError("a booking ends after it starts")
+    if end - start > MAX_BOOKING:
+        raise ValueError(f"a booking is at most {MAX_BOOKING.days} days")
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    slots = []
+    while hour < end:
+        slots.append(hour)
+        hour += dt.timedelta(hours=1)
+    return slots
 
 
 def _conversation_dict(row: Any) -> dict[str, Any]:

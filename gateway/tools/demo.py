@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from .. import spoken
-from ..store import ReservationConflict
+from ..store import MAX_BOOKING, ReservationConflict
 from .registry import ToolContext, ToolError, ToolRegistry, ToolResult
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
@@ -63,6 +63,8 @@ class Period(BaseModel):
         start, end = _parse_moment(self.startDate, dt.time(9)), _parse_moment(self.endDate, dt.time(18))
         if end <= start:
             raise ToolError("The return time must be after the start time. Please confirm the dates with the caller.")
+        if end - start > MAX_BOOKING:
+            raise ToolError(f"A rental is at most {MAX_BOOKING.days} days. Please confirm the dates with the caller.")
         return start, end
 
 

@@ -53,7 +53,9 @@ def gateway_env(stack: OfflineStack, url: str, database: Path, drain_timeout_s: 
 
 
 @contextlib.asynccontextmanager
-async def serve_gateway(stack: OfflineStack, tmp_path: Path, drain_timeout_s: float) -> AsyncIterator[Served]:
+async def serve_gateway(
+    stack: OfflineStack, tmp_path: Path, drain_timeout_s: float, workers: int = 1
+) -> AsyncIterator[Served]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "gateway.log"
@@ -68,6 +70,8 @@ async def serve_gateway(stack: OfflineStack, tmp_path: Path, drain_timeout_s: fl
             "127.0.0.1",
             "--port",
             str(port),
+            "--workers",
+            str(workers),
             env=gateway_env(stack, url, database, drain_timeout_s),
             cwd=tmp_path,
             stdout=sink,

@@ -19,6 +19,7 @@ import pytest
 
 from gateway.emulators.acs import AcsEmulator, PlayConfig, Silence
 from gateway.emulators.realtime import Pacing, RealtimeEmulator, Say, Script
+from gateway.emulators.realtime.records import SessionRecord
 from gateway.emulators.stack import OPENAI_KEY, offline_stack
 from gateway.store import Store
 from tests.conftest import speech
@@ -39,6 +40,17 @@ def drain_stack() -> tuple[AcsEmulator, RealtimeEmulator]:
     return AcsEmulator(play=PlayConfig(duration_s=0.4)), realtime
 
 
+async def answering_session(realtime: RealtimeEmulator, timeout: float = 30) -> SessionRecord:
+    """The Realtime session that answered the caller. With several workers the call's callbacks and its media socket
+    may reach different workers; the one with the media socket runs the conversation (a second session)."""
+    await realtime.wait_for_session(1, timeout=15)
+    return await wait_until(
+        lambda: next((s for s in realtime.sessions if s.responses and s.responses[0].status == "completed"), None),
+        timeout,
+        "a session that answered the caller",
+    )
+
+
 async def conversation_outcomes(database: Path) -> list[tuple[str | None, bool]]:
     store = Store(f"sqlite+aiosqlite:///{database}")
     try:
@@ -48,19 +60,22 @@ async def conversation_outcomes(database: Path) -> list[tuple[str | None, bool]]
         await store.close()
 
 
-async def test_sigterm_refuses_new_calls_and_lets_the_live_one_finish(tmp_path: Path) -> None:
+WORKERS = [pytest.param(1, id="1-worker"), pytest.param(2, id="2-workers")]
+
+
+@pytest.mark.parametrize("workers", WORKERS)
+async def test_sigterm_refuses_new_calls_and_lets_the_live_one_finish(tmp_path: Path, workers: int) -> None:
     acs, realtime = drain_stack()
     async with (
         offline_stack(acs=acs, realtime=realtime) as stack,
-        serve_gateway(stack, tmp_path, drain_timeout_s=60) as gw,
+        serve_gateway(stack, tmp_path, drain_timeout_s=60, workers=workers) as gw,
     ):
         incoming = f"{gw.url}/api/incoming-call"
         call = await acs.incoming_call(
             incoming, wav=speech("ja_greeting_reply"), script=[Silence(4000), speech("ja_compact"), Silence(30000)]
         )
         assert call.incoming_response.status == 200
-        session = await realtime.wait_for_session(1, timeout=15)
-        await session.wait_for(lambda s: s.responses and s.responses[0].status == "completed", timeout=20)
+        session = await answering_session(realtime)
         await wait_until(lambda: call.timeline.received, 10, "the first reply at the caller")
 
         sigterm_at = time.monotonic()
@@ -99,18 +114,18 @@ async def test_sigterm_refuses_new_calls_and_lets_the_live_one_finish(tmp_path: 
         assert ended and outcome in ("caller_hung_up", "media_closed")  # ACS closes media just before CallDisconnected
 
 
-async def test_the_drain_deadline_ends_calls_that_do_not_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", WORKERS)
+async def test_the_drain_deadline_ends_calls_that_do_not_end(tmp_path: Path, workers: int) -> None:
     acs, realtime = drain_stack()
     async with (
         offline_stack(acs=acs, realtime=realtime) as stack,
-        serve_gateway(stack, tmp_path, drain_timeout_s=3) as gw,
+        serve_gateway(stack, tmp_path, drain_timeout_s=3, workers=workers) as gw,
     ):
         call = await acs.incoming_call(
             f"{gw.url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(60000)]
         )
         assert call.incoming_response.status == 200
-        session = await realtime.wait_for_session(1, timeout=15)
-        await session.wait_for(lambda s: s.responses and s.responses[0].status == "completed", timeout=20)
+        session = await answering_session(realtime)
 
         sigterm_at = time.monotonic()
         gw.process.send_signal(signal.SIGTERM)

@@ -13,6 +13,7 @@ import sys
 from gateway.config import Settings
 from gateway.handoff import Handoffs
 from gateway.store import ReservationConflict, Store
+from tests.integration.test_concurrent_bookings import book_concurrently
 
 
 async def check() -> None:
@@ -40,6 +41,13 @@ async def check() -> None:
         pass
     else:
         raise AssertionError("double booking accepted")
+    # two stores (two workers) booking haneda's two minivans at once: the database refuses every double booking
+    other = Store(settings.database_url)
+    booked, refused = await book_concurrently([store, other], 12)
+    vehicles = sorted(b["vehicle"]["id"] for b in booked)
+    assert vehicles == ["haneda-minivan-1", "haneda-minivan-2"] and refused == 10, (vehicles, refused)
+    assert len({b["reservation_number"] for b in booked}) == 2
+    await other.close()
     await store.start_conversation("phone-1", "phone", "rent-a-car", "+81", 1.9e9)
     handoffs = Handoffs(store)
     code = await handoffs.issue("web-1")
