@@ -33,19 +33,21 @@ def create_core_blueprint(gw: Gateway) -> Blueprint:
 
     @bp.get("/readyz")
     async def readyz() -> tuple[Response, int]:
+        mode = {"mode": "offline demo (emulated agent)"} if gw.emulated else {}
         if gw.draining:
-            return jsonify(status="draining"), 503
+            return jsonify(status="draining", **mode), 503
         if not await gw.store.ping():
             return jsonify(status="store unreachable"), 503
         if gw.at_media_capacity():
             return jsonify(status="at capacity", live_sessions=len(gw.hub.live_sessions())), 503
-        return jsonify(status="ready", live_sessions=len(gw.hub.live_sessions())), 200
+        return jsonify(status="ready", live_sessions=len(gw.hub.live_sessions()), **mode), 200
 
     @bp.get("/api/status")
     async def status() -> Response:
         """What the page and the console show: channels, providers, profiles. Public facts only."""
         return jsonify(
-            checks=as_dicts(run_checks(gw.settings)),
+            checks=as_dicts(run_checks(gw.settings, emulated=gw.emulated)),
+            emulated=gw.emulated,
             agent=gw.agent,
             agents=[p.summary() for p in gw.profiles.all()],
             realtime_provider=gw.settings.realtime_provider,

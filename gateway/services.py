@@ -48,6 +48,7 @@ class Gateway:
     agent: str
     handoffs: Handoffs
     draining: bool = False
+    emulated: bool = False  # offline mode: the agent runs on the built-in emulators (gateway/offline.py)
     mcp_status: dict[str, str] = field(default_factory=dict)
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
 
