@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from openai import AsyncOpenAI, OpenAIError
 
@@ -23,7 +24,8 @@ class Summarizer:
 
     async def summarize(self, conversation_id: str) -> None:
         transcript = await self.store.transcript(conversation_id)
-        if not transcript:
+        if not transcript:  # still a summary: history must not say "not written yet" forever
+            await self.store.set_summary(conversation_id, NOTHING_SAID)
             return
         text = "\n".join(f"{role}: {line}" for role, line in transcript)
         summary = None
@@ -46,8 +48,39 @@ class Summarizer:
         logger.info("summary written for %s", conversation_id)
 
 
+NOTHING_SAID = "会話の記録はありません（発話がないまま終了しました）。"
+SENTENCE_END = re.compile(r"(?<=[。！？!?])")
+BACKCHANNELS = {"はい", "うん", "うんうん", "ええ", "なるほど", "そうですか"}
+
+
+def whole_sentences(text: str, limit: int = 80) -> str:
+    """As many whole sentences as fit in ``limit`` characters; a single longer one is cut at a comma, never
+    mid-word, and marked with "…"."""
+    text = " ".join(text.split())
+    taken = ""
+    for sentence in (s.strip() for s in SENTENCE_END.split(text) if s.strip()):
+        if taken and len(taken) + len(sentence) > limit:
+            break
+        taken += sentence
+    if len(taken) <= limit:
+        return taken
+    cut = max(taken.rfind(mark, 0, limit) for mark in ("、", "，", ", ", " "))
+    return (taken[:cut] if cut > limit // 3 else taken[:limit]).rstrip("、，, ") + "…"
+
+
 def _digest(transcript: list[tuple[str, str]]) -> str:
-    """Without a model: the caller's first words and the agent's last, so history stays searchable."""
-    first_user = next((t for r, t in transcript if r == "user"), "")
-    last_agent = next((t for r, t in reversed(transcript) if r == "assistant"), "")
-    return f"[自動要約なし] お客様: {first_user[:120]} / エージェント: {last_agent[:120]}"
+    """Without a model: who wanted what and how the agent answered, in sentences a person would write (the
+    caller's first real request and the agent's last answer), so history stays readable and searchable."""
+    caller = [t for r, t in transcript if r == "user" and t.strip().rstrip("。、!?！？") not in BACKCHANNELS]
+    agent = [t for r, t in transcript if r == "assistant" and t.strip()]
+    parts = []
+    if caller:
+        parts.append(f"お客様のご用件は「{whole_sentences(caller[0])}」。")
+        if len(caller) > 1:
+            parts.append(f"最後に「{whole_sentences(caller[-1], 60)}」とおっしゃいました。")
+    else:
+        parts.append("お客様からのご用件は聞き取れませんでした。")
+    if agent:
+        parts.append(f"エージェントは「{whole_sentences(agent[-1])}」とご案内しました。")
+    parts.append(f"（発話{len(transcript)}件からの自動まとめ）")
+    return "".join(parts)
