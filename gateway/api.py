@@ -100,6 +100,13 @@ def create_core_blueprint(gw: Gateway) -> Blueprint:
     async def index() -> Response:
         return await send_from_directory(WEB_DIR, "index.html")
 
+    @bp.get("/favicon.ico")
+    async def favicon() -> Response:
+        """Browsers ask for it on every page (the page and the console): an icon, not a 404 in every log."""
+        response = await send_from_directory(WEB_DIR, "favicon.svg", mimetype="image/svg+xml")
+        response.cache_control.max_age = 86400
+        return response
+
     @bp.get("/static/<path:path>")
     async def static_files(path: str) -> Response:
         return await send_from_directory(WEB_DIR, path)

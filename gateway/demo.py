@@ -32,10 +32,9 @@ async def run_demo(args: argparse.Namespace) -> None:
 
     from .app import create_app
     from .config import Settings
-    from .emulators.stack import offline_stack
-    from .offline import loopback_url, offline_values
+    from .offline import demo_stack, loopback_url, offline_values
 
-    async with offline_stack() as stack:
+    async with demo_stack() as stack:
         public = loopback_url(args.host, args.port)
         token = secrets.token_urlsafe(12)
         values = offline_values(stack, public)

@@ -70,7 +70,7 @@ def run_checks(settings: Settings, emulated: bool = False) -> list[Check]:
     acs_ok = not acs_missing
     detail = f"ACS answers calls, media {settings.acs_audio_format}" if acs_ok else "phone calls disabled"
     if emulated:
-        detail = f"emulated line only: `voice-gateway simulate-call` (ACS emulator at {offline.SIMULATOR_ACS_URL}) and the console's demo calls"
+        detail = f"emulated line only: voice-gateway simulate-call (ACS emulator at {offline.SIMULATOR_ACS_URL}) and the console's demo calls"
     checks.append(Check("Phone (ACS)", acs_ok, detail, acs_missing))
     if settings.acs_resource_id:
         jwks = "Microsoft's keys" if settings.acs_jwks_url == MICROSOFT_ACS_JWKS_URL else settings.acs_jwks_url

@@ -58,12 +58,23 @@ def offline_values(stack: Any, public_base_url: str, settings: Settings | None =
     return values
 
 
+def demo_stack() -> contextlib.AbstractAsyncContextManager[Any]:
+    """The emulators with the demo's scripted agent (answers that fit the shipped caller recordings)."""
+    from .emulators.demo_script import phone_demo_script, webrtc_demo_script
+    from .emulators.realtime import RealtimeEmulator
+    from .emulators.stack import OPENAI_KEY, offline_stack
+    from .emulators.webrtc import WebRtcEmulator
+
+    return offline_stack(
+        realtime=RealtimeEmulator(api_keys={OPENAI_KEY}, script=phone_demo_script()),
+        webrtc=WebRtcEmulator(api_keys={OPENAI_KEY}, script=webrtc_demo_script()),
+    )
+
+
 @contextlib.asynccontextmanager
 async def offline_settings(settings: Settings, public_base_url: str) -> AsyncIterator[tuple[Settings, Any]]:
     """Start the emulators and yield ``settings`` rewired to them, and the stack (for the console's demo calls)."""
-    from .emulators.stack import offline_stack
-
-    async with offline_stack() as stack:
+    async with demo_stack() as stack:
         wired = Settings(**{**settings.model_dump(), **offline_values(stack, public_base_url, settings)})
         for line in (OFFLINE_NOTICE, HOW_TO_LEAVE, f"emulators: {', '.join(f'{k} {v}' for k, v in stack.urls.items())}"):
             logger.warning("%s", line)

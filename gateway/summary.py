@@ -68,6 +68,11 @@ def whole_sentences(text: str, limit: int = 80) -> str:
     return (taken[:cut] if cut > limit // 3 else taken[:limit]).rstrip("、，, ") + "…"
 
 
+def quoted(text: str, limit: int = 80) -> str:
+    """Whole sentences for 「…」: the closing 。 is dropped, as Japanese writes a quotation (…です」と)."""
+    return whole_sentences(text, limit).removesuffix("。")
+
+
 def _digest(transcript: list[tuple[str, str]]) -> str:
     """Without a model: who wanted what and how the agent answered, in sentences a person would write (the
     caller's first real request and the agent's last answer), so history stays readable and searchable."""
@@ -75,12 +80,12 @@ def _digest(transcript: list[tuple[str, str]]) -> str:
     agent = [t for r, t in transcript if r == "assistant" and t.strip()]
     parts = []
     if caller:
-        parts.append(f"お客様のご用件は「{whole_sentences(caller[0])}」。")
+        parts.append(f"お客様は「{quoted(caller[0])}」とのご用件でした。")
         if len(caller) > 1:
-            parts.append(f"最後に「{whole_sentences(caller[-1], 60)}」とおっしゃいました。")
+            parts.append(f"最後に「{quoted(caller[-1], 60)}」とおっしゃいました。")
     else:
         parts.append("お客様からのご用件は聞き取れませんでした。")
     if agent:
-        parts.append(f"エージェントは「{whole_sentences(agent[-1])}」とご案内しました。")
+        parts.append(f"エージェントは「{quoted(agent[-1])}」とご案内しました。")
     parts.append(f"（発話{len(transcript)}件からの自動まとめ）")
     return "".join(parts)

@@ -185,7 +185,8 @@ def create_console_blueprint(
     @bp.get("/api/console/status")
     async def status() -> Response:
         return jsonify(
-            checks=as_dicts(run_checks(gw.settings)),
+            checks=as_dicts(run_checks(gw.settings, emulated=gw.emulated)),
+            emulated=gw.emulated,
             agent=gw.agent,
             agents=[p.summary() for p in gw.profiles.all()],
             live_sessions=len(gw.hub.live_sessions()),

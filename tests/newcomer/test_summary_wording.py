@@ -17,13 +17,14 @@ def _readable(text: str) -> None:
     assert "user:" not in text and "assistant:" not in text and "[" not in text
     for quoted in text.split("「")[1:]:
         inner = quoted.split("」")[0]
-        assert inner.endswith(("。", "？", "?", "！", "…")), f"cut mid-way: {inner!r}"
+        assert not inner.endswith("。") and (inner[-1] in "すたかね？?！…" or inner.endswith("ください")), f"cut mid-way: {inner!r}"
+    assert "。」。" not in text
 
 
 def test_the_digest_without_a_model_reads_like_a_summary() -> None:
     digest = _digest(TRANSCRIPT)
     _readable(digest)
-    assert "来週の土曜日に東京でレンタカーを借りたいです。" in digest and "はい。" not in digest
+    assert "「来週の土曜日に東京でレンタカーを借りたいです」" in digest and "はい" not in digest
 
 
 def test_a_long_sentence_is_cut_at_a_comma_not_mid_word() -> None:
@@ -40,7 +41,7 @@ def test_the_emulated_chat_model_summarises_without_role_prefixes() -> None:
     text = "\n".join(f"{role}: {line}" for role, line in TRANSCRIPT)
     summary = default_summary(_Req(text))  # type: ignore[arg-type]
     _readable(summary)
-    assert "借りたいです。" in summary
+    assert "借りたいです」" in summary
 
 
 class _Req:

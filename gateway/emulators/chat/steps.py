@@ -57,6 +57,14 @@ def first_sentence(text: str, limit: int = 60) -> str:
     return sentence[: cut if cut > 0 else limit] + "…"
 
 
+def _quote(text: str) -> str:
+    """Up to two whole sentences for 「…」, without the closing 。 (…です」と)."""
+    first = first_sentence(text)
+    rest = first_sentence(text[len(first) :].strip()) if not first.endswith("…") else ""
+    both = first + rest if rest and len(first + rest) <= 70 and not rest.endswith("…") else first
+    return both.removesuffix("。")
+
+
 def default_reply(req: ChatRequest) -> str:
     """The demo reply: a short Japanese acknowledgement echoing the caller's last words."""
     said = req.last_user_text.strip()
@@ -73,9 +81,9 @@ def default_summary(req: ChatRequest) -> str:
     agent = [t for role, sep, t in lines if sep and role == "assistant" and t.strip()]
     if not caller and not agent:  # not a transcript: summarise the messages themselves
         caller = [t for t in req.texts("user") if t.strip()]
-    parts = [f"お客様のご用件は「{first_sentence(caller[0])}」。" if caller else "お客様のご用件は聞き取れませんでした。"]
+    parts = [f"お客様は「{_quote(caller[0])}」とのご用件でした。" if caller else "お客様のご用件は聞き取れませんでした。"]
     if agent:
-        parts.append(f"エージェントは「{first_sentence(agent[-1])}」とご案内しました。")
+        parts.append(f"エージェントは「{_quote(agent[-1])}」とご案内しました。")
     return "".join(parts)
 
 
