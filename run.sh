@@ -15,7 +15,7 @@ install_once() {
     python3 -m venv .venv
   fi
   echo "installing into .venv (once; again only when pyproject.toml changes)..." >&2
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -m pip install -q -e ".${extras:+[$extras]}" 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import gateway.cli" # fails loudly if the install did not work
   rm -f .venv/.installed-"${extras:-base}"-*
