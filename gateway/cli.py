@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import secrets
 import signal
@@ -55,39 +56,61 @@ def _hypercorn_config(settings: Settings) -> Any:
     return config
 
 
-async def _serve_offline(settings: Settings) -> None:
-    """Nothing configured: the same single process, with the agent on the built-in emulators (gateway/offline.py)."""
-    from .offline import loopback_url, offline_settings
-
-    if not settings.console_token:  # the console is part of the demo: a token for this run, shown only here
-        settings.console_token = SecretStr(secrets.token_urlsafe(12))
-    base = loopback_url(settings.host, settings.port)
-    async with offline_settings(settings, base) as (wired, stack):
-        sys.stdout.write(
-            f"\nOFFLINE DEMO (no AI provider configured): the agent runs on built-in emulators\n"
-            f"  browser page: {base}/\n"
-            f"  console:      {base}/console  (token {wired.console_token.get_secret_value() if wired.console_token else ''})\n"
-            f"  phone call:   voice-gateway simulate-call --gateway {base}\n\n"
-        )
-        sys.stdout.flush()
-        await _serve_single(wired, stack=stack)
+def _offline_banner(base: str, settings: Settings) -> None:
+    token = settings.console_token.get_secret_value() if settings.console_token else ""
+    sys.stdout.write(
+        f"\nOFFLINE DEMO (no AI provider configured): the agent runs on built-in emulators\n"
+        f"  browser page: {base}/\n"
+        f"  console:      {base}/console  (token {token})\n"
+        f"  phone call:   voice-gateway simulate-call --gateway {base}\n\n"
+    )
+    sys.stdout.flush()
 
 
-async def _serve_single(settings: Settings, stack: Any = None) -> None:
+async def _serve_single(settings: Settings, offline_mode: bool = False) -> None:
     """One process: on SIGTERM/SIGINT stop taking new calls (readyz 503), let live ones finish, then stop.
-    ``stack``: the offline emulators the settings point at (offline mode)."""
+
+    The socket is bound first and the gateway built behind it (``gateway/warmup.py``); ``offline_mode`` builds it
+    on the built-in emulators (``gateway/offline.py``)."""
     from hypercorn.asyncio import serve
 
-    from .app import create_app
+    from .warmup import WarmingFront
 
-    app = create_app(settings, emulated=stack is not None)
-    if stack is not None:
-        app.extensions["offline_stack"] = stack
-    gw = app.extensions["gateway"]
+    front = WarmingFront()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
+    async def build(resources: contextlib.AsyncExitStack) -> Any:
+        await asyncio.to_thread(importlib.import_module, "gateway.app")  # seconds of imports, off the event loop
+        from .app import create_app
+
+        wired, stack = settings, None
+        if offline_mode:
+            from .offline import loopback_url, offline_settings
+
+            if not settings.console_token:  # the console is part of the demo: a token for this run, shown only here
+                settings.console_token = SecretStr(secrets.token_urlsafe(12))
+            base = loopback_url(settings.host, settings.port)
+            wired, stack = await resources.enter_async_context(offline_settings(settings, base))
+            _offline_banner(base, wired)
+        app = create_app(wired, emulated=stack is not None)
+        if stack is not None:
+            app.extensions["offline_stack"] = stack
+        return app
+
+    def warmed(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("the gateway could not start: %s", task.exception())
+            stop.set()
+
+    warming = loop.create_task(front.warm_up(build))
+    warming.add_done_callback(warmed)
+
     async def drain() -> None:
+        if front.app is None:
+            stop.set()
+            return
+        gw = front.app.extensions["gateway"]
         gw.draining = True
         deadline = loop.time() + settings.drain_timeout_s
         live = len(gw.hub.live_sessions())
@@ -114,7 +137,13 @@ async def _serve_single(settings: Settings, stack: Any = None) -> None:
         loop.add_signal_handler(sig, on_signal)
     config = _hypercorn_config(settings)
     config.graceful_timeout = 2.0
-    await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    try:
+        await serve(front, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    finally:
+        if not warming.done():
+            warming.cancel()
+            await asyncio.gather(warming, return_exceptions=True)
+            await front.close()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -126,7 +155,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if settings.workers > 1:
             logger.warning("offline demo: serving with 1 worker instead of %d (the emulators live in one process)", settings.workers)
         logger.info("serving on http://%s:%d (offline demo)", settings.host, settings.port)
-        event_loop.run(_serve_offline(settings), settings.event_loop)
+        event_loop.run(_serve_single(settings, offline_mode=True), settings.event_loop)
         return 0
     logger.info("serving on http://%s:%d with %d worker(s)", settings.host, settings.port, settings.workers)
     if settings.workers == 1:
