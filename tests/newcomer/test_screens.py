@@ -66,6 +66,7 @@ async def test_the_page_talks_to_the_offline_agent_in_both_languages(tmp_path: P
                 await page.set_viewport_size(VIEWPORTS[size])
                 assert await page.evaluate(NO_SIDEWAYS_SCROLL), size
                 assert await page.evaluate(CUT_TEXT, "#agent") == [], size
+                assert await page.evaluate("document.querySelector('#lang').getBoundingClientRect().height < 44"), size  # "日本語" on one line
                 await page.screenshot(path=str(screenshot_path(f"page-{lang}-{size}.png")), full_page=True)
             record = await _store_record(demo, session_id)
             turns = [t for t in record["turns"]]
@@ -116,6 +117,8 @@ async def test_the_console_follows_a_demo_call_that_ends_by_itself(tmp_path: Pat
         assert not any(p in summary for p in ROLE_PREFIXES) and "（" not in summary.split("」")[0], summary
         for size in ("1280", "800", "phone"):
             await page.set_viewport_size(VIEWPORTS[size])
+            overflowing = await page.evaluate("[...document.querySelectorAll('#conversation > *, #results .top')].filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent.slice(0, 40))")
+            assert overflowing == [], (size, overflowing)  # nothing runs out of its panel
             await page.screenshot(path=str(screenshot_path(f"console-history-{size}.png")))
         await page.set_viewport_size(VIEWPORTS["1280"])
         await page.click(".tabs button[data-tab=setup]")
