@@ -41,6 +41,7 @@ from .events import (
 from .handoff import Continuation
 from .heard import HeardTranscripts
 from .hub import SessionHub
+from .playout import ReplyGate
 from .profiles import AgentProfile
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class Conversation:
         self._pending_backchannel: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._heard = HeardTranscripts(engine.rate)
+        self._interrupted = ReplyGate()  # replies cut off by the caller: a late delta of one is never played
 
     def agent_audible(self) -> bool:
         return self._response_active or self.sink.audible()
@@ -167,7 +169,7 @@ class Conversation:
         return outcome
 
     async def _on_audio(self, audio: AudioOut) -> None:
-        if self._barged:
+        if self._barged or self._interrupted.ticket(audio.item_id) is None:
             return  # the remains of a cancelled response
         if self._stopped_at is not None:
             ms = (self.clock() - self._stopped_at) * 1000
@@ -205,6 +207,7 @@ class Conversation:
         self._barged = True
         self.barge_ins += 1
         item_id = self.sink.item_id
+        self._interrupted.interrupt(item_id)
         played = await self.sink.clear()
         if self._response_active:
             await self.engine.cancel_response()

@@ -8,6 +8,7 @@ the queue ran dry), so ``played = sent - still queued``.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 
 
@@ -46,3 +47,32 @@ class PlayoutClock:
         played = self.played_ms()
         self._end = self._clock()
         return played
+
+
+class ReplyGate:
+    """Once a reply is interrupted, no frame of it goes out again.
+
+    A sink sends a chunk as many frames with an ``await`` between each; a barge-in handled meanwhile sends the
+    device's stop, and without this gate the rest of the chunk would follow the stop (and re-arm the playout
+    clock), as would any delta of the cancelled reply the provider had already sent. A sink takes a ticket per
+    chunk and asks before and after every frame whether it still holds.
+    """
+
+    __slots__ = ("_cut", "_epoch")
+
+    def __init__(self, keep: int = 16) -> None:
+        self._cut: deque[str] = deque(maxlen=keep)  # item ids of recently interrupted replies
+        self._epoch = 0
+
+    def ticket(self, item_id: str) -> int | None:
+        """A ticket for one chunk of ``item_id``, or ``None`` when that reply was interrupted."""
+        return None if item_id and item_id in self._cut else self._epoch
+
+    def holds(self, ticket: int | None) -> bool:
+        return ticket is not None and ticket == self._epoch
+
+    def interrupt(self, item_id: str) -> None:
+        """Call before sending the device's stop: chunks in flight stop at their next frame."""
+        self._epoch += 1
+        if item_id and item_id not in self._cut:
+            self._cut.append(item_id)

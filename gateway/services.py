@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from .engines.providers import RealtimeTarget, chat_target, realtime_target
 from .engines.realtime import RealtimeSession
 from .handoff import Handoffs
 from .hub import SessionHub
+from .logs import session_id_var
 from .profiles import AgentProfile, ProfileLibrary
 from .security import AcsJwtValidator, TokenSigner
 from .store import Store
@@ -32,6 +34,7 @@ def new_session_id(channel: str) -> str:
 
 
 MEDIA_CHANNELS = ("phone", "browser")  # channels whose audio the gateway relays (WebRTC's goes browser ↔ provider)
+ANSWER_WINDOW_S = 30.0  # an answered call not connected by then never will be: it stops holding a media slot
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Gateway:
     emulated: bool = False  # offline mode: the agent runs on the built-in emulators (gateway/offline.py)
     mcp_status: dict[str, str] = field(default_factory=dict)
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
+    media_pending: dict[str, float] = field(default_factory=dict)  # answered, not yet live: session id → when
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
@@ -93,21 +97,42 @@ class Gateway:
         await self.store.close()
 
     def spawn(self, coro: object, name: str) -> asyncio.Task[object]:
-        """A background task the app owns (cancelled on shutdown), never fire-and-forget."""
+        """A background task the app owns (cancelled on shutdown), never fire-and-forget. A failure is logged with
+        the session id current at spawn time: nobody may ever await the task, so this is where it gets seen."""
         task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        session_id = session_id_var.get()
+
+        def done(finished: asyncio.Task[object]) -> None:
+            self.tasks.discard(finished)
+            if not finished.cancelled() and (exc := finished.exception()) is not None:
+                logger.error("task %s failed: %s", name, exc, exc_info=exc, extra={"session_id": session_id})
+
+        task.add_done_callback(done)
         return task
+
+    def media_starting(self, session_id: str) -> None:
+        """A call was answered: it holds a media slot before the hub lists it (until it connects, ends or expires)."""
+        self.media_pending[session_id] = time.monotonic()
+
+    def media_sessions(self) -> set[str]:
+        """The audio-relaying conversations this process carries: live in the hub, or answered in the last
+        ``ANSWER_WINDOW_S``. /readyz and the busy check both count these, so they always agree."""
+        now = time.monotonic()
+        for session_id, since in list(self.media_pending.items()):
+            if now - since > ANSWER_WINDOW_S:
+                del self.media_pending[session_id]
+        live = {s.session_id for s in self.hub.live_sessions() if s.channel in MEDIA_CHANNELS}
+        return live.union(self.media_pending)
 
     def at_media_capacity(self, starting: Iterable[str] = ()) -> bool:
         """This process carries as many audio-relaying conversations as it was sized for (``MAX_MEDIA_SESSIONS``):
-        a new one would degrade every call's audio, so it is turned away instead. ``starting``: session ids being
-        set up that the hub does not list yet (answered calls before CallConnected)."""
+        a new one would degrade every call's audio, so it is turned away instead. ``starting``: more session ids
+        being set up that neither the hub nor ``media_pending`` lists."""
         limit = self.settings.max_media_sessions
         if not limit:
             return False
-        live = {s.session_id for s in self.hub.live_sessions() if s.channel in MEDIA_CHANNELS}
-        return len(live.union(starting)) >= limit
+        return len(self.media_sessions().union(starting)) >= limit
 
     def profile(self, name: str | None = None) -> AgentProfile:
         try:

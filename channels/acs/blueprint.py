@@ -20,7 +20,7 @@ from gateway.events import Health
 from gateway.logs import session_context
 from gateway.services import Gateway
 
-from .call import MediaRefused, PhoneCall
+from .call import MediaRefused, PhoneCall, phone_session_id
 from .control import CallControl
 from .wire import IncomingCall, SubscriptionValidation, WireError, parse_callbacks, parse_event_grid
 
@@ -29,6 +29,7 @@ TOKEN_PURPOSE = "acs"
 EMULATED_PURPOSE = "acs-emulated"
 MEDIA_CONNECT_WINDOW_S = 600  # ACS dials the media URL once the greeting has played: seconds, not minutes
 ENDED_KEYS_KEPT = 10_000
+TAKEOVER_EVENTS = ("CallConnected", "PlayCompleted", "PlayFailed", "PlayCanceled")  # a live call moves on
 
 
 def new_call_key(now: float | None = None) -> str:
@@ -84,11 +85,35 @@ class PhoneCalls:
             self.calls[call_key] = call
         return call
 
-    async def end(self, call_key: str, outcome: str) -> None:
-        call = self.calls.pop(call_key, None)
+    async def for_callbacks(self, call_key: str, names: list[str], agent: str | None) -> PhoneCall | None:
+        """The live call these callbacks are about, or ``None`` when they must change nothing.
+
+        Deliveries are at-least-once and may arrive late: a ``PlayCompleted`` or ``MediaStreamingStopped`` retried
+        after the hang-up must not bring the call back as a ghost that holds a media slot. An ended call stays
+        ended (this process remembers recent keys; the record tells for calls another worker ended), and only an
+        event that moves a live call forward lets this worker take over a call it did not answer.
+        """
+        if call_key in self.ended:
+            return None
+        call = self.calls.get(call_key)
+        if call is not None:
+            return call
+        if not any(name in TAKEOVER_EVENTS for name in names):
+            return None
+        record = await self.gw.store.conversation(phone_session_id(call_key))
+        if record is not None and record.get("ended_at"):
+            self.remember_ended(call_key)
+            return None
+        return self.get_or_create(call_key, agent=agent)
+
+    def remember_ended(self, call_key: str) -> None:
         self.ended[call_key] = None
         while len(self.ended) > ENDED_KEYS_KEPT:
             self.ended.popitem(last=False)
+
+    async def end(self, call_key: str, outcome: str) -> None:
+        call = self.calls.pop(call_key, None)
+        self.remember_ended(call_key)
         if call is not None:
             await call.finish(outcome)
 
@@ -183,18 +208,20 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                 return jsonify(error="the phone channel is not configured (see voice-gateway doctor)"), 503
             if gw.draining:
                 return jsonify(error="draining: not taking new calls"), 503
-            if gw.at_media_capacity(c.session_id for c in line.calls.values()):
+            if gw.at_media_capacity():
                 await reject_busy(line, event)
                 busy += 1
                 continue
             call_key = new_call_key()
             call = line.get_or_create(call_key, event.caller, gw.agent)
+            gw.media_starting(call.session_id)
             callback_url, media_url = line.urls(call_key, call.profile.name)
             with session_context(call.session_id):
                 try:
                     call.connection_id = await line.control.answer(event.incoming_call_context, callback_url, media_url, call_key)
                 except AzureError as exc:
                     line.calls.pop(call_key, None)
+                    gw.media_pending.pop(call.session_id, None)
                     logger.error("answering the call failed: %s", exc)
                     return jsonify(error="ACS refused to answer the call", detail=str(exc)[:300]), 502
                 logger.info("answered call from %s (connection %s)", event.caller or "unknown", call.connection_id)
@@ -214,7 +241,13 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
             events = parse_callbacks(body)
         except WireError as exc:
             return jsonify(error=str(exc)), 400
-        call = phone.get_or_create(call_key, agent=request.args.get("agent"))
+        call = await phone.for_callbacks(call_key, [event.name for event in events], request.args.get("agent"))
+        if call is None:
+            with session_context(phone_session_id(call_key)):
+                logger.info("callback %s for an ended or unknown call ignored", ",".join(e.name for e in events))
+            if any(event.name == "CallDisconnected" for event in events):
+                phone.remember_ended(call_key)  # a media socket arriving after it must not open a call either
+            return jsonify(ok=True, ignored=True), 200
         with session_context(call.session_id):
             for event in events:
                 logger.info("callback %s %s", event.name, event.operation_context or "")

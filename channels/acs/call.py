@@ -47,12 +47,16 @@ class MediaRefused(Exception):
         self.reason = reason
 
 
+def phone_session_id(call_key: str) -> str:
+    return f"phone-{call_key}"
+
+
 class PhoneCall:
     def __init__(self, gw: Gateway, control: CallControl, call_key: str, caller: str, profile: AgentProfile) -> None:
         self.gw = gw
         self.control = control
         self.call_key = call_key
-        self.session_id = f"phone-{call_key}"
+        self.session_id = phone_session_id(call_key)
         self.caller = caller
         self.profile = profile
         self.connection_id = ""
@@ -67,13 +71,16 @@ class PhoneCall:
         self._hangup_timer: asyncio.Task[object] | None = None
         self._digits = ""
         self._greeting_known = False  # whether this worker saw the greeting played (or fail)
+        self._connected = False  # CallConnected handled (deliveries are at-least-once: a repeat changes nothing)
+        self._streaming_requested = False
         self.media_connected = asyncio.Event()
 
     # --- set-up -------------------------------------------------------------------------------------------------
     def register(self) -> None:
-        if self._registered:
+        if self._registered or self._ended:
             return
         self._registered = True
+        self.gw.media_pending.pop(self.session_id, None)  # the hub counts it from now on
         info = SessionInfo(self.session_id, "phone", self.profile.name, self.caller)
         self.gw.hub.open(info, end=self.hang_up)
 
@@ -83,10 +90,19 @@ class PhoneCall:
             with session_context(self.session_id):
                 self._engine_task = self.gw.spawn(self._start_engine(), f"prewarm-{self.session_id}")
 
-    async def _start_engine(self) -> RealtimeSession:
-        setup = self.gw.agent_setup(self.session_id, "phone", self.caller, self.profile)
-        engine = self.gw.realtime_session(setup)
-        await engine.start()
+    async def _start_engine(self) -> RealtimeSession | EngineUnavailable:
+        """Any failure here is this call's to report: logged now, returned as the task's result (the caller is told
+        at the next step: the greeting's end or the media socket's arrival)."""
+        try:
+            setup = self.gw.agent_setup(self.session_id, "phone", self.caller, self.profile)
+            engine = self.gw.realtime_session(setup)
+            await engine.start()
+        except EngineUnavailable as exc:
+            logger.error("realtime session set-up failed: %s", exc)
+            return exc
+        except Exception as exc:
+            logger.exception("realtime session set-up failed")
+            return EngineUnavailable(f"session set-up failed: {type(exc).__name__}: {exc}")
         self.engine = engine
         logger.info("realtime session ready")
         return engine
@@ -98,17 +114,20 @@ class PhoneCall:
             result = await asyncio.wait_for(asyncio.shield(self._engine_task), timeout)
         except TimeoutError:
             raise EngineUnavailable("the AI provider did not answer in time") from None
-        except EngineUnavailable:
-            raise
+        if isinstance(result, EngineUnavailable):
+            raise result
         assert isinstance(result, RealtimeSession)
         return result
 
     def engine_failed(self) -> bool:
         task = self._engine_task
-        return bool(task and task.done() and not task.cancelled() and task.exception() is not None)
+        return bool(task and task.done() and not task.cancelled() and isinstance(task.result(), EngineUnavailable))
 
     # --- callbacks ------------------------------------------------------------------------------------------------
     async def on_connected(self, connection_id: str) -> None:
+        if self._connected or self._ended:
+            return
+        self._connected = True
         self.connection_id = connection_id or self.connection_id
         self.register()
         self.prewarm()
@@ -118,11 +137,30 @@ class PhoneCall:
             voice = self.profile.tts_voice or self.gw.settings.greeting_voice
             if self.gw.settings.greeting_voice and self.gw.settings.greeting_text:
                 voice = self.gw.settings.greeting_voice
+            try:
+                await self.control.play_text(self.connection_id, greeting, voice, self.profile.language, GREETING_CONTEXT)
+            except Exception as exc:  # the caller must not wait in silence for a greeting that will never play
+                logger.error("greeting play failed (%s): the agent greets instead", exc)
+                await self._bridge()
+                return
             self.greeting_spoken = greeting
             self.gw.hub.publish(self.session_id, TranscriptFinal("assistant", greeting))
-            await self.control.play_text(self.connection_id, greeting, voice, self.profile.language, GREETING_CONTEXT)
         else:
+            await self._bridge()
+
+    async def _bridge(self) -> None:
+        """Ask ACS to connect the media socket (once); if it cannot, the caller hears the apology."""
+        if self._streaming_requested or self._ended:
+            return
+        self._streaming_requested = True
+        if self.engine_failed():
+            await self.apologise()
+            return
+        try:
             await self.control.start_streaming(self.connection_id)
+        except Exception as exc:
+            logger.error("starting media streaming failed: %s", exc)
+            await self.apologise()
 
     def greeting_text(self) -> str | None:
         return self.gw.settings.greeting_text or self.profile.greeting
@@ -136,17 +174,15 @@ class PhoneCall:
         self._greeting_known = True
         if not ok:
             self.greeting_spoken = None  # the agent will greet instead
-        if self.engine_failed():
-            await self.apologise()
-            return
-        await self.control.start_streaming(self.connection_id)
+        await self._bridge()
 
     async def apologise(self) -> None:
         """Tell the caller we cannot help right now, then hang up (also if the play never completes)."""
         if self._apologising or not self.connection_id:
             return
         self._apologising = True
-        self.outcome = "provider_unavailable"
+        if not self.outcome.startswith("provider"):  # keep "provider_lost" when the session died mid-call
+            self.outcome = "provider_unavailable"
         self.gw.hub.publish(self.session_id, SessionError("AI provider unavailable: apology played, call ended", fatal=True))
         try:
             voice = self.profile.tts_voice or self.gw.settings.greeting_voice
@@ -249,6 +285,7 @@ class PhoneCall:
         if self._ended:
             return
         self._ended = True
+        self.gw.media_pending.pop(self.session_id, None)
         if self._hangup_timer is not None and self._hangup_timer is not asyncio.current_task():
             self._hangup_timer.cancel()
         with session_context(self.session_id):

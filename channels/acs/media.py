@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from gateway.audio import REALTIME_RATE, B64Framer, FrameSplitter, Resampler, b64decode, b64encode, frame_bytes
 from gateway.events import AudioOut
-from gateway.playout import PlayoutClock
+from gateway.playout import PlayoutClock, ReplyGate
 
 from .wire import STOP_AUDIO, audio_data
 
@@ -19,6 +19,7 @@ class AcsAudioSink:
         self._send = send
         self.rate = rate
         self.playout = PlayoutClock()
+        self.gate = ReplyGate()
         self.frames_sent = 0
         if rate == REALTIME_RATE:
             self._framer: B64Framer | None = B64Framer(frame_bytes(rate))
@@ -38,8 +39,15 @@ class AcsAudioSink:
         return [b64encode(frame) for frame in self._splitter.push(pcm)]
 
     async def play(self, audio: AudioOut) -> None:
+        ticket = self.gate.ticket(audio.item_id)
+        if ticket is None:
+            return  # a reply the caller interrupted
         for frame in self._frames(audio):
+            if not self.gate.holds(ticket):
+                return  # interrupted while this chunk was going out: nothing of it may follow StopAudio
             await self._send(audio_data(frame))
+            if not self.gate.holds(ticket):
+                return  # sent before StopAudio, so dropped with the queue: not heard, not counted
             self.playout.sent(audio.item_id, FRAME_MS)
             self.frames_sent += 1
 
@@ -55,6 +63,7 @@ class AcsAudioSink:
             self.frames_sent += 1
 
     async def clear(self) -> int:
+        self.gate.interrupt(self.playout.item_id)
         if self._framer is not None:
             self._framer.reset()
         else:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from gateway.audio import b64decode, pcm_ms
 from gateway.events import AudioOut
-from gateway.playout import PlayoutClock
+from gateway.playout import PlayoutClock, ReplyGate
 
 from .link import Link
 from .wire import CLEAR, SAMPLE_RATE
@@ -27,6 +27,7 @@ class BrowserAudioSink:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.playout = PlayoutClock(clock)
+        self.gate = ReplyGate()
         self.link: Link | None = None
         self.frames_sent = 0
         self.bytes_sent = 0
@@ -52,11 +53,16 @@ class BrowserAudioSink:
         if link is None or link.closed:
             self.dropped_chunks += 1
             return
+        ticket = self.gate.ticket(audio.item_id)
         pcm = b64decode(audio.b64)
         for start in range(0, len(pcm), MAX_FRAME_BYTES):
+            if not self.gate.holds(ticket):
+                return  # an interrupted reply: nothing of it may follow the clear
             frame = pcm[start : start + MAX_FRAME_BYTES]
             if not await link.send(frame):
                 self.dropped_chunks += 1
+                return
+            if not self.gate.holds(ticket):
                 return
             if audio.item_id not in self.first_frame_sent:
                 self.first_frame_sent[audio.item_id] = self.clock()
@@ -67,6 +73,7 @@ class BrowserAudioSink:
             self.bytes_sent += len(frame)
 
     async def clear(self) -> int:
+        self.gate.interrupt(self.playout.item_id)
         self.clears += 1
         if self.link is not None:
             await self.link.send(CLEAR)

@@ -100,7 +100,8 @@ class _Page:
 
 
 async def _one_conversation(ws_url: str, origin: str, chat: ChatEmulator, speech: SpeechEmulator, phrase: bytes) -> BrowserTimings:
-    async with connect(ws_url, origin=origin, max_size=None, open_timeout=10) as ws:  # type: ignore[arg-type]
+    # compression=None: the socket carries PCM, which does not compress; deflate would only measure zlib
+    async with connect(ws_url, origin=origin, max_size=None, open_timeout=10, compression=None) as ws:  # type: ignore[arg-type]
         page = _Page(ws)
         reader = asyncio.create_task(page.read())
         try:

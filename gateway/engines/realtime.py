@@ -30,6 +30,7 @@ from ..events import (
 from ..tools.mcp_source import mcp_tool_names, native_mcp_tools
 from .base import AgentSetup, EngineUnavailable
 from .providers import RealtimeTarget
+from .realtime_socket import ProviderSocket, open_provider_socket
 from .realtime_wire import FunctionCall, ProviderError, audio_append, message_item, parse_server_event, session_config
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class RealtimeSession:
         self._agent_finals: deque[str] = deque(maxlen=16)  # agent items whose final transcript went out already
         self.dropped_frames = 0
         self.reconnects = 0
-        self._conn: Any = None
+        self._conn: ProviderSocket | None = None
         self._events: asyncio.Queue[Any] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self._tool_tasks: set[asyncio.Task[None]] = set()
@@ -77,9 +78,8 @@ class RealtimeSession:
             raise EngineUnavailable(f"{self.target.provider} realtime: {type(exc).__name__}: {exc}") from exc
         self._reader = asyncio.create_task(self._read_loop(), name=f"realtime-reader-{self.setup.session_id}")
 
-    async def _open(self) -> Any:
-        realtime = self.target.client.beta.realtime if self.target.beta else self.target.client.realtime
-        return await asyncio.wait_for(realtime.connect(model=self.target.model).enter(), timeout=self.connect_timeout)
+    async def _open(self) -> ProviderSocket:
+        return await asyncio.wait_for(open_provider_socket(self.target), timeout=self.connect_timeout)
 
     def _tools(self) -> list[dict[str, Any]]:
         settings, registry = self.setup.settings, self.setup.registry
@@ -167,22 +167,36 @@ class RealtimeSession:
             yield event
 
     async def _read_loop(self) -> None:
+        """Pump provider events until the socket ends. Whatever ends it, the event stream ends too (a reader that
+        died silently left the call hanging forever): an unexpected failure is a fatal ``SessionError``, so the
+        channel apologises and hangs up."""
+        try:
+            await self._read_events()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("the realtime session failed")
+            self._events.put_nowait(SessionError(f"The AI session failed: {type(exc).__name__}", fatal=True))
+        finally:
+            self._events.put_nowait(_END)
+
+    async def _read_events(self) -> None:
         while True:
             try:
+                assert self._conn is not None
                 raw = await self._conn.recv_bytes()
             except (ConnectionClosed, OSError) as exc:
                 if self._closing:
-                    break
+                    return
                 logger.warning("provider socket dropped mid-call (%s); reconnecting", type(exc).__name__)
                 if await self._reconnect():
                     continue
                 self._events.put_nowait(SessionError("The AI provider connection was lost and could not be restored.", fatal=True))
-                break
+                return
             try:
                 self._dispatch(raw)
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):  # not the shape the protocol promises
                 logger.warning("unreadable provider event skipped: %.200r", raw)
-        self._events.put_nowait(_END)
 
     def _dispatch(self, raw: bytes) -> None:
         kind, event = parse_server_event(raw)

@@ -448,3 +448,17 @@ async def test_bench_mode_streams_20ms_deltas_steadily_without_vad(native: bool)
     record = emulator.sessions[0]
     assert record.received_audio == b"" and record.audio_in.nbytes == FRAME * 5  # counted, not kept
     assert record.responses[0].trigger == "bench"
+
+
+@pytest.mark.parametrize("accept", [True, False])
+async def test_the_native_server_negotiates_compression_only_when_told(accept: bool) -> None:
+    """Like common WebSocket servers, the emulator deflates for a client that offers it; the bench preset does not."""
+    emulator = RealtimeEmulator(api_keys={KEY}, accept_compression=accept)
+    async with emulator.serve(native=True) as url:
+        ws = url.replace("http://", "ws://")
+        async with websockets.connect(f"{ws}/v1/realtime?model=m", additional_headers={"Authorization": f"Bearer {KEY}"}) as conn:
+            await conn.recv()
+            negotiated = [type(e).__name__ for e in conn.protocol.extensions]
+        record = await emulator.wait_for_session(1)
+    assert record.extensions == (["permessage-deflate"] if accept else [])
+    assert negotiated == (["PerMessageDeflate"] if accept else [])

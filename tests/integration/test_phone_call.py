@@ -13,7 +13,7 @@ from gateway.audio import read_wav, resample, rms
 from gateway.emulators.acs import Silence, send_subscription_validation
 from gateway.emulators.realtime import CallTool, Say, Script
 from tests.conftest import speech, speech_text
-from tests.integration.phone_rig import phone_rig, running_call_tasks
+from tests.integration.phone_rig import DIALECTS, phone_rig, running_call_tasks
 
 RESERVATION = {
     "locationId": "tokyo-station",
@@ -21,6 +21,12 @@ RESERVATION = {
     "endDate": "2031-03-01T18:00",
     "customerName": "山田 太郎",
     "vehicleType": "compact",
+}
+
+DIALECT_PATHS = {
+    "openai-ga": ("/v1/realtime", "ga"),
+    "azure-ga": ("/openai/v1/realtime", "ga"),
+    "azure-preview": ("/openai/realtime", "beta"),
 }
 
 
@@ -42,8 +48,10 @@ async def wait_until(check, timeout: float = 10.0):
         await asyncio.sleep(0.02)
 
 
-async def test_a_whole_call_at_24khz(tmp_path) -> None:
-    async with phone_rig(tmp_path, reservation_script()) as rig:
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_a_whole_call_at_24khz(tmp_path, dialect: str) -> None:
+    """The whole call on every provider dialect the README names: OpenAI GA, Azure GA and Azure preview (beta)."""
+    async with phone_rig(tmp_path, reservation_script(), dialect=dialect) as rig:
         assert (await send_subscription_validation(rig.incoming_url)).ok
         call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_reserve_car"))
         assert call.incoming_response.status == 200
@@ -63,6 +71,7 @@ async def test_a_whole_call_at_24khz(tmp_path) -> None:
 
         # the tool call round-trips and its result is spoken back
         session = await rig.realtime.wait_for_session(1)
+        assert (session.path, session.dialect.value) == DIALECT_PATHS[dialect]
         await session.wait_for(lambda s: s.function_call_outputs, timeout=15)
         await session.wait_for(lambda s: len([r for r in s.responses if r.status == "completed"]) >= 2, timeout=15)
         number = rig.realtime.sessions[0].function_call_outputs[0].output

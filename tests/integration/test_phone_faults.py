@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
+
+import pytest
 
 from gateway.emulators.acs import Silence
 from gateway.emulators.realtime import Pacing, Say, Script
 from gateway.events import EngineReconnected  # noqa: F401  (documents what the engine emits)
 from tests.conftest import speech
-from tests.integration.phone_rig import phone_rig, running_call_tasks
+from tests.integration.phone_rig import DIALECTS, errors_of, phone_rig, running_call_tasks, session_logs
 from tests.integration.test_phone_call import wait_until
 
 
@@ -46,23 +49,33 @@ async def test_a_provider_drop_mid_call_is_survived_with_context(tmp_path) -> No
         assert reply_item
 
 
-async def test_a_refusing_provider_gets_an_apology_and_a_clean_hang_up(tmp_path) -> None:
-    async with phone_rig(tmp_path, Script.replies("unused")) as rig:
-        rig.realtime.refuse_connections(503)
-        call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"))
-        await call.wait_for("CallDisconnected", 15)
-        plays = [r.body["playSources"][0]["text"]["text"] for r in rig.acs.requests_for("play")]
-        assert len(plays) == 2 and "申し訳ございません" in plays[1]
-        ops = rig.acs.operations(call.call_connection_id)
-        assert "startMediaStreaming" not in ops and ops[-1] in ("terminate", "hangUp", "delete")
-        await wait_until(lambda: not rig.gw.hub.live_sessions(), 10)
-        await rig.gw.writer.flush()
-        [conversation] = await rig.gw.store.search_conversations(channel="phone")
-        assert conversation["outcome"] == "provider_unavailable"
-        record = await rig.gw.store.conversation(conversation["id"])
-        assert record["turns"][0]["role"] == "assistant"  # the greeting the caller heard is on record
-        await asyncio.sleep(0.2)
-        assert running_call_tasks(rig.gw) == []
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_a_refusing_provider_gets_an_apology_and_a_clean_hang_up(tmp_path, caplog, dialect: str) -> None:
+    """The session set-up failing is a logged error of that call (whatever the dialect), and the caller is told."""
+    caplog.set_level(logging.INFO)
+    with session_logs(caplog):
+        async with phone_rig(tmp_path, Script.replies("unused"), dialect=dialect) as rig:
+            rig.realtime.refuse_connections(503)
+            call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"))
+            await call.wait_for("CallDisconnected", 15)
+            await _apology_and_clean_end(rig, call)
+    [session_id] = {r.session_id for r in caplog.records if getattr(r, "session_id", "-").startswith("phone-")}
+    assert any("set-up failed" in m and "503" in m for m in errors_of(caplog, session_id)), errors_of(caplog, session_id)
+
+
+async def _apology_and_clean_end(rig, call) -> None:
+    plays = [r.body["playSources"][0]["text"]["text"] for r in rig.acs.requests_for("play")]
+    assert len(plays) == 2 and "申し訳ございません" in plays[1]
+    ops = rig.acs.operations(call.call_connection_id)
+    assert "startMediaStreaming" not in ops and ops[-1] in ("terminate", "hangUp", "delete")
+    await wait_until(lambda: not rig.gw.hub.live_sessions(), 10)
+    await rig.gw.writer.flush()
+    [conversation] = await rig.gw.store.search_conversations(channel="phone")
+    assert conversation["outcome"] == "provider_unavailable"
+    record = await rig.gw.store.conversation(conversation["id"])
+    assert record["turns"][0]["role"] == "assistant"  # the greeting the caller heard is on record
+    await asyncio.sleep(0.2)
+    assert running_call_tasks(rig.gw) == []
 
 
 async def test_a_dropped_media_socket_ends_the_session_and_leaks_nothing(tmp_path) -> None:

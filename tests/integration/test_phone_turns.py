@@ -40,6 +40,9 @@ async def test_barge_in_stops_audio_cancels_and_truncates_to_what_was_heard(tmp_
         assert any(isinstance(e, BargeIn) for e in rig.gw.hub.history(rig.gw.hub.live_sessions()[0].session_id))
         # the caller's interruption still gets its answer
         await session.wait_for(lambda s: len(s.responses) >= 2, timeout=10)
+        # no frame of the interrupted reply reached the phone after StopAudio
+        late = [f for f in timeline.received if stop < f.time < session.responses[1].created_at]
+        assert late == [], f"{len(late)} frames of the interrupted reply followed StopAudio"
         await call.hang_up()
         # the record keeps what the caller heard of the interrupted reply, not what the model wrote
         await wait_until(lambda: not rig.gw.hub.live_sessions(), 10)

@@ -3,6 +3,7 @@ delivery and the media-streaming WebSocket client, so the gateway's ACS channel 
 """
 
 from .call import EmulatedCall
+from .callbacks import CallbackDisorder
 from .caller_audio import CallerAudio, Dtmf, Silence, Speech, speech_from_wav
 from .config import DEFAULT_ACCESS_KEY, DEFAULT_RESOURCE_ID, EmulatorConfig
 from .emulator import AcsEmulator
@@ -47,6 +48,7 @@ __all__ = [
     "AcsEmulator",
     "AcsMediaClient",
     "CallState",
+    "CallbackDisorder",
     "CallbackDelivery",
     "CallerAudio",
     "Dtmf",

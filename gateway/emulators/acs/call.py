@@ -128,6 +128,8 @@ class EmulatedCall:
             self._on_delivered,
             delay_s=self.config.callback_delay_s,
             log_prefix=f"[{self.call_connection_id}]",
+            disorder=self.config.callbacks,
+            on_extra=self.deliveries.append,
         )
         self._spawn(self._connected(operation_context), "connected")
 

@@ -1,5 +1,9 @@
 """Delivery of Call Automation events to the gateway's ``callbackUri``: one POST per event, in order, each with a
-fresh 5-minute RS256 bearer token, like ACS (protocols.md A.3, A.4)."""
+fresh 5-minute RS256 bearer token, like ACS (protocols.md A.3, A.4).
+
+Real deliveries are at-least-once and not strictly ordered, and a retried one can arrive after the call has
+ended; ``CallbackDisorder`` makes the emulator behave that way when a test asks for it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -39,6 +44,18 @@ async def post_callback(
         return resp.status
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackDisorder:
+    """How deliveries misbehave. ``duplicate``: every event is delivered twice. ``reorder``: an event waits up to
+    ``reorder_window_s`` for the next one, which then goes first. ``redeliver_after_end``: events of these short
+    types (``"PlayCompleted"``) are delivered once more after the call has ended, like a late retry."""
+
+    duplicate: bool = False
+    reorder: bool = False
+    reorder_window_s: float = 0.3
+    redeliver_after_end: frozenset[str] = frozenset()
+
+
 class CallbackQueue:
     """Owns the one task that delivers a call's events, so they arrive in the order the call produced them."""
 
@@ -51,7 +68,10 @@ class CallbackQueue:
         *,
         delay_s: float = 0.02,
         log_prefix: str = "",
+        disorder: CallbackDisorder | None = None,
+        on_extra: Callable[[CallbackDelivery], None] | None = None,
     ) -> None:
+        """``on_extra`` records the deliveries the disorder adds (duplicates, late redeliveries)."""
         self._session = session
         self._issuer = issuer
         self.url = url
@@ -61,6 +81,9 @@ class CallbackQueue:
         self._queue: asyncio.Queue[CallbackDelivery | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._disorder = disorder or CallbackDisorder()
+        self._on_extra = on_extra or (lambda _d: None)
+        self._late: list[CallbackDelivery] = []
 
     def put(self, event: dict[str, Any]) -> CallbackDelivery:
         delivery = CallbackDelivery(event_type=str(event.get("type")), event=event, queued_at=time.monotonic())
@@ -77,10 +100,33 @@ class CallbackQueue:
         while True:
             delivery = await self._queue.get()
             if delivery is None:
-                return
-            if self._delay_s > 0:
-                await asyncio.sleep(self._delay_s)
-            await self._deliver(delivery)
+                break
+            batch = [delivery]
+            if self._disorder.reorder:
+                try:
+                    following = await asyncio.wait_for(self._queue.get(), self._disorder.reorder_window_s)
+                except TimeoutError:
+                    following = None
+                else:
+                    if following is None:  # closing: deliver what we hold, then the late ones
+                        self._queue.put_nowait(None)
+                if following is not None:
+                    batch.insert(0, following)
+            for item in batch:
+                if self._delay_s > 0:
+                    await asyncio.sleep(self._delay_s)
+                await self._deliver(item)
+                if self._disorder.duplicate:
+                    await self._deliver_extra(item)
+                if item.short_type in self._disorder.redeliver_after_end:
+                    self._late.append(item)
+        for item in self._late:  # the call has ended: retries arriving late
+            await self._deliver_extra(item)
+
+    async def _deliver_extra(self, original: CallbackDelivery) -> None:
+        extra = replace(original, queued_at=time.monotonic(), sent_at=None, status=None, error=None)
+        self._on_extra(extra)
+        await self._deliver(extra)
 
     async def _deliver(self, delivery: CallbackDelivery) -> None:
         delivery.sent_at = time.monotonic()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .callbacks import CallbackDisorder
 from .models import PlayConfig
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ class EmulatorConfig:
     resource_id: str = DEFAULT_RESOURCE_ID
     acs_number: str = "+815012345678"  # the number callers dial (IncomingCall ``to``)
     callback_delay_s: float = 0.02  # before each callback POST, so answer's response usually lands first
+    callbacks: CallbackDisorder = field(default_factory=CallbackDisorder)  # duplicated, reordered, late deliveries
     play: PlayConfig = field(default_factory=PlayConfig)
     media_max_duration_s: float = 900.0  # bounds the frame loop of every media stream
     media_open_timeout_s: float = 5.0

@@ -16,6 +16,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def hypercorn_extensions(offered: str) -> list[str]:
+    """What Hypercorn negotiated for this socket: it accepts permessage-deflate whenever the client offers it."""
+    names = {e.split(";")[0].strip() for e in offered.split(",")}
+    return ["permessage-deflate"] if "permessage-deflate" in names else []
+
+
 def create_realtime_app(emulator: RealtimeEmulator) -> Quart:
     """Build the ASGI app serving ``emulator`` (serve it with ``gateway.emulators.serving.serve_app``)."""
     app = Quart("gateway.emulators.realtime")
@@ -46,6 +52,7 @@ def create_realtime_app(emulator: RealtimeEmulator) -> Quart:
         await websocket.accept(subprotocol=outcome.subprotocol)
         ws = websocket._get_current_object()
         session = RealtimeSession(emulator, outcome, ws, dict(websocket.scope))
+        session.record.extensions = hypercorn_extensions(websocket.headers.get("sec-websocket-extensions", ""))
         emulator.register(session)
         try:
             await session.run()

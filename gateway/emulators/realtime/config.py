@@ -86,6 +86,9 @@ class EmulatorConfig:
     ``call_id`` in ``function_call_output``) and answer with ``error`` events.
     ``keep_audio``/``log_appends``: record every received sample / every append event (off in bench mode).
     ``always_transcribe``: emit ``input_audio_transcription.completed`` even when the session did not ask for it.
+    ``accept_compression``: negotiate permessage-deflate when the client offers it, as common WebSocket servers do
+    by default (a client that must never compress audio has to stop offering it). The Quart app under Hypercorn
+    always accepts; the native server follows this switch.
     """
 
     api_keys: frozenset[str] | None = None
@@ -98,6 +101,7 @@ class EmulatorConfig:
     keep_audio: bool = True
     log_appends: bool = True
     always_transcribe: bool = False
+    accept_compression: bool = True
     default_instructions: str = "You are a helpful voice assistant."
     session_lifetime_s: int = 3600
 
@@ -110,4 +114,5 @@ class EmulatorConfig:
             bench=bench or BenchConfig(),
             keep_audio=False,
             log_appends=False,
+            accept_compression=False,
         )

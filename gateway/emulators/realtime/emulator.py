@@ -162,20 +162,28 @@ class RealtimeEmulator:
         """
         self.faults.drop = DropPlan(after_audio_ms, code, times)
 
+    def _live_session(self, record: SessionRecord | None) -> RealtimeSession | None:
+        if record is None:
+            live = list(self._live.values())
+            return live[-1] if live else None
+        return self._live.get(record.session_id)
+
     def drop_session(
         self, record: SessionRecord | None = None, *, code: int | None = 1011, error: str | None = None
     ) -> bool:
         """Drop a live session now (the latest one by default). ``error`` sends an ``error`` event with that code
         first (e.g. ``"session_expired"``). Returns ``False`` when the session is not live."""
-        if record is None:
-            live = list(self._live.values())
-            if not live:
-                return False
-            session = live[-1]
-        else:
-            found = self._live.get(record.session_id)
-            if found is None:
-                return False
-            session = found
+        session = self._live_session(record)
+        if session is None:
+            return False
         session.request_drop(code, error)
+        return True
+
+    async def send_raw(self, text: str, record: SessionRecord | None = None) -> bool:
+        """Send ``text`` as it is on a live session (the latest one by default): a malformed or unexpected event,
+        as a service bug or an unannounced protocol change would produce. Returns ``False`` when not live."""
+        session = self._live_session(record)
+        if session is None:
+            return False
+        await session.send_raw(text)
         return True

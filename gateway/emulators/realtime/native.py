@@ -3,8 +3,8 @@
 Through Quart and Hypercorn every WebSocket message costs tens of microseconds in pure-Python layers, and
 Hypercorn always accepts ``permessage-deflate`` when the client offers it (the openai SDK does), so each audio
 delta is also zlib-compressed. At ~500 calls x 100 messages/s that alone saturates a core. This server runs
-the very same ``RealtimeSession`` code with the same handshake rules, refuses compression, and aborts TCP
-without any lookup. Tests use the Quart app (``RealtimeEmulator.serve()``); the benchmark may use this one.
+the very same ``RealtimeSession`` code with the same handshake rules, negotiates compression only when
+``accept_compression`` is set (the bench preset does not), and aborts TCP without any lookup. Tests use the Quart app (``RealtimeEmulator.serve()``); the benchmark may use this one.
 """
 
 from __future__ import annotations
@@ -89,6 +89,8 @@ async def serve_native(emulator: RealtimeEmulator, host: str = "127.0.0.1", port
         outcome = handshakes.pop(id(conn))
         client = conn.remote_address
         session = RealtimeSession(emulator, outcome, NativeSocket(conn), {"client": client})
+        accepted = conn.response.headers.get("Sec-WebSocket-Extensions", "") if conn.response is not None else ""
+        session.record.extensions = [e.split(";")[0].strip() for e in accepted.split(",") if e.strip()]
         emulator.register(session)
         try:
             await session.run()
@@ -101,7 +103,7 @@ async def serve_native(emulator: RealtimeEmulator, host: str = "127.0.0.1", port
         port,
         process_request=process_request,
         select_subprotocol=select_subprotocol,
-        compression=None,
+        compression="deflate" if emulator.config.accept_compression else None,
         max_size=None,
         ping_interval=None,
     ) as server:

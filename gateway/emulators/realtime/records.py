@@ -179,6 +179,7 @@ class SessionRecord:
     model: str
     query: dict[str, str]
     auth: str  # "bearer", "api-key-header", "api-key-query", "subprotocol"
+    extensions: list[str] = field(default_factory=list)  # WebSocket extensions negotiated (permessage-deflate)
     connected_at: float = field(default_factory=time.monotonic)
     audio_in: AudioLog = field(default_factory=AudioLog)
     session: dict[str, Any] = field(default_factory=dict)

@@ -125,6 +125,11 @@ class RealtimeSession(InputAudioMixin, ConversationMixin):
             self.record.closed_at = time.monotonic()
             logger.info("session %s closed", self.record.session_id)
 
+    async def send_raw(self, text: str) -> None:
+        """Put ``text`` on the socket as it is (a fault: an event the client may not be able to read)."""
+        with contextlib.suppress(ConnectionGone):
+            await self.sender.send_text("raw", text)
+
     def request_drop(self, code: int | None, error: str | None = None) -> None:
         """Ask the session to drop its connection (close ``code``, or TCP abort when ``None``)."""
         if self._kill is not None and not self._kill.done():
