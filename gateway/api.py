@@ -27,6 +27,7 @@ def public_status(gw: Gateway) -> dict[str, Any]:
     webrtc = gw.realtime is not None
     cascade = gw.settings.speech_configured and gw.settings.chat_provider is not None
     return {
+        "emulated": gw.emulated,  # the offline demo: the page says its agent is not a real model
         "agent": gw.agent,
         "language": gw.profile().language,
         "agents": [{"name": p.name, "title": p.title, "language": p.language} for p in gw.profiles.all()],
@@ -39,7 +40,7 @@ def public_status(gw: Gateway) -> dict[str, Any]:
 def private_status(gw: Gateway) -> dict[str, Any]:
     """What the console adds for its token holder: configuration checks, provider, MCP servers."""
     return {
-        "checks": as_dicts(run_checks(gw.settings)),
+        "checks": as_dicts(run_checks(gw.settings, emulated=gw.emulated)),
         "realtime_provider": gw.settings.realtime_provider,
         "mcp": gw.mcp_status,
     }
@@ -60,13 +61,14 @@ def create_core_blueprint(gw: Gateway) -> Blueprint:
 
     @bp.get("/readyz")
     async def readyz() -> tuple[Response, int]:
+        mode = {"mode": "offline demo (emulated agent)"} if gw.emulated else {}
         if gw.draining:
-            return jsonify(status="draining"), 503
+            return jsonify(status="draining", **mode), 503
         if not await gw.store.ping():
             return jsonify(status="store unreachable"), 503
         if gw.at_media_capacity():
             return jsonify(status="at capacity", live_sessions=len(gw.hub.live_sessions())), 503
-        return jsonify(status="ready", live_sessions=len(gw.hub.live_sessions())), 200
+        return jsonify(status="ready", live_sessions=len(gw.hub.live_sessions()), **mode), 200
 
     @bp.get("/api/status")
     async def status() -> Response:
@@ -125,6 +127,13 @@ def create_core_blueprint(gw: Gateway) -> Blueprint:
     @bp.get("/")
     async def index() -> Response:
         return await send_from_directory(WEB_DIR, "index.html")
+
+    @bp.get("/favicon.ico")
+    async def favicon() -> Response:
+        """Browsers ask for it on every page (the page and the console): an icon, not a 404 in every log."""
+        response = await send_from_directory(WEB_DIR, "favicon.svg", mimetype="image/svg+xml")
+        response.cache_control.max_age = 86400
+        return response
 
     @bp.get("/static/<path:path>")
     async def static_files(path: str) -> Response:

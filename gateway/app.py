@@ -9,14 +9,17 @@ from quart import Quart
 from .api import create_core_blueprint, json_errors
 from .config import Settings
 from .doctor import render, run_checks
+from .offline import OFFLINE_NOTICE
 from .services import Gateway
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> Quart:
+def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Quart:
+    """``emulated``: the providers in ``settings`` are the built-in emulators (offline mode), said everywhere."""
     settings = settings or Settings()
     gw = Gateway.build(settings)
+    gw.emulated = emulated
     app = Quart(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["gateway"] = gw
@@ -38,10 +41,12 @@ def create_app(settings: Settings | None = None) -> Quart:
     @app.before_serving
     async def startup() -> None:
         await gw.start()
-        disabled = [c for c in run_checks(settings) if not c.ok and not c.optional]
+        disabled = [c for c in run_checks(settings, emulated=emulated) if not c.ok and not c.optional]
         if disabled:
             logger.warning("some channels are disabled:\n%s", render(disabled))
-        logger.info("voice gateway ready (agent %s)", gw.agent)
+        if emulated:
+            logger.warning("%s", OFFLINE_NOTICE)
+        logger.info("voice gateway ready (agent %s%s)", gw.agent, ", OFFLINE DEMO: emulated agent" if emulated else "")
 
     @app.after_serving
     async def shutdown() -> None:

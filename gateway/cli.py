@@ -1,14 +1,17 @@
-"""The ``voice-gateway`` command: serve, doctor, simulate-call, bench."""
+"""The voice-gateway command line: serve, demo, doctor, simulate-call, bench."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib
 import logging
+import secrets
 import sys
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from . import event_loop
 from .config import Settings, format_errors, share_secret_with_workers
@@ -17,6 +20,15 @@ from .logs import configure_logging
 from .serving import graceful_timeout
 
 logger = logging.getLogger("gateway.cli")
+DESCRIPTION = """\
+A voice gateway between callers (phone, browser) and one AI voice agent.
+
+  serve          run the gateway (with no AI provider configured: the offline demo on built-in emulators)
+  demo           the offline demo on its own port (8080): every outside service emulated
+  doctor         which channels and providers are configured, and what would enable the rest
+  simulate-call  place an emulated phone call against a running gateway
+  bench          measure concurrent calls, latency and cost per call
+"""
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -59,18 +71,79 @@ def _hypercorn_config(settings: Settings) -> Any:
     return config
 
 
-async def _serve_single(settings: Settings) -> None:
-    """One process: on SIGTERM/SIGINT stop taking new calls (readyz 503), let live ones finish, then stop."""
-    from .app import create_app
-    from .serving import serve_app
+def _offline_banner(base: str, settings: Settings) -> None:
+    token = settings.console_token.get_secret_value() if settings.console_token else ""
+    sys.stdout.write(
+        f"\nOFFLINE DEMO (no AI provider configured): the agent runs on built-in emulators\n"
+        f"  browser page: {base}/\n"
+        f"  console:      {base}/console  (token {token})\n"
+        f"  phone call:   voice-gateway simulate-call --gateway {base}\n\n"
+    )
+    sys.stdout.flush()
 
-    await serve_app(create_app(settings), _hypercorn_config(settings), settings)
+
+async def _serve_single(settings: Settings, offline_mode: bool = False) -> None:
+    """One process: on SIGTERM/SIGINT stop taking new calls (readyz 503), let live ones finish, then stop.
+
+    The socket is bound first and the gateway built behind it (``gateway/warmup.py``); ``offline_mode`` builds it
+    on the built-in emulators (``gateway/offline.py``)."""
+    from .serving import serve_app
+    from .warmup import WarmingFront
+
+    front = WarmingFront()
+    failed = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def build(resources: contextlib.AsyncExitStack) -> Any:
+        await asyncio.to_thread(importlib.import_module, "gateway.app")  # seconds of imports, off the event loop
+        from .app import create_app
+
+        wired, stack = settings, None
+        if offline_mode:
+            from .offline import loopback_url, offline_settings
+
+            if not settings.console_token:  # the console is part of the demo: a token for this run, shown only here
+                settings.console_token = SecretStr(secrets.token_urlsafe(12))
+            base = loopback_url(settings.host, settings.port)
+            wired, stack = await resources.enter_async_context(offline_settings(settings, base))
+            _offline_banner(base, wired)
+        app = create_app(wired, emulated=stack is not None)
+        if stack is not None:
+            app.extensions["offline_stack"] = stack
+        return app
+
+    def warmed(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("the gateway could not start: %s", task.exception())
+            failed.set()
+
+    warming = loop.create_task(front.warm_up(build))
+    warming.add_done_callback(warmed)
+
+    def gateway() -> Any:
+        return front.app.extensions["gateway"] if front.app is not None else None
+
+    try:
+        await serve_app(front, _hypercorn_config(settings), settings, gateway=gateway, abort=failed)
+    finally:
+        if not warming.done():
+            warming.cancel()
+            await asyncio.gather(warming, return_exceptions=True)
+            await front.close()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(host=args.host, port=args.port, workers=args.workers)
     configure_logging(settings.log_level, settings.log_format)
     _stop_on_fatal_problems(settings)
+    from . import offline
+
+    if offline.wanted(settings):
+        if settings.workers > 1:
+            logger.warning("offline demo: serving with 1 worker instead of %d (the emulators live in one process)", settings.workers)
+        logger.info("serving on http://%s:%d (offline demo)", settings.host, settings.port)
+        event_loop.run(_serve_single(settings, offline_mode=True), settings.event_loop)
+        return 0
     logger.info("serving on http://%s:%d with %d worker(s)", settings.host, settings.port, settings.workers)
     if settings.workers == 1:
         event_loop.run(_serve_single(settings), settings.event_loop)
@@ -91,14 +164,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="voice-gateway", description=__doc__)
+    parser = argparse.ArgumentParser(prog="voice-gateway", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the gateway (Hypercorn)")
+    serve = sub.add_parser("serve", help="run the gateway (Hypercorn)", description="Run the gateway. With no AI provider configured it runs the offline demo (built-in emulators).")
     serve.add_argument("--host", default=None, help="bind address (HOST, default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=None, help="port (PORT, default 8000)")
     serve.add_argument("--workers", type=int, default=None, help="worker processes (WORKERS, default 1)")
     serve.set_defaults(func=cmd_serve)
-    doctor = sub.add_parser("doctor", help="show which channels and providers are configured")
+    doctor = sub.add_parser("doctor", help="show which channels and providers are configured", description="Prints one line per channel and provider (never a secret); exit 1 when a needed one is missing.")
     doctor.set_defaults(func=cmd_doctor)
     from .bench.cli import add_bench_parser
     from .demo import add_demo_parser

@@ -1,7 +1,7 @@
-"""``voice-gateway demo``: the whole product offline in one process, for presenters without cloud resources.
+"""voice-gateway demo: the whole product offline in one process, for presenters without cloud resources.
 
 Every outside service is an emulator on loopback (ACS, Realtime, Azure Speech, chat completions) and the gateway is
-wired to them as it would be to the real ones, through the real SDKs. ``simulate-call`` or the console can then
+wired to them as it would be to the real ones, through the real SDKs. simulate-call or the console can then
 place phone calls, and the page works in both browser modes.
 """
 
@@ -15,12 +15,13 @@ import signal
 import sys
 
 logger = logging.getLogger(__name__)
+DEMO_PORT = 8080
 
 
 def add_demo_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    demo = sub.add_parser("demo", help="run the gateway with every outside service emulated (offline demo)")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
+    demo = sub.add_parser("demo", help="run the gateway with every outside service emulated (offline demo)", description=__doc__)
+    demo.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=DEMO_PORT, help=f"port (default {DEMO_PORT}, beside serve's 8000)")
     demo.add_argument("--agent", default=None, help="agent profile for new conversations")
     demo.set_defaults(func=cmd_demo)
 
@@ -31,15 +32,16 @@ async def run_demo(args: argparse.Namespace) -> None:
 
     from .app import create_app
     from .config import Settings
-    from .emulators.stack import offline_stack
+    from .offline import demo_stack, loopback_url, offline_values
 
-    async with offline_stack() as stack:
-        public = f"http://{args.host}:{args.port}"
+    async with demo_stack() as stack:
+        public = loopback_url(args.host, args.port)
         token = secrets.token_urlsafe(12)
-        extra = {"console_token": token, "database_url": "sqlite:///./data/demo.db"}
+        values = offline_values(stack, public)
+        values.update(console_token=token, database_url="sqlite:///./data/demo.db")
         if args.agent:
-            extra["agent"] = args.agent
-        app = create_app(Settings(**stack.settings(public, **extra)))
+            values["agent"] = args.agent
+        app = create_app(Settings(**values), emulated=True)
         app.extensions["offline_stack"] = stack  # lets the console place emulated calls
         config = Config()
         config.bind = [f"{args.host}:{args.port}"]
@@ -52,7 +54,7 @@ async def run_demo(args: argparse.Namespace) -> None:
             f"offline demo on {public}\n"
             f"  browser page: {public}/\n"
             f"  console:      {public}/console  (token {token})\n"
-            f"  phone call:   place an emulated call from the console\n"
+            f"  phone call:   place an emulated call from the console, or: voice-gateway simulate-call --gateway {public}\n"
             f"  emulators:    {', '.join(f'{k} {v}' for k, v in stack.urls.items())}\n"
         )
         await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]

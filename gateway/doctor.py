@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from . import offline
 from .config import MICROSOFT_ACS_JWKS_URL, Settings
 
 
@@ -56,8 +57,22 @@ def _profiles(settings: Settings) -> list[Check]:
     return checks + [Check("Agent profile warning", False, p.line(), optional=True) for p in problems if not p.fatal]
 
 
-def run_checks(settings: Settings) -> list[Check]:
+def _offline(settings: Settings, emulated: bool) -> Check | None:
+    """Offline mode (gateway/offline.py) first and loud: the agent a visitor talks to is not a real model."""
+    if emulated:
+        detail = "OFFLINE DEMO: the agent, Speech and chat are built-in emulators (scripted replies); real phone calls are not answered"
+    elif offline.wanted(settings):
+        detail = "no AI provider configured: `voice-gateway serve` will run the OFFLINE DEMO (built-in emulators, scripted replies)"
+    else:
+        return None
+    return Check("Offline demo", False, detail, [offline.PROVIDER_VARIABLES])
+
+
+def run_checks(settings: Settings, emulated: bool = False) -> list[Check]:
+    """``emulated``: this gateway runs on the built-in emulators (its provider settings point at them)."""
     realtime, chat = _realtime(settings), _chat(settings)
+    if emulated:
+        realtime.detail = chat.detail = "emulated (offline demo)"
     checks = [*_profiles(settings), realtime, chat]
 
     acs_missing = []
@@ -69,6 +84,8 @@ def run_checks(settings: Settings) -> list[Check]:
         acs_missing.append("a Realtime provider")
     acs_ok = not acs_missing
     detail = f"ACS answers calls, media {settings.acs_audio_format}" if acs_ok else "phone calls disabled"
+    if emulated:
+        detail = f"emulated line only: voice-gateway simulate-call (ACS emulator at {offline.SIMULATOR_ACS_URL}) and the console's demo calls"
     checks.append(Check("Phone (ACS)", acs_ok, detail, acs_missing))
     if settings.acs_resource_id:
         jwks = "Microsoft's keys" if settings.acs_jwks_url == MICROSOFT_ACS_JWKS_URL else settings.acs_jwks_url
@@ -105,7 +122,8 @@ def run_checks(settings: Settings) -> list[Check]:
         checks.append(Check("MCP servers", True, labels, optional=True))
     else:
         checks.append(Check("MCP servers", False, "none", ["MCP_SERVERS or MCP_SERVER_URL"], optional=True))
-    return checks
+    notice = _offline(settings, emulated)
+    return [notice, *checks] if notice else checks
 
 
 def as_dicts(checks: list[Check]) -> list[dict]:

@@ -64,6 +64,7 @@ class Gateway:
     tokens: SessionTokens  # browser sessions' tokens (scoped, expiring)
     tool_budget: CallBudget  # tool calls per browser session
     draining: bool = False
+    emulated: bool = False  # offline mode: the agent runs on the built-in emulators (gateway/offline.py)
     mcp_status: dict[str, str] = field(default_factory=dict)
     proxies: TrustedProxies = field(default_factory=TrustedProxies)  # FORWARDED_ALLOW_IPS
     tasks: set[asyncio.Task[object]] = field(default_factory=set)

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Callable
 from multiprocessing import get_context
 from multiprocessing.connection import wait
 from multiprocessing.synchronize import Event as EventType
@@ -70,20 +71,32 @@ async def drain(gw: Any, settings: Settings) -> None:
             await asyncio.wait_for(ending, timeout=HANG_UP_WAIT_S)
 
 
-async def serve_app(app: Any, config: Any, settings: Settings, sockets: Any = None, shutdown_event: EventType | None = None) -> None:
+async def serve_app(
+    app: Any,
+    config: Any,
+    settings: Settings,
+    sockets: Any = None,
+    shutdown_event: EventType | None = None,
+    gateway: Callable[[], Any] | None = None,
+    abort: asyncio.Event | None = None,
+) -> None:
     """Run one worker: Hypercorn on ``sockets`` (or ``config.bind``); a signal here, or the supervisor's shutdown
-    event, starts the drain; a second signal stops at once."""
+    event, starts the drain; a second signal stops at once. ``gateway``: where the app's Gateway is found (a front
+    that warms up behind a bound socket has none yet: nothing to drain then); ``abort``: stop at once when set (a
+    start-up that failed)."""
     from hypercorn.asyncio.run import worker_serve
     from hypercorn.utils import wrap_app
 
-    gw = app.extensions["gateway"]
+    find_gateway = gateway or (lambda: app.extensions["gateway"])
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(quiet_cut_connections)
     stop = asyncio.Event()
     started: set[asyncio.Task[None]] = set()
 
     async def drain_then_stop() -> None:
-        await drain(gw, settings)
+        gw = find_gateway()
+        if gw is not None:
+            await drain(gw, settings)
         stop.set()
 
     def begin() -> None:
@@ -102,12 +115,18 @@ async def serve_app(app: Any, config: Any, settings: Settings, sockets: Any = No
         if not started:
             begin()
 
+    async def watch_abort() -> None:
+        assert abort is not None
+        await abort.wait()
+        stop.set()
+
     watcher = loop.create_task(watch_supervisor(), name="supervisor-watch") if shutdown_event is not None else None
+    aborter = loop.create_task(watch_abort(), name="abort-watch") if abort is not None else None
     config.graceful_timeout = graceful_timeout(settings)
     try:
         await worker_serve(wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, shutdown_trigger=stop.wait)
     finally:
-        for task in (watcher, *started):
+        for task in (watcher, aborter, *started):
             if task is not None:
                 task.cancel()
 

@@ -7,6 +7,7 @@ conversation write, so summaries never write to the store on their own.
 from __future__ import annotations
 
 import logging
+import re
 
 from openai import AsyncOpenAI, OpenAIError
 
@@ -27,8 +28,8 @@ class Summarizer:
 
     async def compose(self, conversation_id: str) -> str | None:
         transcript = await self.store.transcript(conversation_id)
-        if not transcript:
-            return None
+        if not transcript:  # still a summary: history must not say "not written yet" forever
+            return NOTHING_SAID
         text = "\n".join(f"{role}: {line}" for role, line in transcript)
         summary = None
         if self.chat is not None:
@@ -49,8 +50,44 @@ class Summarizer:
         return summary
 
 
+NOTHING_SAID = "会話の記録はありません（発話がないまま終了しました）。"
+SENTENCE_END = re.compile(r"(?<=[。！？!?])")
+BACKCHANNELS = {"はい", "うん", "うんうん", "ええ", "なるほど", "そうですか"}
+
+
+def whole_sentences(text: str, limit: int = 80) -> str:
+    """As many whole sentences as fit in ``limit`` characters; a single longer one is cut at a comma, never
+    mid-word, and marked with "…"."""
+    text = " ".join(text.split())
+    taken = ""
+    for sentence in (s.strip() for s in SENTENCE_END.split(text) if s.strip()):
+        if taken and len(taken) + len(sentence) > limit:
+            break
+        taken += sentence
+    if len(taken) <= limit:
+        return taken
+    cut = max(taken.rfind(mark, 0, limit) for mark in ("、", "，", ", ", " "))
+    return (taken[:cut] if cut > limit // 3 else taken[:limit]).rstrip("、，, ") + "…"
+
+
+def quoted(text: str, limit: int = 80) -> str:
+    """Whole sentences for 「…」: the closing 。 is dropped, as Japanese writes a quotation (…です」と)."""
+    return whole_sentences(text, limit).removesuffix("。")
+
+
 def _digest(transcript: list[tuple[str, str]]) -> str:
-    """Without a model: the caller's first words and the agent's last, so history stays searchable."""
-    first_user = next((t for r, t in transcript if r == "user"), "")
-    last_agent = next((t for r, t in reversed(transcript) if r == "assistant"), "")
-    return f"[自動要約なし] お客様: {first_user[:120]} / エージェント: {last_agent[:120]}"
+    """Without a model: who wanted what and how the agent answered, in sentences a person would write (the
+    caller's first real request and the agent's last answer), so history stays readable and searchable."""
+    caller = [t for r, t in transcript if r == "user" and t.strip().rstrip("。、!?！？") not in BACKCHANNELS]
+    agent = [t for r, t in transcript if r == "assistant" and t.strip()]
+    parts = []
+    if caller:
+        parts.append(f"お客様は「{quoted(caller[0])}」とのご用件でした。")
+        if len(caller) > 1:
+            parts.append(f"最後に「{quoted(caller[-1], 60)}」とおっしゃいました。")
+    else:
+        parts.append("お客様からのご用件は聞き取れませんでした。")
+    if agent:
+        parts.append(f"エージェントは「{quoted(agent[-1])}」とご案内しました。")
+    parts.append(f"（発話{len(transcript)}件からの自動まとめ）")
+    return "".join(parts)

@@ -374,6 +374,7 @@ async function start() {
     } catch (err) {
       console.warn(`${channel} failed`, err);
       if (state.state !== "connecting") return; // the visitor stopped meanwhile: nothing to report
+      if (err?.code === "agent_missing") return agentMissing(); // the other channel would not find it either
       if (i + 1 < channels.length) {
         state.fallbackReason = reasonOf(err);
         state.sessionId = null;
@@ -403,6 +404,16 @@ function fail(err) {
   setState("error");
   const tried = state.fallbackReason ? { key: "fallback_detail", params: { reason: state.fallbackReason } } : null;
   say(code, "error", { reason: code }, tried);
+}
+
+/** The chosen profile is gone (e.g. its file was removed while the gateway runs): say so, not "provider". */
+function agentMissing() {
+  const missing = state.agent;
+  closeMic();
+  session = null;
+  setState("error");
+  say("agent_missing", "error", { agent: missing });
+  loadStatus({ keepBanner: true });
 }
 
 async function stop() {
@@ -447,14 +458,15 @@ function renderAgents(agents, chosen) {
   for (const agent of agents || []) {
     const option = document.createElement("option");
     option.value = agent.name;
-    option.textContent = agent.title && agent.title !== agent.name ? `${agent.title} (${agent.name})` : agent.name;
+    option.textContent = agent.title || agent.name; // the name is the tooltip: "タイトル (name)" got cut off
+    option.title = agent.name;
     els.agent.appendChild(option);
   }
   els.agent.value = chosen;
   state.agent = els.agent.value || chosen;
 }
 
-async function loadStatus() {
+async function loadStatus({ keepBanner = false } = {}) {
   try {
     const response = await fetch("/api/status", { headers: { Accept: "application/json" } });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
@@ -470,6 +482,8 @@ async function loadStatus() {
   const names = (gatewayStatus.agents || []).map((a) => a.name);
   renderAgents(gatewayStatus.agents, names.includes(wanted) ? wanted : gatewayStatus.agent);
   renderChecks(gatewayStatus.checks);
+  $("offline-note").hidden = !gatewayStatus.emulated;
+  if (keepBanner) return;
   setState("idle");
   if (!gatewayStatus.webrtc && !gatewayStatus.cascade) say("provider_not_configured", "error");
   else say("ready", "info");

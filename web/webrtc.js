@@ -30,6 +30,7 @@ async function mintSession(agent, signal) {
   }
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
+    if (body.code === "unknown_agent") throw new ChannelError("agent_missing", agent);
     const code = response.status === 503 && body.code === "draining" ? "provider_error" : MINT_ERRORS[response.status];
     throw new ChannelError(code || "provider_error", body.error || `HTTP ${response.status}`);
   }

@@ -12,7 +12,7 @@ const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 4000, 4000, 4000, 4000]
 const STOP_WAIT_MS = 1000;
 const MIN_VOICE_RMS = 0.015; // about -36 dBFS: quieter mic frames never count as the caller talking over the agent
 const FINAL_CLOSE_CODES = new Set([1000, 1008, 1009, 1011, 1013, 4000]);
-const SERVER_ERRORS = { not_configured: "provider_not_configured", engine_unavailable: "provider_error", draining: "busy", busy: "busy" };
+const SERVER_ERRORS = { not_configured: "provider_not_configured", engine_unavailable: "provider_error", draining: "busy", busy: "busy", unknown_agent: "agent_missing" };
 
 class ChannelError extends Error {
   constructor(code, message) {

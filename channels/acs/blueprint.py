@@ -123,6 +123,18 @@ class PhoneCalls:
         return f"{base}/api/callbacks/{call_key}?{query}", f"{ws_url(base)}/ws/acs/{call_key}?{query}"
 
 
+MEDIA_WORDS = {  # ACS callback → (health word, what a presenter reads); the raw names stay in the log
+    "MediaStreamingStarted": ("streaming", "phone audio streaming"),
+    "MediaStreamingStopped": ("stopped", "phone audio streaming stopped"),
+    "MediaStreamingFailed": ("failed", "phone audio streaming failed"),
+}
+
+
+def media_health(name: str, detail: str) -> Health:
+    status, words = MEDIA_WORDS.get(name, ("media", "phone audio"))
+    return Health(status, f"{words} ({detail})" if status == "failed" and detail else words)
+
+
 def create_acs_blueprint(gw: Gateway) -> Blueprint:
     bp = Blueprint("acs", __name__)
     phone = PhoneCalls(gw, CallControl(gw.settings)) if gw.settings.acs_configured else None
@@ -247,7 +259,7 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                     ok = event.name == "PlayCompleted"
                     gw.spawn(call.on_play_finished(event.operation_context, ok), f"play-{call_key}")
                 elif event.name.startswith("MediaStreaming"):
-                    gw.hub.publish(call.session_id, Health(event.name, event.detail))
+                    gw.hub.publish(call.session_id, media_health(event.name, event.detail))
                 elif event.name == "CallDisconnected":
                     gw.spawn(phone.end(call_key, call.outcome if call.outcome != "completed" else "caller_hung_up"), f"end-{call_key}")
         return jsonify(ok=True), 200

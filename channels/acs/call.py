@@ -210,7 +210,7 @@ class PhoneCall:
         """Bridge the media socket to the engine until either side ends."""
         self.register()
         self.media_connected.set()
-        self.gw.hub.publish(self.session_id, Health("media", "ACS media socket connected"))
+        self.gw.hub.publish(self.session_id, Health("connected", "phone audio connected"))
         try:
             engine = await self.engine_ready()
         except EngineUnavailable as exc:

@@ -61,7 +61,7 @@ def create_browser_blueprint(gw: Gateway, grace_s: float | None = None) -> Bluep
         profile = gw.profile(hello.agent)
         session_id = new_session_id("browser")
         language, voice = speech_locale(profile, hello.lang)
-        caller = f"web {request_client(websocket, gw.proxies)}"
+        caller = request_client(websocket, gw.proxies)  # the address, as the WebRTC channel records it; the channel says "web"
         with session_context(session_id):
             setup = gw.agent_setup(session_id, "browser", caller, profile)
             engine = CascadeSession(setup, chat, speech, language=language, voice=voice)

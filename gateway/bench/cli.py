@@ -1,7 +1,7 @@
-"""``voice-gateway bench``: concurrent emulated phone calls against the served gateway and against a bare relay.
+"""voice-gateway bench: concurrent emulated phone calls against the served gateway and against a bare relay.
 
 Prints the figures (per-frame forwarding latency both ways, loss, CPU and memory per call, capacity, the ratio to
-the bare relay, the call moments) and writes ``bench.json`` and ``bench.png`` to ``--out``.
+the bare relay, the call moments) and writes bench.json and bench.png to --out.
 """
 
 from __future__ import annotations
@@ -63,7 +63,21 @@ def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     )
 
 
+def missing_bench_packages() -> list[str]:
+    """The bench's own packages (the ``bench`` extra), which a plain install of the gateway does not bring."""
+    import importlib.util
+
+    return [name for name in ("psutil", "matplotlib") if importlib.util.find_spec(name) is None]
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    missing = missing_bench_packages()
+    if missing:
+        sys.stderr.write(
+            f"voice-gateway bench needs {' and '.join(missing)}: install them with  pip install -e \".[bench]\""
+            "  (from the repository)\n"
+        )
+        return 2
     from gateway import event_loop
 
     from .suite import run_bench

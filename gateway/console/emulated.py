@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 CALLER_WAV = Path(__file__).parent / "data" / "caller_reserve_car_24k.wav"
 LEAD_SILENCE_MS = 1500  # the caller listens to the greeting before speaking
 ANSWER_TIMEOUT_S = 20.0
+HANG_UP_AFTER_S = 2.5  # the demo caller hangs up once the agent's answer has played out and this much silence
+DEMO_CALL_MAX_S = 60.0  # and in any case after this long
 
 
 
@@ -112,7 +114,19 @@ class EmulatedCalls:
             status = response.status if response is not None else "no answer"
             raise EmulatedCallError(502, f"the phone channel did not answer the demo call ({status}): {why or 'no reason given'}")
         logger.info("demo call from %s answered as %s", caller, answered[0])
+        self.gw.spawn(self._end_when_answered(call), f"demo-call-end-{call.call_connection_id}")
         return PlacedCall(str(answered[0]), caller, call.call_connection_id)
+
+    async def _end_when_answered(self, call: Any) -> None:
+        """A demo call ends by itself, as a real caller would: after speaking and hearing the agent's answer to the
+        end, the caller hangs up (bounded by ``DEMO_CALL_MAX_S`` whatever happens)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DEMO_CALL_MAX_S
+        while call.disconnected_by is None and loop.time() < deadline and not answered_and_quiet(call.timeline):
+            await asyncio.sleep(0.25)
+        if call.disconnected_by is None:
+            logger.info("demo caller hangs up")
+            await call.hang_up()
 
     async def _emulator(self, gateway_base: str) -> AcsEmulator:
         async with self._lock:
@@ -146,6 +160,20 @@ class EmulatedCalls:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+
+def answered_and_quiet(timeline: Any, now: float | None = None) -> bool:
+    """The caller has spoken, the agent answered after that, all of it has played out and the line is quiet."""
+    import time
+
+    if timeline is None or not timeline.speech:
+        return False
+    spoken = timeline.speech_end(-1)
+    if spoken is None or timeline.first_received_after(spoken) is None:
+        return False
+    now = time.monotonic() if now is None else now
+    answer_s = len(timeline.heard_pcm()) / 2 / timeline.rate  # all that will play (StopAudio cuts excluded)
+    return timeline.playback_position_s(now) >= answer_s - 0.05 and now - timeline.received_times[-1] >= HANG_UP_AFTER_S
 
 
 def loopback_base(scope: dict[str, Any]) -> str:

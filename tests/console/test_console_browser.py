@@ -69,14 +69,14 @@ async def test_two_live_sessions_of_different_channels(served: Served) -> None:
         for expected in ("来週の土曜日に東京でレンタカーを借りたいです。", "check_availability", "tokyo-station", "トヨタ ヤリス", "905 ms", "barge-in", "media", "+819012345678"):
             assert expected in text, expected
         assert await detail.locator(".bars i").count() == 2  # a bar for every turn's latency
-        assert await page.inner_text("#counts") == "2 live · phone 1 · webrtc 1"
+        assert await page.inner_text("#counts") == "2 live · Phone 1 · WebRTC 1"  # one name per channel, as the page says it
         row = await page.inner_text('#sessions .row[data-id="webrtc-7c21"]')
         assert "請求書の送付先を変えたいです。" in row and "640 ms" in row
         await page.screenshot(path=str(artifact("console.png")))
 
         # the presenter ends the phone call from the console
         await detail.locator("button.danger").click()
-        await detail.locator(".banner", has_text="Ended (hung_up)").wait_for()
+        await detail.locator(".banner", has_text="Ended (ended by the gateway)").wait_for()
         assert ended == ["phone"] and await page.evaluate("window.__console.liveIds()") == ["webrtc-7c21"]
 
         # a session that was live before the page opened shows what was said before, from the hub's history
@@ -110,6 +110,6 @@ async def test_history_search_shows_transcript_and_summary(served: Served) -> No
         await conversation.locator(".summary-box").wait_for()
         text = await conversation.inner_text()
         assert "phone-h1" in text and "+819011112222" in text and "承知しました。" in text
-        assert "[自動要約なし]" in await conversation.locator(".summary-box").inner_text()
+        assert "自動まとめ" in await conversation.locator(".summary-box").inner_text()
         await page.screenshot(path=str(artifact("console-history.png")))
         assert page.errors == []  # type: ignore[attr-defined]

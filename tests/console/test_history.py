@@ -67,7 +67,7 @@ async def test_a_conversation_has_its_transcript_tool_calls_and_summary(history:
     assert [(t["role"], t["text"]) for t in c["turns"]] == [("user", "レンタカーを予約したいです"), ("assistant", "承知しました")]
     assert c["tool_calls"][0]["name"] == "get_current_time" and c["tool_calls"][0]["result"] == '{"time":"10:00"}'
     assert "レンタカーを予約したいです" in c["summary"]  # the digest written without a chat model
-    assert await _search(history, q="[自動要約なし]") == ["phone-a", "phone-c", "webrtc-b"]  # the summary is searchable
+    assert await _search(history, q="自動まとめ") == ["phone-a", "phone-c", "webrtc-b"]  # the summary is searchable
     missing = await history.test_client().get("/api/console/conversations/nope", headers=AUTH)
     assert missing.status_code == 404
 

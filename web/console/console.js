@@ -2,7 +2,7 @@
 // burst of events from hundreds of sessions costs one layout, not one per event.
 
 import { api } from "./api.js";
-import { el, setText, toast } from "./dom.js";
+import { channelLabel, el, setText, toast } from "./dom.js";
 import { Feed } from "./feed.js";
 import { HistoryView } from "./history.js";
 import { SessionList } from "./list.js";
@@ -67,7 +67,7 @@ function record(samples, value) {
 
 function drawCounts() {
   const { live: n, byChannel } = state.counts();
-  const parts = [...byChannel].sort().map(([channel, count]) => `${channel} ${count}`);
+  const parts = [...byChannel].sort().map(([channel, count]) => `${channelLabel(channel)} ${count}`);
   setText($("counts"), `${n} live${parts.length ? ` · ${parts.join(" · ")}` : ""}`);
 }
 
@@ -169,19 +169,26 @@ const SHORT = { "Phone (ACS)": "Phone", "Browser WebRTC": "WebRTC", "Browser Web
 async function loadStatus() {
   status = await api("/api/console/status");
   const agent = $("agent");
-  agent.replaceChildren(...status.agents.map((a) => el("option", { value: a.name }, a.title ? `${a.name} — ${a.title}` : a.name)));
+  agent.replaceChildren(...status.agents.map((a) => el("option", { value: a.name, title: a.name }, a.title || a.name)));
   state.agent = "";
   setAgent(status.agent);
   history.setAgents(status.agents);
   const demo = $("demo-call");
   demo.disabled = !status.emulated_calls.available;
+  $("offline").hidden = !status.emulated;
   demo.title = status.emulated_calls.reason || "Place a phone call from the built-in ACS emulator";
   $("channels").replaceChildren(
     ...status.checks.filter((c) => SHORT[c.name]).map((c) => el("span", { class: c.ok ? "ok" : "", title: `${c.name}: ${c.detail}` }, SHORT[c.name])),
   );
   $("checks").tBodies[0].replaceChildren(
-    ...status.checks.map((c) => el("tr", {}, el("td", {}, c.ok ? "✅" : c.optional ? "➖" : "❌"), el("td", {}, c.name), el("td", {}, c.detail), el("td", {}, c.missing.join("; ")))),
+    ...status.checks.map((c) => el("tr", {}, checkState(c), el("td", {}, c.name), el("td", {}, c.detail), el("td", {}, c.missing.join("; ")))),
   );
+}
+
+/** The Setup table's status: words in a coloured badge, readable without an emoji font. */
+function checkState(check) {
+  const [word, kind] = check.ok ? ["OK", "ok"] : check.optional ? ["optional", "optional"] : ["missing", "missing"];
+  return el("td", {}, el("span", { class: `state ${kind}` }, word));
 }
 
 // --- tabs ------------------------------------------------------------------------------------------------------------

@@ -44,6 +44,22 @@ export function prettyJson(text) {
   }
 }
 
+/** One name per channel wherever the console shows one (the page's badge says the same). */
+const CHANNEL_LABELS = { phone: "Phone", webrtc: "WebRTC", browser: "WebSocket" };
+export function channelLabel(channel) {
+  return CHANNEL_LABELS[channel] || channel || "";
+}
+
+/** How a conversation ended, in words for presenters (the stored outcome codes stay in the API). */
+const OUTCOMES = {
+  completed: "completed", hung_up: "ended by the gateway", caller_hung_up: "the caller hung up", media_closed: "the caller hung up",
+  ended_by_operator: "ended from the console", provider_unavailable: "AI provider unavailable", connection_lost: "connection lost",
+  caller_hangup: "the visitor ended it", expired: "expired", error: "error",
+};
+export function outcomeLabel(outcome) {
+  return OUTCOMES[outcome] || (outcome || "").replaceAll("_", " ");
+}
+
 /** Health words from the channels mapped to three colours. */
 export function healthClass(status) {
   const s = String(status || "").toLowerCase();

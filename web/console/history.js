@@ -2,7 +2,7 @@
 // transcript, tool calls and the summary written when it ended.
 
 import { api } from "./api.js";
-import { dateTime, el, ms, prettyJson, toast } from "./dom.js";
+import { channelLabel, dateTime, el, ms, outcomeLabel, prettyJson, toast } from "./dom.js";
 
 export class HistoryView {
   constructor(form, results, detail) {
@@ -59,8 +59,8 @@ export class HistoryView {
         el(
           "div",
           { class: `result${c.id === this.selected ? " selected" : ""}`, dataset: { id: c.id } },
-          el("div", { class: "top" }, el("span", { class: "chan", dataset: { channel: c.channel } }, c.channel), el("b", {}, c.caller || "unknown caller"), el("span", {}, c.agent), el("span", { class: "meta" }, dateTime(c.started_at))),
-          el("div", { class: "summary" }, c.summary || "(summary not written yet)"),
+          el("div", { class: "top" }, el("span", { class: "chan", dataset: { channel: c.channel } }, channelLabel(c.channel)), el("b", {}, c.caller || "unknown caller"), el("span", {}, c.agent), el("span", { class: "meta" }, dateTime(c.started_at))),
+          el("div", { class: "summary" }, c.summary || "(summary being written…)"),
         ),
       ),
     );
@@ -78,8 +78,8 @@ export class HistoryView {
   }
 
   showConversation(c) {
-    const meta = `${c.channel} · ${c.caller || "unknown caller"} · ${c.agent} · ${dateTime(c.started_at)} → ${dateTime(c.ended_at)} · ${c.outcome || ""}`;
-    const nodes = [el("h2", {}, c.id), el("p", { class: "meta" }, meta), el("h3", {}, "Summary"), el("div", { class: "summary-box" }, c.summary || "(not written yet)"), el("h3", {}, "Transcript")];
+    const meta = `${channelLabel(c.channel)} · ${c.caller || "unknown caller"} · ${c.agent} · ${dateTime(c.started_at)} → ${dateTime(c.ended_at)} · ${outcomeLabel(c.outcome)}`;
+    const nodes = [el("h2", {}, c.id), el("p", { class: "meta" }, meta), el("h3", {}, "Summary"), el("div", { class: "summary-box" }, c.summary || (c.turns.length ? "(summary being written…)" : "(nothing was said)")), el("h3", {}, "Transcript")];
     for (const turn of c.turns) {
       nodes.push(el("div", { class: `line ${turn.role}` }, el("span", { class: "who" }, turn.role === "user" ? "Caller" : "Agent"), turn.text));
     }

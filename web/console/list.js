@@ -1,7 +1,7 @@
 // The live session list. Rows are created once and then only the cells whose value changed are written, so a
 // frame costs in proportion to the sessions that changed, not to the sessions listed.
 
-import { clock, el, healthClass, ms, setText } from "./dom.js";
+import { channelLabel, clock, el, healthClass, ms, setText } from "./dom.js";
 
 const COLUMNS = ["dot", "channel", "caller", "agent", "started", "turns", "latency", "last"];
 
@@ -95,7 +95,7 @@ export class SessionList {
     if (old.dot !== values.dot) row.cells.dot.className = values.dot;
     if (old.channel !== values.channel) {
       row.cells.channel.dataset.channel = values.channel;
-      setText(row.cells.channel, values.channel);
+      setText(row.cells.channel, channelLabel(values.channel));
     }
     for (const name of ["caller", "agent", "started", "turns", "latency", "last"]) {
       if (old[name] !== values[name]) setText(row.cells[name], values[name]);

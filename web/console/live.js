@@ -1,7 +1,7 @@
 // The live view of one session: its transcript as it is spoken, tool calls with arguments and results, the latency
 // of every turn, barge-ins and the channel's health. New entries are appended; nothing already drawn is redrawn.
 
-import { clock, el, healthClass, ms, prettyJson, setText } from "./dom.js";
+import { channelLabel, clock, el, healthClass, ms, outcomeLabel, prettyJson, setText } from "./dom.js";
 
 const SHOWN_MAX = 300;
 const SLOW_MS = 1500;
@@ -68,13 +68,13 @@ export class LiveView {
     const model = this.model;
     if (!model) return;
     const i = model.info;
-    setText(this.meta, `${i.channel || ""} · ${i.caller || "unknown caller"} · ${i.agent || ""} · since ${clock(i.started_at)}`);
-    this.healthDot.className = `dot ${i.state === "ended" ? "ended" : healthClass(i.health)}`;
-    setText(this.healthText, model.healthDetail ? `${i.health}: ${model.healthDetail}` : i.health);
+    setText(this.meta, `${channelLabel(i.channel)} · ${i.caller || "unknown caller"} · ${i.agent || ""} · since ${clock(i.started_at)}`);
     const ended = i.state === "ended";
+    this.healthDot.className = `dot ${ended ? "ended" : healthClass(i.health)}`;
+    setText(this.healthText, ended ? "ended" : model.healthDetail || i.health); // no stale "streaming" once ended
     this.endButton.hidden = ended;
     this.historyButton.hidden = !ended;
-    if (ended) this.setBanner(`Ended (${model.outcome || "ended"}). The summary is written to the history.`);
+    if (ended) this.setBanner(`Ended (${outcomeLabel(model.outcome) || "ended"}). The summary is written to the history.`);
     else if (model.complete && !this.banner.hidden && this.banner.textContent.startsWith("Loading")) this.setBanner("");
 
     const stick = this.timeline.scrollHeight - this.timeline.scrollTop - this.timeline.clientHeight < 40;
@@ -151,7 +151,7 @@ export class LiveView {
       case "error":
         return el("div", { class: "mark error" }, `⚠ ${entry.text}`);
       case "health":
-        return el("div", { class: "mark" }, `● ${entry.status}${entry.detail ? `: ${entry.detail}` : ""}`);
+        return el("div", { class: "mark" }, `● ${entry.detail || entry.status}`);
       default:
         return el("div", { class: "mark" }, entry.text || "");
     }

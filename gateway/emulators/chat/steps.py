@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,20 +47,44 @@ class Fail:
 Step = str | Reply | ToolCall | list[ToolCall] | Fail | Callable[["ChatRequest"], Any]
 
 
+def first_sentence(text: str, limit: int = 60) -> str:
+    """The first sentence (whole, never cut mid-word; "…" after a comma when one sentence is very long)."""
+    text = " ".join(text.split())
+    sentence = re.split(r"(?<=[。！？!?])", text, maxsplit=1)[0] if text else ""
+    if len(sentence) <= limit:
+        return sentence
+    cut = sentence.rfind("、", 0, limit)
+    return sentence[: cut if cut > 0 else limit] + "…"
+
+
+def _quote(text: str) -> str:
+    """Up to two whole sentences for 「…」, without the closing 。 (…です」と)."""
+    first = first_sentence(text)
+    rest = first_sentence(text[len(first) :].strip()) if not first.endswith("…") else ""
+    both = first + rest if rest and len(first + rest) <= 70 and not rest.endswith("…") else first
+    return both.removesuffix("。")
+
+
 def default_reply(req: ChatRequest) -> str:
     """The demo reply: a short Japanese acknowledgement echoing the caller's last words."""
     said = req.last_user_text.strip()
     if not said:
         return "お電話ありがとうございます。ご用件をお話しください。"
-    return f"「{said[:60]}」ですね。承知しました。ほかにご用件はございますか？"
+    return f"「{first_sentence(said)}」ですね。承知しました。ほかにご用件はございますか？"
 
 
 def default_summary(req: ChatRequest) -> str:
-    """A fixed-template summary quoting the conversation's first and last user messages."""
-    users = [t for t in req.texts("user") if t.strip()]
-    first = users[0].strip()[:80] if users else ""
-    last = users[-1].strip()[:80] if users else ""
-    return f"要約: お客様のご用件は「{first}」。最後のご発言は「{last}」。メッセージ数 {len(req.messages)}。"
+    """A summary as a person would write it from the transcript the request carries (lines of ``role: text``):
+    the caller's first request and the agent's last answer, whole sentences, no role prefixes."""
+    lines = [line.partition(": ") for text in req.texts("user") for line in text.splitlines()]
+    caller = [t for role, sep, t in lines if sep and role == "user" and t.strip()]
+    agent = [t for role, sep, t in lines if sep and role == "assistant" and t.strip()]
+    if not caller and not agent:  # not a transcript: summarise the messages themselves
+        caller = [t for t in req.texts("user") if t.strip()]
+    parts = [f"お客様は「{_quote(caller[0])}」とのご用件でした。" if caller else "お客様のご用件は聞き取れませんでした。"]
+    if agent:
+        parts.append(f"エージェントは「{_quote(agent[-1])}」とご案内しました。")
+    return "".join(parts)
 
 
 class ScriptError(Exception):

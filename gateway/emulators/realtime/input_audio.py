@@ -12,7 +12,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from gateway.audio import b64_decoded_len, b64decode
+from gateway.audio import REALTIME_RATE, b64_decoded_len, b64decode
+from gateway.emulators.known_speech import heard
 
 from .records import EventRecord, UserTurn
 from .vad import VadParams, vad_params
@@ -129,7 +130,9 @@ class InputAudioMixin:
         duration = bytes_to_ms(max(0, end - start))
         transcript = self.cursor.next_user_transcript()
         if transcript is None:
-            transcript = f"[{duration / 1000:.1f}s of caller speech]"
+            kept = self.record.audio_in.pcm if self.record.audio_in.keep else b""
+            segment = kept[start:end] if len(kept) >= end else b""
+            transcript = heard(segment, REALTIME_RATE) if segment else f"（発話 {duration / 1000:.1f}秒）"
         item = {"id": item_id, "object": "realtime.item", "type": "message", "status": "completed", "role": "user",
                 "content": [{"type": "input_audio", "transcript": None}]}  # fmt: skip
         self.add_item(item)

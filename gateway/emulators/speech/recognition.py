@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from quart import websocket
 
-from gateway.emulators.speech.records import RecognitionSession, Utterance
+from gateway.emulators.known_speech import heard
+from gateway.emulators.speech.records import RecognitionSession, Utterance, placeholder_text
 from gateway.emulators.speech.usp import UspMessage, new_id, parse_wav_header, text_frame
 from gateway.emulators.speech.vad import TICKS_PER_MS, EnergyVad, VadEvent
 from gateway.emulators.speech.wire import SERVICE_TAG, json_body, receive_messages
@@ -172,7 +173,7 @@ class RecognitionConnection:
             if utt.text and event.end_ms - self.last_hyp_ms >= self.emu.hypothesis_interval_ms:
                 self.last_hyp_ms = event.end_ms
                 n = max(1, min(len(utt.text), round(spoken / 1000 * self.emu.chars_per_second)))
-                partial = utt.text[:n]
+                partial = "…" if self._unscripted(utt) else utt.text[:n]
                 if not utt.hypotheses or partial != utt.hypotheses[-1]:
                     utt.hypotheses.append(partial)
                 await self.send(
@@ -186,6 +187,8 @@ class RecognitionConnection:
             return
         # end of the utterance
         utt.end_ms = event.end_ms
+        if self._unscripted(utt):  # no script text: the words of a known recording, or an honest placeholder
+            utt.text = self._heard(utt)
         utt.final = True
         self.current = None
         self.last_speech_end_ms = event.end_ms
@@ -195,6 +198,15 @@ class RecognitionConnection:
             self.end_detected = True
             await self.send("speech.endDetected", {"Offset": round(event.end_ms * TICKS_PER_MS)})
         await self.send("speech.phrase", self._phrase(utt))
+
+    def _unscripted(self, utt: Utterance) -> bool:
+        return utt.text == placeholder_text(utt.index)
+
+    def _heard(self, utt: Utterance) -> str:
+        rate = self.session.sample_rate
+        to_bytes = lambda ms: self.turn_base_bytes + round(ms * rate / 1000) * 2  # noqa: E731
+        segment = bytes(self.session.audio[max(0, to_bytes(utt.start_ms - 400)) : to_bytes(utt.end_ms)])  # the VAD starts late
+        return heard(segment, rate) if segment else utt.text
 
     def _phrase(self, utt: Utterance) -> dict[str, Any]:
         if not utt.text:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
+from gateway.audio import REALTIME_RATE, SAMPLE_WIDTH
+from gateway.emulators.known_speech import heard
 from gateway.emulators.realtime.dialect import names
 from gateway.emulators.realtime.script import ScriptCursor
 from gateway.emulators.realtime.session_config import SessionError, SessionSettings
@@ -232,6 +234,15 @@ class EmulatedCall:
     def _vad_params(self) -> VadParams:
         return vad_params(self.settings.turn_detection, self.config.vad)
 
+    def _heard(self, spoken_ms: float) -> str:
+        """The words of the caller's last turn when it is a known recording (``known_speech``)."""
+        audio = self.record.audio_in
+        kept, end = audio.pcm, audio.nbytes
+        if end > len(kept):  # past what the record keeps
+            return f"（発話 {spoken_ms / 1000:.1f}秒）"
+        start = max(0, end - int((spoken_ms + 1200) / 1000 * REALTIME_RATE) * SAMPLE_WIDTH)
+        return heard(kept[start:end], REALTIME_RATE)
+
     def _on_mic(self, pcm: bytes) -> None:
         self.record.audio_in.add(pcm)
         if self.settings.turn_detection is None:
@@ -261,7 +272,7 @@ class EmulatedCall:
                 "content": [{"type": "input_audio", "transcript": None}]}  # fmt: skip
         self.send({"type": self.names.item_added, "previous_item_id": previous, "item": item})
         spoken_ms = ev.speech_ms
-        transcript = self.cursor.next_user_transcript() or f"[{spoken_ms / 1000:.1f}s of caller speech]"
+        transcript = self.cursor.next_user_transcript() or self._heard(spoken_ms)
         self.record.user_turns.append(transcript)
         self.responder.last_user_text = transcript
         if self.settings.transcription is not None:
