@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from gateway.audio import read_wav, resample
+from gateway.emulators.g711 import alaw_encode, mulaw_encode
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 CLIP_FILES = ("agent_hello_24k.wav", "agent_goodbye_24k.wav")
@@ -114,24 +115,6 @@ def synthesize_pcm(text: str, rate: int = CLIP_RATE) -> bytes:
     return resample(out, CLIP_RATE, rate)
 
 
-def _mulaw(pcm: bytes) -> bytes:
-    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32) >> 2  # G.711 works on 14 bits
-    mask = np.where(x < 0, 0x7F, 0xFF)
-    mag = np.minimum(np.abs(x), 8158) + 0x21
-    exp = np.floor(np.log2(mag)).astype(np.int32) - 5
-    mant = (mag >> (exp + 1)) & 0x0F
-    return (((exp << 4) | mant) ^ mask).astype(np.uint8).tobytes()
-
-
-def _alaw(pcm: bytes) -> bytes:
-    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32) >> 3
-    sign = np.where(x >= 0, 0x80, 0)
-    mag = np.minimum(np.where(x < 0, -x - 1, x), 0xFFF)
-    exp = np.where(mag < 32, 0, np.floor(np.log2(np.maximum(mag, 1))).astype(np.int32) - 4)
-    mant = np.where(exp == 0, mag >> 1, mag >> np.maximum(exp, 1)) & 0x0F
-    return ((sign | (exp << 4) | mant) ^ 0x55).astype(np.uint8).tobytes()
-
-
 def riff_header(fmt: OutputFormat, data_len: int) -> bytes:
     tag = {"pcm": 1, "alaw": 6, "mulaw": 7}[fmt.encoding]
     width = fmt.bytes_per_sample
@@ -148,5 +131,5 @@ def riff_header(fmt: OutputFormat, data_len: int) -> bytes:
 def synthesize(text: str, fmt: OutputFormat) -> bytes:
     """Audio for ``text`` in ``fmt`` (with a RIFF header for ``riff-*`` formats)."""
     pcm = synthesize_pcm(text, fmt.rate)
-    data = _mulaw(pcm) if fmt.encoding == "mulaw" else _alaw(pcm) if fmt.encoding == "alaw" else pcm
+    data = mulaw_encode(pcm) if fmt.encoding == "mulaw" else alaw_encode(pcm) if fmt.encoding == "alaw" else pcm
     return riff_header(fmt, len(data)) + data if fmt.riff else data
