@@ -76,6 +76,14 @@ class Resampler:
         samples = np.frombuffer(pcm, dtype="<i2")
         return self._stream.resample_chunk(samples, last=last).astype("<i2", copy=False).tobytes()
 
+    def flush(self) -> bytes:
+        """What the filter still holds (the end of a reply), leaving the resampler ready for the next stream."""
+        if self.in_rate == self.out_rate:
+            return b""
+        tail = self._stream.resample_chunk(np.zeros(0, dtype="<i2"), last=True).astype("<i2", copy=False).tobytes()
+        self._stream.clear()
+        return tail
+
 
 def _mulaw_tables() -> tuple[np.ndarray, np.ndarray]:
     """G.711 μ-law (the ITU reference's 14-bit form): a 65536-entry encoder indexed by the sample's 16 bits, and a

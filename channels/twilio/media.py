@@ -72,7 +72,13 @@ class TwilioAudioSink:
                 await self._send(wire.mark(self.stream_sid, self.playout.place_mark()))
 
     async def flush(self) -> None:
-        """The reply ended: its last partial frame (padded with μ-law silence), then a mark after it."""
+        """The reply ended: the resampler's tail and the last partial frame (padded with μ-law silence), then a mark
+        after it."""
+        if self._resampler is not None:
+            for frame in self._splitter.push(mulaw_encode(self._resampler.flush())):
+                await self._send(wire.media(self.stream_sid, b64encode(frame)))
+                self.playout.sent(self.playout.item_id, FRAME_MS)
+                self.frames_sent += 1
         rest = self._splitter.flush(pad=False)
         if rest:
             frame = rest.ljust(FRAME_BYTES, bytes([MULAW_SILENCE]))

@@ -103,6 +103,9 @@ class StreamClient:
         self.received: list[dict[str, Any]] = []
         self.heard = bytearray()  # μ-law the caller's ear played, in order
         self.echoed: list[str] = []
+        self.received_bytes = 0  # agent μ-law received so far
+        self.mark_positions: dict[str, int] = {}  # mark → agent μ-law bytes received before it
+        self.clears: list[tuple[float, list[str]]] = []  # when, and the marks echoed as played before it
         self._play_end = 0.0
         self._pending: list[tuple[str, Any]] = []  # marks waiting for their audio to play: (name, timer)
         self._reader: asyncio.Task[None] | None = None
@@ -124,13 +127,16 @@ class StreamClient:
             self.received.append(event)
             if event["event"] == "media":
                 audio = base64.b64decode(event["media"]["payload"])
+                self.received_bytes += len(audio)
                 self._play_end = max(self._play_end, loop.time()) + len(audio) / 8000
                 self.heard += audio  # simplification: counted when queued; cut on clear below
             elif event["event"] == "mark":
                 name = event["mark"]["name"]
+                self.mark_positions[name] = self.received_bytes
                 timer = loop.call_at(max(self._play_end, loop.time()), self._echo, name)
                 self._pending.append((name, timer))
             elif event["event"] == "clear":
+                self.clears.append((loop.time(), list(self.echoed)))
                 unplayed = int(max(0.0, self._play_end - loop.time()) * 8000)
                 if unplayed:
                     del self.heard[len(self.heard) - min(unplayed, len(self.heard)) :]
