@@ -46,7 +46,9 @@ class TwilioControl:
     @property
     def client(self) -> Client:
         if self._client is None:  # the async HTTP client opens an aiohttp session: inside the serving loop
-            self._http = AsyncTwilioHttpClient(timeout=10)
+            sdk_log = logging.getLogger(f"{__name__}.sdk")  # the SDK logs every request at INFO: keep them out
+            sdk_log.setLevel(logging.WARNING)
+            self._http = AsyncTwilioHttpClient(timeout=10, logger=sdk_log)
             self._client = Client(self.account_sid, self._token.get_secret_value(), http_client=self._http)
             self._client.api.base_url = self.api_base
         return self._client
