@@ -49,7 +49,9 @@ class TwilioControl:
             sdk_log = logging.getLogger(f"{__name__}.sdk")  # the SDK logs every request at INFO: keep them out
             sdk_log.setLevel(logging.WARNING)
             self._http = AsyncTwilioHttpClient(timeout=10, logger=sdk_log)
-            self._client = Client(self.account_sid, self._token.get_secret_value(), http_client=self._http)
+            # a non-empty environment without TWILIO_EDGE / TWILIO_REGION: the SDK would otherwise read them from the
+            # process environment and rewrite the API host (settings come from gateway.config only)
+            self._client = Client(self.account_sid, self._token.get_secret_value(), http_client=self._http, environment={"SETTINGS": "gateway.config"})
             self._client.api.base_url = self.api_base
         return self._client
 

@@ -116,3 +116,24 @@ async def test_keyed_digits_feed_the_handoff_code(tmp_path) -> None:
         await session.wait_for(lambda s: any(r.instructions and "無効" in r.instructions for r in s.responses), timeout=15)
         assert rig.gw.hub.live_sessions()
         await hang_up(rig, client, ws)
+
+
+async def test_the_gateway_hangs_up_only_once_the_last_words_were_played(tmp_path) -> None:
+    """Ending the call (the console's end button) waits, bounded, for the echo of the mark after the last audio."""
+    script = Script(steps=[Say(text="本日はお電話ありがとうございました。失礼いたします。", duration_ms=2500)], user_transcripts=["ありがとう"])
+    async with twilio_rig(tmp_path, script, pacing=Pacing(realtime_factor=4.0)) as rig:
+        client, ws = await place_call(rig, 24)
+        session = await rig.realtime.wait_for_session(1)
+        await client.say(caller_mulaw("ja_greeting_reply") + SILENCE * 8000)
+        await session.wait_for(lambda s: s.responses and s.responses[0].status == "completed", 15)  # all sent, not all played
+        await wait_until(lambda: client.received_bytes >= 2500 * 8 - 800, 5, "the goodbye queued at the caller")
+        session_id = rig.gw.hub.live_sessions()[0].session_id
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        assert await rig.gw.hub.end(session_id)
+        ended = loop.time()
+        last_mark = client.of("mark")[-1]["mark"]["name"]
+        assert last_mark in client.echoed, "hung up before the caller heard the goodbye"
+        assert ended - asked < 5.5
+        assert rig.gw.hub.ended(session_id)
+        await hang_up(rig, client, ws)
