@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 
 from quart import Blueprint, Response, request, websocket
+from werkzeug.datastructures import MultiDict
 
 from channels.telephony.carrier import MediaRefused
 from channels.telephony.registry import new_call_key
@@ -40,7 +42,7 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
     signatures = TwilioSignatures(settings.twilio_auth_token, settings.public_base_url or "") if configured else None  # type: ignore[arg-type]
     bp.twilio_calls = line  # type: ignore[attr-defined]  # for tests
 
-    async def signed_form() -> dict | None:
+    async def signed_form() -> MultiDict | None:
         """The webhook's form when its signature is Twilio's, else ``None``."""
         assert signatures is not None
         form = await request.form
@@ -140,7 +142,7 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
     return bp
 
 
-async def wait_for_start(receive) -> wire.Start:  # type: ignore[no-untyped-def]
+async def wait_for_start(receive: Callable[[], Awaitable[str | bytes]]) -> wire.Start:
     """The stream's ``start`` (after ``connected``); nothing is sent to Twilio before it, nothing bridged without it."""
 
     async def first_start() -> wire.Start:

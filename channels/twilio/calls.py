@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from channels.telephony.call import PhoneCall
@@ -17,6 +18,7 @@ from .status import CallStatuses, StatusUpdate
 
 logger = logging.getLogger(__name__)
 TOKEN_PURPOSE = "twilio"
+STREAM_WAIT_S = 90.0  # the greeting plays before the stream connects; a call whose stream never came is over
 PARAMETER_PURPOSE = "twilio-stream-parameter"
 
 
@@ -26,6 +28,7 @@ class TwilioCalls(LiveCalls):
         self.base_url = (settings.public_base_url or "").rstrip("/")
         self.keys_by_sid: dict[str, str] = {}
         self.statuses = CallStatuses()
+        self._stream_waits: dict[str, asyncio.Task[object]] = {}
 
     def stream_url(self, call_key: str, token: str | None = None) -> str:
         """The media URL as written in the TwiML (``wss://`` for an https base; ``ws://`` for loopback tests)."""
@@ -48,7 +51,24 @@ class TwilioCalls(LiveCalls):
         with session_context(call.session_id):
             call.register()
             call.prewarm()
+            self._stream_waits[call_key] = self.gw.spawn(self._expire_unconnected(call_key), f"stream-wait-{call_key}")
         return call
+
+    async def _expire_unconnected(self, call_key: str) -> None:
+        """No status callback configured and the caller hung up during the greeting: nothing else would end it."""
+        call = self.calls.get(call_key)
+        if call is None:
+            return
+        try:
+            await asyncio.wait_for(call.media_connected.wait(), STREAM_WAIT_S)
+        except TimeoutError:
+            if self.calls.get(call_key) is call:
+                with session_context(call.session_id):
+                    logger.warning("the media stream never connected: call ended")
+                self._stream_waits.pop(call_key, None)
+                await self.end(call_key, "media_never_connected")
+        finally:
+            self._stream_waits.pop(call_key, None)
 
     async def on_status(self, update: StatusUpdate) -> None:
         if not self.statuses.apply(update):
@@ -67,6 +87,9 @@ class TwilioCalls(LiveCalls):
                 self.gw.hub.publish(call.session_id, Health("ok", f"call {update.status}"))
 
     async def end(self, call_key: str, outcome: str) -> None:
+        waiting = self._stream_waits.pop(call_key, None)
+        if waiting is not None and waiting is not asyncio.current_task():
+            waiting.cancel()
         call = self.calls.get(call_key)
         if call is not None and call.connection_id:
             self.keys_by_sid.pop(call.connection_id, None)

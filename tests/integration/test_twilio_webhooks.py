@@ -13,6 +13,7 @@ from gateway.audio import read_wav, resample
 from gateway.emulators.g711 import mulaw_encode
 from gateway.emulators.realtime import Say, Script
 from tests.conftest import speech, speech_text
+from tests.integration.phone_rig import running_call_tasks
 from tests.integration.twilio_rig import StreamClient, call_sid, stream_of, twilio_rig
 
 GREETING = "お電話ありがとうございます。サポートデスクです。ご用件をお話しください。"
@@ -122,6 +123,7 @@ async def test_status_callbacks_in_any_order_end_the_call_once_and_never_bring_i
             assert (await rig.status(sid, status, sequence))[0] == 204
         assert rig.line.calls == {}
         assert (await rig.status(sid, "completed", 5))[0] == 204 and rig.line.calls == {}
+        await wait_until(lambda: not running_call_tasks(rig.gw), 5, "nothing of the call left running")
         await rig.gw.writer.flush(timeout=5)
         record = await rig.gw.store.conversation(session_id)
         assert record is not None and record["ended_at"] and record["outcome"] == "caller_hung_up"
@@ -199,3 +201,15 @@ async def test_caller_speech_reaches_the_provider_and_the_agent_is_heard_with_ma
         await client.close()
         await disconnect(ws)
         await wait_until(lambda: not rig.line.calls, 5, "the call ended")
+
+
+async def test_a_call_whose_stream_never_connects_is_ended(tmp_path, monkeypatch) -> None:
+    """No status callback configured and the caller hangs up during the greeting: the call still ends."""
+    monkeypatch.setattr("channels.twilio.calls.STREAM_WAIT_S", 0.5)
+    async with twilio_rig(tmp_path, Script()) as rig:
+        await rig.incoming_call(call_sid(8))
+        session = await rig.realtime.wait_for_session(1)
+        await wait_until(lambda: not rig.line.calls, 5, "the call ended")
+        await wait_until(lambda: session.closed, 5, "its Realtime session closed")
+        assert not rig.gw.hub.live_sessions()
+        await wait_until(lambda: not running_call_tasks(rig.gw), 5, "nothing of the call left running")
