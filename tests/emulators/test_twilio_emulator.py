@@ -164,8 +164,9 @@ async def test_wrong_token_is_refused_by_the_gateway(world: Callable[..., Any]) 
     emu, gw = await world(stream_twiml())
     gw.validator = RequestValidator("not-the-account-token")
     call = await emu.incoming_call(f"{gw.base}/voice")
-    assert await call.ended(5.0) == "failed"
+    assert await call.ended(5.0) == "completed"
     assert [e.code for e in call.errors] == [ErrorCode.HTTP_RETRIEVAL_FAILURE]
+    assert [e.text for e in call.twiml_log] == ["We are sorry, an application error has occurred. Goodbye."]
     assert gw.webhooks[0][2] is False
 
 

@@ -230,6 +230,8 @@ class TwilioCall:
         await asyncio.gather(*tasks, return_exceptions=True)
         for stream in self.streams:
             await stream.stop()
+        if self._tasks:  # stream-stopped callbacks fired while the TwiML stopped: let them go out
+            await asyncio.wait(list(self._tasks), timeout=2.0)
         if status == CallStatus.COMPLETED and self.answered_at is None:
             status = CallStatus.CANCELED if self.direction != "inbound" else CallStatus.COMPLETED
         self.set_status(status)

@@ -124,7 +124,8 @@ class TwilioEmulator:
     ) -> TwilioCall:
         """A caller dials the Twilio number: the Voice URL is requested (signed) and its TwiML starts running.
 
-        Returns once the gateway answered the webhook; a failed webhook ends the call with 11200/12100 recorded.
+        Returns once the gateway answered the webhook; a failed webhook is recorded (11200/12100) and
+        the caller hears Twilio's application-error message before the call ends.
         """
         call = self._new_call(
             from_=from_,
@@ -136,9 +137,6 @@ class TwilioEmulator:
         call.set_status(CallStatus.INITIATED)
         call.set_status(CallStatus.RINGING)
         verbs = await fetch_document(call, voice_url, method)
-        if verbs is None:
-            call.end("twilio", CallStatus.FAILED)
-            return call
         call.set_status(CallStatus.IN_PROGRESS)
         call.run(run_document(call, verbs, voice_url))
         return call

@@ -25,6 +25,7 @@ from .twiml import Connect, Dial, Hangup, Pause, Play, Redirect, Say, TwimlError
 logger = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 
 
 class _EndCall(Exception):
@@ -75,8 +76,11 @@ def document_verbs(call: TwilioCall, text: str) -> list[Verb] | None:
 
 
 async def run_document(call: TwilioCall, verbs: list[Verb] | None, doc_url: str | None) -> None:
-    """Run ``verbs`` and whatever documents they lead to; returns when there is nothing left to do."""
-    while verbs is not None:
+    """Run ``verbs`` and whatever documents they lead to; returns when there is nothing left to do. A document
+    that could not be fetched or parsed (None) plays Twilio's application-error message, then the call ends."""
+    while True:
+        if verbs is None:
+            verbs, doc_url = [Say(APPLICATION_ERROR)], None
         next_doc: tuple[list[Verb] | None, str | None] | None = None
         try:
             for verb in verbs:
