@@ -190,3 +190,25 @@ async def test_media_socket_with_a_bad_signature_is_refused(world: Callable[...,
     assert await call.ended(5.0) == "completed"
     assert [e.code for e in call.errors] == [ErrorCode.STREAM_HANDSHAKE_ERROR] and "403" in call.errors[0].message
     assert [e.verb for e in call.twiml_log] == ["Connect", "Say"] and not call.stream_connected.is_set()
+
+
+async def test_connect_action_and_redirect_lead_to_new_documents(world: Callable[..., Any]) -> None:
+    def voice(base: str) -> str:
+        ws = base.replace("http://", "ws://")
+        return f'<Response><Connect action="/after"><Stream url="{ws}/media/k2"/></Connect><Say>never</Say></Response>'
+
+    emu, gw = await world(voice)
+    gw.documents["after"] = lambda base: "<Response><Redirect>/final</Redirect></Response>"
+    gw.documents["final"] = lambda base: "<Response><Say>Goodbye</Say><Hangup/></Response>"
+    call = await emu.incoming_call(f"{gw.base}/voice")
+    session = await gw.session()
+    assert session.events("start")[0]["start"]["customParameters"] == {}
+    session.send(CLOSE)
+    assert await call.ended(5.0) == "completed"
+    assert [(e.verb, e.text) for e in call.twiml_log] == [
+        ("Connect", None),
+        ("Redirect", None),
+        ("Say", "Goodbye"),
+        ("Hangup", None),
+    ]
+    assert [path for path, _, ok in gw.webhooks if ok] == ["/voice", "/after", "/final"]

@@ -127,6 +127,9 @@ async def test_messages_through_the_async_and_sync_clients(world: Callable[..., 
         (second.sid, CALLEE, "again"),
     ]
     assert emu.messages[0].status_callback == f"{gw.base}/sms"
+    await gw.wait(lambda: len([p for path, p, _ in gw.webhooks if path == "/sms"]) == 2, what="sms callbacks")
+    sms = [(p["MessageSid"], p["MessageStatus"], ok) for path, p, ok in gw.webhooks if path == "/sms"]
+    assert sms == [(sent.sid, "sent", True), (sent.sid, "delivered", True)]
     with pytest.raises(TwilioRestException) as no_body:
         await sdk(emu).messages.create_async(to=CALLEE, from_=emu.config.twilio_number)
     assert no_body.value.code == 21602

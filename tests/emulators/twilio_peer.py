@@ -74,6 +74,7 @@ class FakeGateway:
     def __init__(self, auth_token: str, twiml: Callable[[str], str]) -> None:
         self.validator = RequestValidator(auth_token)
         self.ws_validator = self.validator
+        self.documents: dict[str, Callable[[str], str]] = {}  # TwiML served at other POST paths (action, Redirect)
         self.twiml = twiml
         self.base = ""
         self.webhooks: list[tuple[str, dict[str, str], bool]] = []  # (path, params, signature ok)
@@ -99,7 +100,8 @@ class FakeGateway:
             self.changed.notify()
             if not ok:
                 return Response("bad signature", status=403)
-            body = self.twiml(self.base) if name in ("voice", "outbound") else "<Response/>"
+            build = self.twiml if name in ("voice", "outbound") else self.documents.get(name)
+            body = build(self.base) if build else "<Response/>"
             return Response(body, content_type="text/xml")
 
         @app.get("/audio.wav")

@@ -45,7 +45,8 @@ class TwilioEmulatorConfig:
     max_play_s: float = 60.0  # bounds ``<Play loop="0">`` and long files
     dial_duration_s: float = 0.2  # how long a ``<Dial>`` leg lasts before ``DialCallStatus`` is reported
     dial_status: str = "completed"
-    amd_delay_s: float = 0.3  # async AMD: answer → AsyncAmdStatusCallback
+    amd_delay_s: float = 0.3
+    sms_delivery_delay_s: float = 0.05  # queued → sent → delivered  # async AMD: answer → AsyncAmdStatusCallback
     webhook_timeout_s: float = 15.0  # Twilio waits 15 s for a TwiML response (error 11205 after)
     stream_open_timeout_s: float = 5.0
     max_stream_s: float = 900.0  # bounds the 20 ms frame loop

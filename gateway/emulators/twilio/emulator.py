@@ -3,11 +3,12 @@ the gateway. Tests hold one ``TwilioEmulator`` and drive everything through it."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from gateway.emulators.acs.notify import Notifier
 from gateway.emulators.serving import serve_app
 
 from .call import API_VERSION, TwilioCall, rfc2822
-from .callbacks import STATUS_EVENTS, parse_status_events
+from .callbacks import STATUS_EVENTS, parse_status_events, post_signed_form
 from .config import OutboundOutcome, TwilioEmulatorConfig
 from .ids import new_sid
 from .interpreter import document_verbs, fetch_document, run_document
@@ -64,6 +65,7 @@ class TwilioEmulator:
         self._http: aiohttp.ClientSession | None = None
         self._app: Quart | None = None
         self._notifier = Notifier()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle --
     @property
@@ -85,6 +87,9 @@ class TwilioEmulator:
         for call in list(self.calls.values()):
             with contextlib.suppress(TimeoutError):
                 await call.ended(timeout_s=10.0)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -159,8 +164,8 @@ class TwilioEmulator:
             raise ApiError(400, 21603, "A 'From' phone number is required.")
         if not valid_address(from_):
             raise ApiError(400, 21212, f"The 'From' number {from_} is not a valid phone number.")
-        if bool(url) == bool(twiml) and not _one(params, "ApplicationSid"):
-            raise ApiError(400, 21205, "Exactly one of Url, Twiml or ApplicationSid is required.")
+        if bool(url) == bool(twiml):
+            raise ApiError(400, 21205, "Exactly one of Url or Twiml is required (ApplicationSid is not emulated).")
         if twiml is not None and len(twiml) > MAX_INLINE_TWIML:
             raise ApiError(400, 21232, f"Twiml is longer than {MAX_INLINE_TWIML} characters.")
         try:
@@ -224,7 +229,8 @@ class TwilioEmulator:
 
     # -- messages --
     def create_message(self, params: dict[str, list[str]]) -> dict[str, Any]:
-        """``Messages.json`` create: the SMS is recorded (status ``queued``; no callback for the initial status)."""
+        """``Messages.json`` create: the SMS is recorded as ``queued``; with a ``StatusCallback`` it then reports
+        ``sent`` and ``delivered`` (signed), never the initial status."""
         to, from_ = _one(params, "To"), _one(params, "From") or _one(params, "MessagingServiceSid")
         body, media = _one(params, "Body") or "", tuple(params.get("MediaUrl", []))
         if not to:
@@ -240,6 +246,8 @@ class TwilioEmulator:
         )
         self.messages.append(message)
         self._notifier.notify()
+        if message.status_callback:
+            self._spawn(self._deliver_message(message), f"sms-{message.sid}")
         now = rfc2822(time.time())
         return {
             "sid": message.sid,
@@ -269,6 +277,33 @@ class TwilioEmulator:
             return next((m for m in self.messages if predicate is None or predicate(m)), None)
 
         return await self._notifier.wait_until(check, timeout_s, "a matching message")
+
+    async def _deliver_message(self, message: Message) -> None:
+        """The message's status callbacks, ``sent`` then ``delivered`` (none for the initial ``queued``)."""
+        assert message.status_callback is not None
+        target = self.config.rewrite_url(message.status_callback) if self.config.rewrite_url else None
+        for status in ("sent", "delivered"):
+            await asyncio.sleep(self.config.sms_delivery_delay_s)
+            params = {
+                "AccountSid": self.config.account_sid,
+                "ApiVersion": API_VERSION,
+                "From": message.from_,
+                "MessageSid": message.sid,
+                "MessageStatus": status,
+                "SmsSid": message.sid,
+                "SmsStatus": status,
+                "To": message.to,
+            }
+            result = await post_signed_form(
+                self.http(), message.status_callback, params, self.config.auth_token, connect_url=target
+            )
+            message.deliveries.append(result)
+            self._notifier.notify()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+        task = asyncio.create_task(coro, name=f"twilio-emu-{what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- REST bookkeeping --
     def record_request(self, record: RecordedRequest) -> None:

@@ -98,7 +98,7 @@ class Transfer:
     attributes: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
     """An SMS created through ``Messages.json``."""
 
@@ -110,6 +110,7 @@ class Message:
     status_callback: str | None
     at: float
     params: dict[str, list[str]]
+    deliveries: list[WebhookResult] = field(default_factory=list)  # its status callbacks (sent, delivered)
 
 
 @dataclass(frozen=True, slots=True)
