@@ -17,7 +17,7 @@ import aiohttp
 from .call import TwilioCall
 from .callbacks import post_signed_form
 from .play_audio import LINE_RATE, decode_play_audio
-from .records import ErrorCode, Transfer, TwimlEntry
+from .records import ErrorCode, Transfer, TwimlEntry, WebhookResult
 from .signature import signature_headers
 from .stream import MediaStreamClient, StreamConnectError, StreamIdentity
 from .twiml import Connect, Dial, Hangup, Pause, Play, Redirect, Say, TwimlError, Unsupported, Verb, parse_twiml
@@ -25,6 +25,7 @@ from .twiml import Connect, Dial, Hangup, Pause, Play, Redirect, Say, TwimlError
 logger = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+TWIML_CONTENT_TYPES = frozenset({"text/xml", "application/xml", "text/html"})
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 
 
@@ -37,10 +38,16 @@ async def fetch_document(call: TwilioCall, url: str, method: str = "POST", **ext
     params = call.webhook_params(**extra)
     target = call.config.rewrite_url(url) if call.config.rewrite_url else None
     if method == "GET":
-        return await _get_document(call, url, target or url, params)
-    result = await post_signed_form(
-        call.http(), url, params, call.config.auth_token, connect_url=target, timeout_s=call.config.webhook_timeout_s
-    )
+        result = await _get_document(call, url, target or url, params)
+    else:
+        result = await post_signed_form(
+            call.http(),
+            url,
+            params,
+            call.config.auth_token,
+            connect_url=target,
+            timeout_s=call.config.webhook_timeout_s,
+        )
     call.webhooks.append(result)
     if result.error == "timeout":
         call.record_error(ErrorCode.HTTP_TIMEOUT, f"{url}: no response in {call.config.webhook_timeout_s:.0f}s")
@@ -48,23 +55,25 @@ async def fetch_document(call: TwilioCall, url: str, method: str = "POST", **ext
     if not result.ok:
         call.record_error(ErrorCode.HTTP_RETRIEVAL_FAILURE, f"{url}: {result.error or f'HTTP {result.status}'}")
         return None
+    if result.content_type.split(";")[0].strip().lower() not in TWIML_CONTENT_TYPES:
+        call.record_error(ErrorCode.INVALID_CONTENT_TYPE, f"{url}: TwiML served as {result.content_type!r}")
+        return None
     return document_verbs(call, result.body)
 
 
-async def _get_document(call: TwilioCall, url: str, target: str, params: dict[str, str]) -> list[Verb] | None:
+async def _get_document(call: TwilioCall, url: str, target: str, params: dict[str, str]) -> WebhookResult:
     """``method="GET"``: the parameters go in the query string, and the signature covers that full URL."""
     query = ("&" if "?" in url else "?") + urlencode(params)
     headers = signature_headers(call.config.auth_token, url + query)
+    timeout = aiohttp.ClientTimeout(total=call.config.webhook_timeout_s)
     try:
-        async with call.http().get(target + query, headers=headers) as resp:
-            body, status = await resp.text(), resp.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        call.record_error(ErrorCode.HTTP_RETRIEVAL_FAILURE, f"{url}: {type(exc).__name__}")
-        return None
-    if not 200 <= status < 300:
-        call.record_error(ErrorCode.HTTP_RETRIEVAL_FAILURE, f"{url}: HTTP {status}")
-        return None
-    return document_verbs(call, body)
+        async with call.http().get(target + query, headers=headers, timeout=timeout) as resp:
+            body = await resp.text()
+            return WebhookResult(url + query, {}, resp.status, body, resp.headers.get("Content-Type", ""))
+    except TimeoutError:
+        return WebhookResult(url + query, {}, None, "", "", error="timeout")
+    except aiohttp.ClientError as exc:
+        return WebhookResult(url + query, {}, None, "", "", error=f"{type(exc).__name__}: {exc}")
 
 
 def document_verbs(call: TwilioCall, text: str) -> list[Verb] | None:
