@@ -75,13 +75,18 @@ async def test_outbound_call_streams_then_is_transferred_by_a_twiml_update(world
     fetched = await client.calls(created.sid).fetch_async()
     assert fetched.status == "in-progress" and fetched.answered_by == "human"
 
-    dial = '<Response><Dial callerId="+815012345678"><Number>+819033334444</Number></Dial></Response>'
+    dial = (
+        f'<Response><Dial callerId="+815012345678" action="{gw.base}/dial-result">'
+        "<Number>+819033334444</Number></Dial></Response>"
+    )
     updated = await client.calls(created.sid).update_async(twiml=dial)
     assert updated.sid == created.sid
     await gw.wait(lambda: session.events("stop"), what="stop after the update")
     assert await call.ended(5.0) == "completed"
     assert [t.targets for t in call.transfers] == [("+819033334444",)] and call.transfers[0].caller_id
     assert [e.verb for e in call.twiml_log] == ["Connect", "Dial"] and not call.errors
+    result = next(p for path, p, ok in gw.webhooks if path == "/dial-result" and ok)
+    assert result["DialCallStatus"] == "completed" and result["DialCallSid"] == call.transfers[0].child_call_sid
     with pytest.raises(TwilioRestException) as ended:
         await client.calls(created.sid).update_async(twiml=dial)
     assert ended.value.status == 400 and ended.value.code == 21220

@@ -16,6 +16,7 @@ import aiohttp
 
 from .call import TwilioCall
 from .callbacks import post_signed_form
+from .ids import new_sid
 from .play_audio import LINE_RATE, decode_play_audio
 from .records import ErrorCode, Transfer, TwimlEntry, WebhookResult
 from .signature import signature_headers
@@ -265,16 +266,28 @@ def _stream_status(
 async def _dial(
     call: TwilioCall, verb: Dial, entry: TwimlEntry, doc_url: str | None
 ) -> tuple[list[Verb] | None, str | None] | None:
-    """A transfer: recorded, the leg "talks" for ``dial_duration_s``, then ``action`` or the next verb."""
+    """A transfer: recorded, the child leg "talks" for ``dial_duration_s``, then ``action`` or the next verb."""
     entry.text = " ".join(verb.targets)
     entry.attributes = dict(verb.attributes)
     action = _absolute(verb.action, doc_url) if verb.action else None
-    call.transfers.append(Transfer(time.monotonic(), verb.targets, verb.caller_id, action, dict(verb.attributes)))
+    transfer = Transfer(
+        time.monotonic(),
+        verb.targets,
+        verb.caller_id,
+        action,
+        dict(verb.attributes),
+        child_call_sid=new_sid("CA"),
+        dial_status=call.config.dial_status,
+    )
+    call.transfers.append(transfer)
     logger.info("[%s] <Dial> %s", call.sid, entry.text)
     call.notify_changed()
     await asyncio.sleep(call.config.dial_duration_s)
     if action is None:
         return None
-    status = call.config.dial_status
-    extra = {"DialCallStatus": status, "DialCallSid": "CA" + call.sid[2:][::-1], "DialCallDuration": "0"}
+    extra = {
+        "DialCallStatus": transfer.dial_status,
+        "DialCallSid": transfer.child_call_sid,
+        "DialCallDuration": str(round(call.config.dial_duration_s)),
+    }
     return await fetch_document(call, action, verb.method, **extra), action

@@ -96,6 +96,8 @@ class Transfer:
     caller_id: str | None
     action: str | None
     attributes: dict[str, str]
+    child_call_sid: str = ""  # the <Dial> leg
+    dial_status: str = "completed"  # DialCallStatus reported to ``action``
 
 
 @dataclass(slots=True)
