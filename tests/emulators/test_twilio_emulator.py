@@ -12,6 +12,8 @@ import pytest
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
+from gateway.audio import read_wav, resample
+from gateway.emulators.g711 import mulaw_encode
 from gateway.emulators.twilio import ErrorCode, TwilioCall, compute_signature
 from tests.emulators.twilio_peer import CALLER_WAV, CLOSE, stream_twiml, tone_mulaw, twilio_world
 
@@ -63,7 +65,11 @@ async def test_say_then_stream_then_hangup(world: Callable[..., Any]) -> None:
     assert seqs == list(range(1, len(seqs) + 1))
     assert all(len(base64.b64decode(m["media"]["payload"])) == 160 for m in media)
     assert all(m["media"]["track"] == "inbound" and isinstance(m["media"]["timestamp"], str) for m in media)
-    assert any(set(base64.b64decode(m["media"]["payload"])) != {0xFF} for m in media)  # the caller speaks
+    # the caller's WAV, resampled to 8 kHz and μ-law encoded, is what the frames carry; then 0xFF silence
+    spoken = resample(read_wav(CALLER_WAV).pcm, 16000, 8000)
+    inbound = b"".join(base64.b64decode(m["media"]["payload"]) for m in media[:60])
+    expected = mulaw_encode(spoken) + b"\xff" * (len(inbound) - len(spoken) // 2)
+    assert inbound == expected
 
     session.send(CLOSE)  # the gateway ends the stream: <Hangup/> runs, the call completes
     assert await call.ended(5.0) == "completed"
