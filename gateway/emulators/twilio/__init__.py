@@ -22,8 +22,18 @@ falsy and falls back to ``os.environ``): an edge or region rewrites the host and
 Inbound calls: ``await emu.incoming_call(voice_url, script=[...])`` POSTs the signed voice webhook and runs the
 TwiML the gateway returns; ``<Connect><Stream url="wss://…">`` dials the gateway with ``X-Twilio-Signature``
 computed over that URL with no parameters (``ws://`` is accepted for loopback hosts only). What the caller heard,
-marks, clears, transfers and errors (Twilio codes) are recorded on the ``TwilioCall``.
+marks, clears, transfers and errors (Twilio codes) are recorded on the ``TwilioCall``. The caller's script uses
+the ACS emulator's items (``Speech``, ``Silence``, ``Dtmf``, or a WAV path), re-exported here.
+
+Outbound calls: the gateway's ``Calls.json`` create rings for ``ring_delay_s`` twice (initiated → ringing →
+in-progress) and then fetches ``Url`` (or runs ``Twiml``) with ``Direction=outbound-api``;
+``emu.set_outbound_outcome(to, "busy" | "no-answer" | "failed", answered_by=...)`` changes what the callee does.
+A REST update with ``Twiml``/``Url`` stops the running TwiML (the stream gets ``stop`` and is closed) and runs the
+new document; ``<Dial>`` is recorded in ``call.transfers``. Status callbacks are POSTed for the asked
+``StatusCallbackEvent``s (``completed`` by default); ``StatusCallbackDisorder`` duplicates, reorders or delays them.
 """
+
+from gateway.emulators.acs.caller_audio import Dtmf, Silence, Speech, speech_from_wav
 
 from .call import TwilioCall
 from .callbacks import parse_status_events, post_signed_form
@@ -64,6 +74,7 @@ __all__ = [
     "CallError",
     "CallStatus",
     "ClearRecord",
+    "Dtmf",
     "ErrorCode",
     "MarkRecord",
     "MediaStreamClient",
@@ -71,6 +82,8 @@ __all__ = [
     "OutboundOutcome",
     "PlayedFrame",
     "RecordedRequest",
+    "Silence",
+    "Speech",
     "StatusCallbackDisorder",
     "StatusDelivery",
     "StreamConnectError",
@@ -89,4 +102,5 @@ __all__ = [
     "parse_twiml",
     "post_signed_form",
     "signature_headers",
+    "speech_from_wav",
 ]
