@@ -218,3 +218,17 @@ async def test_connect_action_and_redirect_lead_to_new_documents(world: Callable
         ("Hangup", None),
     ]
     assert [path for path, _, ok in gw.webhooks if ok] == ["/voice", "/after", "/final"]
+
+
+async def test_probes_forge_webhooks_and_media_sockets(world: Callable[..., Any]) -> None:
+    emu, gw = await world(stream_twiml())
+    params = {"CallSid": "CA" + "1" * 32, "AccountSid": emu.config.account_sid, "CallStatus": "ringing"}
+    assert (await emu.send_webhook(f"{gw.base}/voice", params)).status == 200
+    assert (await emu.send_webhook(f"{gw.base}/voice", params, token="f" * 32)).status == 403
+    assert (await emu.send_webhook(f"{gw.base}/voice", params, signed=False)).status == 403
+    assert [ok for _, _, ok in gw.webhooks] == [True, False, False]
+    url = f"{gw.ws_base}/media/probe"
+    assert (await emu.probe_stream(url, token="f" * 32)).status == 403
+    assert (await emu.probe_stream(url, signed=False)).status == 403
+    accepted = await emu.probe_stream(url)
+    assert accepted.accepted and accepted.status == 101

@@ -48,6 +48,7 @@ from .config import (
 from .emulator import TwilioEmulator
 from .play_audio import decode_play_audio
 from .playout import PlayedFrame, StreamPlayout
+from .probes import StreamProbe, probe_stream, send_webhook
 from .records import (
     CallError,
     CallStatus,
@@ -88,6 +89,7 @@ __all__ = [
     "StatusDelivery",
     "StreamConnectError",
     "StreamPlayout",
+    "StreamProbe",
     "Transfer",
     "TwilioCall",
     "TwilioEmulator",
@@ -101,6 +103,8 @@ __all__ = [
     "parse_status_events",
     "parse_twiml",
     "post_signed_form",
+    "probe_stream",
+    "send_webhook",
     "signature_headers",
     "speech_from_wav",
 ]

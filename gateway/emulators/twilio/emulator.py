@@ -26,7 +26,8 @@ from .config import OutboundOutcome, TwilioEmulatorConfig
 from .ids import new_sid
 from .interpreter import document_verbs, fetch_document, run_document
 from .outbound import OutboundRequest, place_outbound
-from .records import CallStatus, Message, RecordedRequest
+from .probes import StreamProbe, probe_stream, send_webhook
+from .records import CallStatus, Message, RecordedRequest, WebhookResult
 from .rest import ApiError, create_twilio_app, valid_address, valid_sms_address
 from .signature import compute_signature
 
@@ -108,6 +109,18 @@ class TwilioEmulator:
     def sign(self, url: str, params: dict[str, str] | None = None) -> str:
         """The ``X-Twilio-Signature`` this account puts on a request to ``url`` with ``params``."""
         return compute_signature(self.config.auth_token, url, params or {})
+
+    # -- security probes --
+    async def send_webhook(
+        self, url: str, params: dict[str, str], *, token: str | None = None, signed: bool = True
+    ) -> WebhookResult:
+        """POST a Twilio-shaped form to the gateway, signed with ``token`` (default: the account's; another one
+        forges it) or unsigned; returns the gateway's answer."""
+        return await send_webhook(self.http(), url, params, token or self.config.auth_token, signed=signed)
+
+    async def probe_stream(self, url: str, *, token: str | None = None, signed: bool = True) -> StreamProbe:
+        """Open a bare media socket to ``url`` signed with ``token`` (default: the account's) or unsigned."""
+        return await probe_stream(url, (token or self.config.auth_token) if signed else None)
 
     # -- calls --
     def _new_call(self, **kwargs: Any) -> TwilioCall:
