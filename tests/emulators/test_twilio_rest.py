@@ -135,6 +135,8 @@ async def test_messages_through_the_async_and_sync_clients(world: Callable[..., 
     await gw.wait(lambda: len([p for path, p, _ in gw.webhooks if path == "/sms"]) == 2, what="sms callbacks")
     sms = [(p["MessageSid"], p["MessageStatus"], ok) for path, p, ok in gw.webhooks if path == "/sms"]
     assert sms == [(sent.sid, "sent", True), (sent.sid, "delivered", True)]
+    async with aiohttp.ClientSession() as http, http.get(f"{emu.base_url}/2010-04-01/Nothing.json") as resp:
+        assert resp.status == 404 and (await resp.json())["code"] == 20404
     with pytest.raises(TwilioRestException) as no_body:
         await sdk(emu).messages.create_async(to=CALLEE, from_=emu.config.twilio_number)
     assert no_body.value.code == 21602

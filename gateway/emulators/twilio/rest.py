@@ -153,4 +153,12 @@ def create_twilio_app(emulator: TwilioEmulator) -> Quart:
 
         return await handle(account_sid, None, action)
 
+    @app.errorhandler(404)
+    async def not_found(_error: Exception) -> Response:
+        return ApiError(404, 20404, f"The requested resource {request.path} was not found").response()
+
+    @app.errorhandler(405)
+    async def method_not_allowed(_error: Exception) -> Response:
+        return ApiError(405, 20004, f"Method {request.method} not allowed on {request.path}").response()
+
     return app
