@@ -201,7 +201,8 @@ async def test_media_socket_with_a_bad_signature_is_refused(world: Callable[...,
 async def test_connect_action_and_redirect_lead_to_new_documents(world: Callable[..., Any]) -> None:
     def voice(base: str) -> str:
         ws = base.replace("http://", "ws://")
-        return f'<Response><Connect action="/after"><Stream url="{ws}/media/k2"/></Connect><Say>never</Say></Response>'
+        stream = f'<Stream url="{ws}/media/k2" name="bot" statusCallback="{base}/stream-status"/>'
+        return f'<Response><Connect action="/after">{stream}</Connect><Say>never</Say></Response>'
 
     emu, gw = await world(voice)
     gw.documents["after"] = lambda base: "<Response><Redirect>/final</Redirect></Response>"
@@ -217,7 +218,10 @@ async def test_connect_action_and_redirect_lead_to_new_documents(world: Callable
         ("Say", "Goodbye"),
         ("Hangup", None),
     ]
-    assert [path for path, _, ok in gw.webhooks if ok] == ["/voice", "/after", "/final"]
+    await gw.wait(lambda: len([p for p, _, _ in gw.webhooks if p == "/stream-status"]) == 2, what="stream events")
+    events = [(p["StreamEvent"], p["StreamName"], ok) for path, p, ok in gw.webhooks if path == "/stream-status"]
+    assert events == [("stream-started", "bot", True), ("stream-stopped", "bot", True)]
+    assert [path for path, _, ok in gw.webhooks if ok and path != "/stream-status"] == ["/voice", "/after", "/final"]
 
 
 async def test_probes_forge_webhooks_and_media_sockets(world: Callable[..., Any]) -> None:

@@ -193,3 +193,15 @@ async def test_no_answer_after_the_ring_timeout(world: Callable[..., Any], sdk: 
     assert await call.ended(5.0) == "no-answer"
     rang = next(t for s, t in call.status_log if s == "ringing")
     assert call.status_log[-1][1] - rang >= 0.95
+
+
+async def test_synchronous_amd_puts_answered_by_on_the_voice_webhook(world: Callable[..., Any], sdk: Any) -> None:
+    emu, gw = await world(stream_twiml())
+    emu.set_outbound_outcome(CALLEE, "answer", answered_by="machine_end_beep")
+    created = await sdk(emu).calls.create_async(
+        to=CALLEE, from_=emu.config.twilio_number, url=f"{gw.base}/outbound", machine_detection="DetectMessageEnd"
+    )
+    await gw.session()
+    voice = next(p for path, p, ok in gw.webhooks if path == "/outbound" and ok)
+    assert voice["AnsweredBy"] == "machine_end_beep" and voice["CallSid"] == created.sid
+    assert await emu.calls[created.sid].hang_up() == "completed"
