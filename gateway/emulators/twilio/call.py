@@ -96,6 +96,7 @@ class TwilioCall:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._teardown: asyncio.Task[None] | None = None
+        self._update_lock = asyncio.Lock()
 
     # -- parameters and resource --
     def webhook_params(self, **extra: str) -> dict[str, str]:
@@ -192,16 +193,19 @@ class TwilioCall:
         await coro
         self.end("twiml")
 
-    async def replace_document(self, coro: Coroutine[Any, Any, None]) -> None:
-        """A REST update: stop the running TwiML (its stream gets ``stop`` and is closed), then run ``coro``."""
-        runner, self._runner = self._runner, None
-        if runner is not None and not runner.done():
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
-        if self.status.terminal or self._teardown is not None:
-            coro.close()
-            return
-        self.run(coro)
+    def replace_document(self, document: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """A REST update: in the background (the API answers at once, as Twilio's does), stop the running TwiML —
+        its stream gets ``stop`` and is closed — then run ``document()``."""
+        self.spawn(self._replace_document(document), "update")
+
+    async def _replace_document(self, document: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        async with self._update_lock:  # updates apply in arrival order; the last one wins
+            runner, self._runner = self._runner, None
+            if runner is not None and not runner.done():
+                runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)
+            if not self.status.terminal and self._teardown is None:
+                self.run(document())
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=f"twilio-emu-{what}-{self.sid}")

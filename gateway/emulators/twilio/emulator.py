@@ -224,11 +224,11 @@ class TwilioEmulator:
             raise ApiError(400, 21220, "Call is not in-progress. Cannot redirect.")
         if twiml is not None:
             verbs = document_verbs(call, twiml)
-            await call.replace_document(run_document(call, verbs, None))
+            call.replace_document(lambda: run_document(call, verbs, None))
         else:
             assert url is not None
             method = (_one(params, "Method") or "POST").upper()
-            await call.replace_document(_fetch_and_run(call, url, method))
+            call.replace_document(lambda: _fetch_and_run(call, url, method))
 
     async def wait_for_call(
         self, predicate: Callable[[TwilioCall], bool] | None = None, timeout_s: float = 5.0
