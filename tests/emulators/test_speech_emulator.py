@@ -301,3 +301,40 @@ async def test_other_output_formats() -> None:  # async only for the module's as
     assert riff[:4] == b"RIFF" and parse_wav_header(riff)[0].rate == 16_000
     with pytest.raises(ValueError):
         parse_output_format("audio-16khz-32kbitrate-mono-mp3")
+
+
+SSML_HEAD = "<speak version='1.0' xmlns='http://www.w3.org/2001/10/synthesis' xml:lang='ja-JP'>"
+
+
+def speak_ssml(url: str, documents: list[str]) -> list[speechsdk.SpeechSynthesisResult]:
+    """``speak_ssml_async`` each document in turn on one synthesizer (24 kHz PCM)."""
+    config = speechsdk.SpeechConfig(host=url.replace("http://", "ws://"), subscription=DEFAULT_KEY)
+    config.set_speech_synthesis_output_format(speechsdk.SpeechSynthesisOutputFormat.Raw24Khz16BitMonoPcm)
+    synthesizer = speechsdk.SpeechSynthesizer(speech_config=config, audio_config=None)
+    return [synthesizer.speak_ssml_async(document).get() for document in documents]
+
+
+async def test_ssml_readings_are_spoken_and_an_invalid_document_cancels_the_synthesis() -> None:
+    good = (
+        SSML_HEAD + "<voice name='ja-JP-NanamiNeural'><sub alias='やまだ'>山田</sub>様の"
+        "<phoneme alphabet='sapi' ph=\"ヨ'ヤク\">予約</phoneme>です。</voice></speak>"
+    )
+    bad = SSML_HEAD + "<voice name='ja-JP-NanamiNeural'><phoneme alphabet='sapi' ph='よやく'>予約</phoneme></voice>"
+    bad += "</speak>"
+    emu = SpeechEmulator()
+    async with serve_app(emu.app) as url:
+        results = await asyncio.to_thread(speak_ssml, url, [good, bad, good])
+
+    ok, refused, again = results
+    assert ok.reason == again.reason == speechsdk.ResultReason.SynthesizingAudioCompleted  # the SDK reconnects
+    assert refused.reason == speechsdk.ResultReason.Canceled and not refused.audio_data
+    details = refused.cancellation_details
+    assert details.reason == speechsdk.CancellationReason.Error
+    assert details.error_code == speechsdk.CancellationErrorCode.BadRequest
+    assert "Error code: 1007" in details.error_details and "よやく" in details.error_details
+    first, failed, _ = emu.syntheses
+    assert first.ssml == good and first.text == "山田様の予約です。" and first.completed
+    assert emu.texts_spoken[0] == "やまだ様のヨ'ヤクです。"
+    assert [r.kind for r in first.readings] == ["sub", "phoneme"]
+    assert abs(len(ok.audio_data) / 48 - speech_duration_ms("やまだ様のヨ'ヤクです。")) < 5  # the reading is voiced
+    assert failed.error and "sapi phone set of ja-JP" in failed.error and not failed.completed and not failed.audio

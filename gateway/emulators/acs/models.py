@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.audio import frame_bytes
+from gateway.emulators.ssml import Reading
 
 ACS_ISSUER = "https://acscallautomation.communication.azure.com"
 EVENT_PREFIX = "Microsoft.Communication."
@@ -133,7 +134,10 @@ class PlayConfig:
 
 @dataclass(slots=True)
 class PlayRecord:
-    """One emulated ``:play``: what was asked, when it ran and how it ended (completed, failed, canceled)."""
+    """One emulated ``:play``: what was asked, when it ran and how it ended (completed, failed, canceled).
+
+    ``texts`` are the play sources as written, ``spoken`` what the caller hears (SSML ``sub`` aliases and
+    ``phoneme`` readings applied); ``error`` is why text to speech refused source ``failed_source_index``."""
 
     texts: list[str]
     operation_context: str | None
@@ -142,3 +146,7 @@ class PlayRecord:
     started_at: float | None = None
     ended_at: float | None = None
     outcome: str | None = None
+    spoken: list[str] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)
+    error: str | None = None
+    failed_source_index: int | None = None

@@ -2,7 +2,8 @@
 
 Serves ``/v1/realtime`` (OpenAI GA), ``/openai/v1/realtime`` (Azure GA) and ``/openai/realtime`` (Azure preview,
 beta event names). Replies follow a ``Script`` and carry real recorded speech; every session is recorded for
-assertions; faults (refusals, mid-response drops) can be injected. See ``RealtimeEmulator``.
+assertions; faults (refusals, mid-response drops) can be injected. Audio is PCM16 24 kHz or G.711 μ-law / A-law
+8 kHz on the wire, as the session's formats say (``audio_format``). See ``RealtimeEmulator``.
 """
 
 from .app import create_realtime_app

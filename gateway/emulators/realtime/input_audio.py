@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.audio import REALTIME_RATE, b64_decoded_len, b64decode
 from gateway.emulators.known_speech import heard
 
+from .audio_format import PCM16, InputDecoder
 from .records import EventRecord, UserTurn
 from .vad import VadParams, vad_params
 from .voice import bytes_to_ms, ms_to_bytes
@@ -58,6 +59,7 @@ class InputAudioMixin:
     _item_ids: list[str]
     _last_user_text: str | None
     _bench_audio: asyncio.Event
+    _decoder: InputDecoder
 
     if TYPE_CHECKING:
 
@@ -71,6 +73,9 @@ class InputAudioMixin:
             return
         if self._log_appends:
             self.record.events.append(EventRecord(APPEND, time.monotonic()))
+        if self._decoder.codec != PCM16:
+            await self._append_pcm(self._decode_g711(audio))
+            return
         if not self._vad_on:
             n = b64_decoded_len(audio)
             self.record.audio_in.add_b64(audio, n)
@@ -83,10 +88,25 @@ class InputAudioMixin:
                 if not self._bench_audio.is_set():
                     self._bench_audio.set()
             return
-        pcm = b64decode(audio)
+        await self._append_pcm(b64decode(audio))
+
+    def _decode_g711(self, audio: str) -> bytes:
+        """G.711 appends: kept as received, and decoded to the PCM16 24 kHz timeline everything else runs on."""
+        wire = b64decode(audio)
+        if self.record.audio_in.keep:
+            self.record.audio_in_wire += wire
+        return self._decoder.decode(wire)
+
+    async def _append_pcm(self, pcm: bytes) -> None:
         self.record.audio_in.add_pcm(pcm)
         self._total_bytes += len(pcm)
-        assert self.vad is not None
+        if self.vad is None:
+            if not self._bench_audio.is_set():
+                self._bench_audio.set()
+            return
+        if not self._vad_on:
+            self.vad.skip(len(pcm))
+            return
         for vad_event in self.vad.push(pcm):
             await self._on_vad(vad_event)
 

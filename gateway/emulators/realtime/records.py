@@ -181,7 +181,8 @@ class SessionRecord:
     auth: str  # "bearer", "api-key-header", "api-key-query", "subprotocol"
     extensions: list[str] = field(default_factory=list)  # WebSocket extensions negotiated (permessage-deflate)
     connected_at: float = field(default_factory=time.monotonic)
-    audio_in: AudioLog = field(default_factory=AudioLog)
+    audio_in: AudioLog = field(default_factory=AudioLog)  # PCM16 24 kHz, whatever the wire format
+    audio_in_wire: bytearray = field(default_factory=bytearray)  # G.711 input exactly as appended (kept audio only)
     session: dict[str, Any] = field(default_factory=dict)
     session_updates: list[dict[str, Any]] = field(default_factory=list)
     instructions_history: list[str] = field(default_factory=list)

@@ -255,7 +255,7 @@ class ResponseEngine:
         session = self.session
         sender = session.sender
         pacing = session.pacing
-        audio = voice.spoken(out.pcm, pacing.chunk_ms)
+        audio = voice.spoken(out.pcm, pacing.chunk_ms, session.settings.output_codec)
         n = len(audio.chunks_b64)
         head = (
             f'{{"type":"{self.names.audio_delta}","event_id":"%s","response_id":"{active.record.response_id}",'
@@ -331,11 +331,11 @@ class ResponseEngine:
         if self.dialect is Dialect.GA:
             obj["output_modalities"] = active.modalities
             obj["max_output_tokens"] = "inf"
-            obj["audio"] = {"output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": active.voice}}
+            obj["audio"] = {"output": {"format": self.session.settings.output_format_echo, "voice": active.voice}}
         else:
             obj["modalities"] = active.modalities
             obj["voice"] = active.voice
-            obj["output_audio_format"] = "pcm16"
+            obj["output_audio_format"] = self.session.settings.output_format_echo
             obj["temperature"] = 0.8
             obj["max_output_tokens"] = "inf"
         obj["usage"] = self._usage(active) if done else None

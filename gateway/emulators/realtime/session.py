@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .audio_format import InputDecoder
 from .config import Pacing
 from .conversation import ConversationMixin
 from .dialect import Dialect, names
@@ -88,6 +89,7 @@ class RealtimeSession(InputAudioMixin, ConversationMixin):
         self._kill: asyncio.Future[int | None] | None = None
         self._kill_error: str | None = None
         self._bench_audio = asyncio.Event()
+        self._decoder = InputDecoder(self.settings.input_codec)
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
             "session.update": self._on_session_update,
             "input_audio_buffer.commit": self._on_commit,
@@ -217,6 +219,8 @@ class RealtimeSession(InputAudioMixin, ConversationMixin):
         self.record.session = self.settings.snapshot()
         if "instructions" in payload:
             self.record.instructions_history.append(str(payload.get("instructions") or ""))
+        if self.settings.input_codec != self._decoder.codec:
+            self._decoder = InputDecoder(self.settings.input_codec)
         if self.vad is not None:
             self.vad.configure(self._vad_params())
             self._vad_on = self.settings.turn_detection is not None

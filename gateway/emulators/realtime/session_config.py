@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .audio_format import ga_codec
 from .dialect import Dialect
 
 GA_FIELDS = frozenset(
@@ -46,6 +47,25 @@ class SessionError(Exception):
         self.code = code
         self.message = message
         self.param = param
+
+
+def _ga_format(fmt: dict[str, Any], side: str) -> dict[str, Any]:
+    """Validate a GA audio format and return it as the service echoes it: PCM always with its rate 24000, G.711
+    (8 kHz only) as the bare type, like the SDK's ``AudioPCMU``/``AudioPCMA`` models. A G.711 ``rate`` of 8000 is
+    accepted (Twilio's own agent library sends it); any other rate is refused (INFERENCE: the docs give none)."""
+    kind = fmt.get("type")
+    if kind not in GA_AUDIO_FORMATS:
+        raise SessionError("invalid_value", f"Invalid value: '{kind}'.", f"session.audio.{side}.format.type")
+    rate = fmt.get("rate")
+    if kind == "audio/pcm":
+        if rate not in (None, 24000):
+            raise SessionError("invalid_value", f"Invalid value: {rate}. Supported values are: 24000.",
+                               f"session.audio.{side}.format.rate")  # fmt: skip
+        return {"type": kind, "rate": 24000}
+    if rate not in (None, 8000):
+        raise SessionError("invalid_value", f"Invalid value: {rate}. Supported values are: 8000.",
+                           f"session.audio.{side}.format.rate")  # fmt: skip
+    return {"type": kind}
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +163,27 @@ class SessionSettings:
         return list(self.data.get(key) or ["audio"])
 
     @property
+    def input_codec(self) -> str:
+        """``pcm16``, ``g711_ulaw`` or ``g711_alaw``: how ``input_audio_buffer.append`` audio is encoded."""
+        if self.dialect is Dialect.GA:
+            return ga_codec(self.data["audio"]["input"].get("format"))
+        return str(self.data.get("input_audio_format") or "pcm16")
+
+    @property
+    def output_codec(self) -> str:
+        """How response audio deltas are encoded (same names as ``input_codec``)."""
+        if self.dialect is Dialect.GA:
+            return ga_codec(self.data["audio"]["output"].get("format"))
+        return str(self.data.get("output_audio_format") or "pcm16")
+
+    @property
+    def output_format_echo(self) -> Any:
+        """The output format as a response object echoes it (``audio.output.format`` / ``output_audio_format``)."""
+        if self.dialect is Dialect.GA:
+            return copy.deepcopy(self.data["audio"]["output"].get("format"))
+        return self.data.get("output_audio_format")
+
+    @property
     def transcription(self) -> dict[str, Any] | None:
         if self.dialect is Dialect.GA:
             return self.data["audio"]["input"].get("transcription")
@@ -232,17 +273,10 @@ class SessionSettings:
         if "transcription" in audio_in:
             merged["audio"]["input"]["transcription"] = copy.deepcopy(audio_in["transcription"])
         for side in ("input", "output"):
-            fmt = merged["audio"][side].get("format") or {}
-            if fmt.get("type") not in GA_AUDIO_FORMATS:
-                raise SessionError(
-                    "invalid_value", f"Invalid value: '{fmt.get('type')}'.", f"session.audio.{side}.format.type"
-                )
-            if fmt.get("type") == "audio/pcm" and fmt.get("rate", 24000) != 24000:
-                raise SessionError(
-                    "invalid_value",
-                    f"Invalid value: {fmt.get('rate')}. Supported values are: 24000.",
-                    f"session.audio.{side}.format.rate",
-                )
+            sent = ((update.get("audio") or {}).get(side) or {}) if isinstance(update.get("audio"), dict) else {}
+            if isinstance(sent, dict) and isinstance(sent.get("format"), dict) and "type" in sent["format"]:
+                merged["audio"][side]["format"] = copy.deepcopy(sent["format"])  # a new type replaces the old
+            merged["audio"][side]["format"] = _ga_format(merged["audio"][side].get("format") or {}, side)
         return merged
 
     def _merge_beta(self, update: dict[str, Any], strict: bool) -> dict[str, Any]:

@@ -16,6 +16,8 @@ import numpy as np
 
 from gateway.audio import REALTIME_RATE, SAMPLE_WIDTH, b64encode, read_wav, resample
 
+from .audio_format import PCM16, encode_output, wire_bytes_per_ms
+
 logger = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -80,12 +82,16 @@ def render(clips: tuple[str, ...], duration_ms: int | None = None) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class SpokenAudio:
-    """One reply's audio with its base64 deltas precomputed (shared by every session that says it)."""
+    """One reply's audio with its base64 deltas precomputed (shared by every session that says it).
+
+    ``chunks_b64`` are in the session's output codec; ``chunk_sizes`` count the PCM16 24 kHz bytes each delta
+    carries, the timeline records and truncation use."""
 
     pcm: bytes
     chunk_ms: int
     chunks_b64: tuple[str, ...]
     chunk_sizes: tuple[int, ...]
+    codec: str = PCM16
 
     @property
     def duration_ms(self) -> float:
@@ -93,12 +99,16 @@ class SpokenAudio:
 
 
 @functools.lru_cache(maxsize=256)
-def _chunked(pcm: bytes, chunk_ms: int) -> SpokenAudio:
+def _chunked(pcm: bytes, chunk_ms: int, codec: str) -> SpokenAudio:
     size = max(SAMPLE_WIDTH, ms_to_bytes(chunk_ms))
-    parts = [pcm[i : i + size] for i in range(0, len(pcm), size)]
-    return SpokenAudio(pcm, chunk_ms, tuple(b64encode(p) for p in parts), tuple(len(p) for p in parts))
+    sizes = tuple(len(pcm[i : i + size]) for i in range(0, len(pcm), size))
+    wire = encode_output(pcm, codec)
+    step = size if codec == PCM16 else max(1, chunk_ms * wire_bytes_per_ms(codec))
+    last = len(sizes) - 1
+    parts = [wire[i * step : (i + 1) * step] if i < last else wire[i * step :] for i in range(len(sizes))]
+    return SpokenAudio(pcm, chunk_ms, tuple(b64encode(p) for p in parts), sizes, codec)
 
 
-def spoken(pcm: bytes, chunk_ms: int) -> SpokenAudio:
-    """Cut ``pcm`` into ``chunk_ms`` deltas, base64 encoded once and cached."""
-    return _chunked(pcm, chunk_ms)
+def spoken(pcm: bytes, chunk_ms: int, codec: str = PCM16) -> SpokenAudio:
+    """Cut ``pcm`` into ``chunk_ms`` deltas in the output ``codec``, encoded once and cached."""
+    return _chunked(pcm, chunk_ms, codec)

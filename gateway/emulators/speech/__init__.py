@@ -2,7 +2,6 @@
 
 from gateway.emulators.speech.emulator import DEFAULT_KEY, SpeechEmulator
 from gateway.emulators.speech.records import RecognitionSession, Synthesis, Utterance, placeholder_text
-from gateway.emulators.speech.synthesis import ssml_text
 from gateway.emulators.speech.tts import (
     OutputFormat,
     parse_output_format,
@@ -21,7 +20,6 @@ __all__ = [
     "parse_output_format",
     "placeholder_text",
     "speech_duration_ms",
-    "ssml_text",
     "synthesize",
     "synthesize_pcm",
 ]

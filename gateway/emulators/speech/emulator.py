@@ -21,9 +21,12 @@ like the real service, as verified against the SDK 1.53:
 * ``turn_per_utterance=True`` sends ``speech.startDetected`` and ``speech.endDetected`` around every utterance
   instead, so every utterance gets its own turn (a harsher test of the turn change).
 
-Synthesis (``/cognitiveservices/websocket/v1``): each ``ssml`` message is answered with ``turn.start``, binary
-``Path:audio`` frames (recorded speech looped to a length that scales with the text, in the requested
-``outputFormat``, paced at ``tts_realtime_factor`` times real time), then ``turn.end``.
+Synthesis (``/cognitiveservices/websocket/v1``): each ``ssml`` message is validated as Azure does
+(``gateway.emulators.ssml``) and answered with ``turn.start``, binary ``Path:audio`` frames (recorded speech
+looped to a length that scales with the spoken text, in the requested ``outputFormat``, paced at
+``tts_realtime_factor`` times real time), then ``turn.end``. An invalid document ends the turn the way the service
+does: the socket closes with code 1007 and the reason, which the SDK reports as a canceled synthesis
+(``CancellationReason.Error``, "Connection was closed by the remote host. Error code: 1007. Error details: ...").
 
 ``POST /sts/v1.0/issueToken`` issues short-lived tokens, accepted as ``Authorization: Bearer``.
 """
@@ -117,6 +120,11 @@ class SpeechEmulator:
     @property
     def texts_synthesized(self) -> list[str]:
         return [s.text for s in self.syntheses]
+
+    @property
+    def texts_spoken(self) -> list[str]:
+        """What each synthesis asked the voice to say (``sub`` aliases and ``phoneme`` readings applied)."""
+        return [s.spoken for s in self.syntheses]
 
     @property
     def texts_recognized(self) -> list[str]:

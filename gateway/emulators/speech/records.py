@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.emulators.speech.vad import TICKS_PER_MS
+from gateway.emulators.ssml import Reading
 
 
 def placeholder_text(index: int) -> str:
@@ -84,7 +85,8 @@ class RecognitionSession:
 
 @dataclass(slots=True)
 class Synthesis:
-    """One synthesis turn (one ``speak_*`` call)."""
+    """One synthesis turn (one ``speak_*`` call). ``text`` is the written text of the SSML, ``spoken`` what the
+    voice was told to say (``sub`` aliases, ``phoneme`` readings); ``error`` is why the service refused it."""
 
     connection_id: str
     request_id: str
@@ -93,6 +95,8 @@ class Synthesis:
     voice: str
     language: str
     output_format: str
+    spoken: str = ""
+    readings: list[Reading] = field(default_factory=list)
     audio: bytearray = field(default_factory=bytearray)  # exactly the audio payload bytes sent
     started_at: float = field(default_factory=time.monotonic)
     first_audio_at: float | None = None

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
-import re
+import logging
 import time
-import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
 from quart import websocket
@@ -16,28 +14,23 @@ from gateway.emulators.speech.records import Synthesis
 from gateway.emulators.speech.tts import parse_output_format, synthesize
 from gateway.emulators.speech.usp import binary_frame, new_id, text_frame
 from gateway.emulators.speech.wire import SERVICE_TAG, json_body, receive_messages
+from gateway.emulators.ssml import SsmlError, parse_ssml, plain_text
 
 if TYPE_CHECKING:
     from gateway.emulators.speech.emulator import SpeechEmulator
 
+logger = logging.getLogger(__name__)
 
-def ssml_text(ssml: str) -> tuple[str, str, str]:
-    """Plain text, voice name and language of an SSML document."""
-    voice = lang = ""
-    try:
-        root = ET.fromstring(ssml)
-    except ET.ParseError:
-        text = html.unescape(re.sub(r"<[^>]+>", "", ssml))
-        m = re.search(r"<voice[^>]*\bname=['\"]([^'\"]+)", ssml)
-        return " ".join(text.split()), (m.group(1) if m else ""), ""
-    for el in root.iter():
-        tag = el.tag.rsplit("}", 1)[-1]
-        if tag == "speak":
-            lang = lang or el.attrib.get("{http://www.w3.org/XML/1998/namespace}lang", el.attrib.get("lang", ""))
-        elif tag == "voice" and not voice:
-            voice = el.attrib.get("name", "")
-    text = "".join(root.itertext())
-    return text.strip(), voice, lang
+#: WebSocket close code the service uses to refuse a synthesis request (invalid SSML, unsupported voice...);
+#: the SDK cancels the synthesis with "Connection was closed by the remote host. Error code: 1007. Error
+#: details: <reason>".
+INVALID_REQUEST_CLOSE = 1007
+MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's payload is at most 125 bytes, 2 of them the code
+
+
+def close_reason(message: str) -> str:
+    """``message`` cut to fit a close frame, on a UTF-8 character boundary."""
+    return message.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
 
 
 class SynthesisConnection:
@@ -80,17 +73,23 @@ class SynthesisConnection:
         fmt_name = ((context.get("synthesis") or {}).get("audio") or {}).get(
             "outputFormat"
         ) or "riff-16khz-16bit-mono-pcm"
-        text, voice, lang = ssml_text(ssml)
-        record = Synthesis(self.connection_id, request_id, ssml, text, voice, lang, fmt_name)
+        try:
+            doc = parse_ssml(ssml)
+        except SsmlError as exc:
+            record = Synthesis(self.connection_id, request_id, ssml, plain_text(ssml), "", "", fmt_name)
+            emu.syntheses.append(record)
+            await self._refuse(record, request_id, str(exc), turn_started=True)
+            return
+        record = Synthesis(self.connection_id, request_id, ssml, doc.text, doc.voice, doc.language, fmt_name,
+                           doc.spoken, doc.readings)  # fmt: skip
         emu.syntheses.append(record)
         try:
             fmt = parse_output_format(fmt_name)
         except ValueError as exc:
-            record.error = str(exc)
-            await websocket.close(1007, str(exc)[:120])
+            await self._refuse(record, request_id, str(exc), turn_started=False)
             return
         await websocket.send(text_frame("turn.start", request_id, {"context": {"serviceTag": SERVICE_TAG}}))
-        audio = synthesize(text, fmt)
+        audio = synthesize(doc.spoken, fmt)
         chunk = max(fmt.bytes_per_sample, fmt.rate * emu.tts_chunk_ms // 1000 * fmt.bytes_per_sample)
         if emu.tts_first_chunk_delay:
             await asyncio.sleep(emu.tts_first_chunk_delay)
@@ -108,3 +107,12 @@ class SynthesisConnection:
             record.audio.extend(piece)
         await websocket.send(text_frame("turn.end", request_id, {}))
         record.completed = True
+
+    async def _refuse(self, record: Synthesis, request_id: str, reason: str, *, turn_started: bool) -> None:
+        """Refuse the request as the service does: close the socket with 1007 and the reason (after
+        ``turn.start`` for a bad document, as the SDK's "USP state: TurnStarted" in such errors shows)."""
+        record.error = reason
+        logger.info("speech emulator: synthesis %s refused: %s", request_id, reason)
+        if turn_started:
+            await websocket.send(text_frame("turn.start", request_id, {"context": {"serviceTag": SERVICE_TAG}}))
+        await websocket.close(INVALID_REQUEST_CLOSE, close_reason(reason))
