@@ -11,6 +11,7 @@ from channels.telephony.call import APOLOGY
 from gateway.audio import read_wav, resample
 from gateway.emulators.acs import Dtmf, Silence
 from gateway.emulators.realtime import CallTool, Pacing, Say, Script
+from gateway.emulators.twilio import StatusCallbackDisorder
 from gateway.events import BackchannelIgnored, BargeIn, TranscriptFinal
 from gateway.hub import SessionInfo
 from tests.conftest import speech, speech_text
@@ -195,3 +196,23 @@ async def test_mulaw_passes_through_to_a_provider_that_speaks_it(tmp_path) -> No
         assert similarity(pcm(call.heard_pcm()), pcm(resample(reply, 24_000, 8_000))) > 0.95
         assert await call.hang_up() == "completed"
         await nothing_left(rig)
+
+
+async def test_disorderly_status_callbacks_end_the_call_once(tmp_path) -> None:
+    """Each status callback twice and out of order (as Twilio may): the call ends once, and nothing revives it."""
+    disorder = StatusCallbackDisorder(duplicate=True, reorder=True, reorder_window_s=0.2)
+    async with twilio_rig(tmp_path, Script(steps=[Say("はい。")]), twilio_config={"status_callbacks": disorder}) as rig:
+        call = await rig.call([Silence(1500)])
+        await call.wait_for(lambda c: c.stream is not None and c.stream.connected, 10)
+        session_id = live_call(rig, call.sid).session_id
+        assert await call.hang_up() == "completed"
+        def delivered(status: str) -> list:
+            return [d for d in call.status_deliveries if d.call_status == status and d.http_status is not None]
+
+        await wait_until(lambda: len(delivered("completed")) == 2 and len(delivered("in-progress")) == 2, 10, "callbacks, twice each")
+        assert {d.http_status for d in call.status_deliveries if d.http_status is not None} == {204}
+        await nothing_left(rig)
+        assert rig.line.sid_ended(call.sid)
+        await rig.gw.writer.flush()
+        record = await rig.gw.store.conversation(session_id)
+        assert record["ended_at"] and record["outcome"] == "caller_hung_up"

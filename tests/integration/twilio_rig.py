@@ -89,9 +89,12 @@ def stream_of(twiml: str) -> tuple[str, dict[str, str]]:
 
 
 @contextlib.asynccontextmanager
-async def twilio_rig(tmp_path: Path, script: Script, *, pacing: Pacing | None = None, **settings: Any) -> AsyncIterator[TwilioRig]:
+async def twilio_rig(
+    tmp_path: Path, script: Script, *, pacing: Pacing | None = None, twilio_config: dict[str, Any] | None = None, **settings: Any
+) -> AsyncIterator[TwilioRig]:
+    """``twilio_config``: more ``TwilioEmulatorConfig`` fields (e.g. ``status_callbacks=StatusCallbackDisorder(...)``)."""
     realtime = RealtimeEmulator(api_keys={OPENAI_KEY}, script=script, pacing=pacing or Pacing(realtime_factor=2.0))
-    twilio = TwilioEmulator(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
+    twilio = TwilioEmulator(ACCOUNT_SID, AUTH_TOKEN, **(twilio_config or {}))
     async with offline_stack(realtime=realtime) as stack, twilio.serve() as twilio_url:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
