@@ -62,8 +62,8 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
         call_sid = str(form.get("CallSid") or "")
         if not call_sid:
             return Response("a Voice URL request names its CallSid", 400)
-        call_key = line.key_for(call_sid)
-        if call_key is None:  # a repeated request for a call we answered gets the same answer
+        call_key = line.key_for(call_sid)  # Twilio asking again for a call we answered: the same answer
+        if call_key is None:
             if line.sid_ended(call_sid):
                 return Response(busy_twiml(), 200, content_type=TWIML)
             if gw.draining:
