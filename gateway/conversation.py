@@ -41,7 +41,7 @@ from .events import (
 from .handoff import Continuation
 from .heard import HeardTranscripts
 from .hub import SessionHub
-from .playout import ReplyGate
+from .playout import Playout, ReplyGate
 from .profiles import AgentProfile
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,12 @@ class AudioSink(Protocol):
     @property
     def item_id(self) -> str:
         """The agent item being played (what a truncate refers to)."""
+        ...
+
+    @property
+    def playout(self) -> Playout:
+        """The caller's playback as this channel knows it (modelled, or from the device's marks): the one view a
+        turn-taking policy reads, whatever the carrier."""
         ...
 
 
@@ -100,7 +106,7 @@ class Conversation:
         self._idle.set()
         self._pending_backchannel: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._heard = HeardTranscripts(engine.rate)
+        self._heard = HeardTranscripts(engine.rate, getattr(engine, "sample_width", 2))
         self._interrupted = ReplyGate()  # replies cut off by the caller: a late delta of one is never played
 
     def agent_audible(self) -> bool:
