@@ -323,7 +323,7 @@ def tool_arguments(draw: st.DrawFn, properties: list[str]) -> Any:
     return json.dumps(args, allow_nan=True) if shape == "json-text" else args
 
 
-ERROR_CODES = {"bad_arguments", "failed", "timeout", "unknown_tool"}
+ERROR_CODES = {"bad_arguments", "failed", "timeout", "unknown_tool", "too_many_attempts"}  # the last: handoff guessing locked out
 
 
 def check_outcome(name: str, ok: bool, output: dict[str, Any]) -> None:
