@@ -18,7 +18,9 @@ from .handoff import Handoffs
 from .hub import SessionHub
 from .logs import protect_secrets, session_id_var
 from .preflight import profile_problems
-from .profiles import AgentProfile, ProfileLibrary
+from .profiles import PACKAGED_AGENTS, AgentProfile, ProfileLibrary
+from .readings.library import FILE_NAME as READINGS_FILE_NAME
+from .readings.library import ReadingsLibrary
 from .security import AcsJwtValidator, CallBudget, SessionTokens, TokenSigner
 from .store import Store
 from .store.writer import StoreWriter
@@ -69,6 +71,7 @@ class Gateway:
     proxies: TrustedProxies = field(default_factory=TrustedProxies)  # FORWARDED_ALLOW_IPS
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
     media_pending: dict[str, float] = field(default_factory=dict)  # answered, not yet live: session id → when
+    readings: ReadingsLibrary = field(default_factory=lambda: ReadingsLibrary(PACKAGED_AGENTS / READINGS_FILE_NAME))
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
@@ -96,6 +99,7 @@ class Gateway:
             tokens=SessionTokens(signer, settings.session_token_ttl_s, hub.ended),
             tool_budget=CallBudget(settings.session_tool_calls),
             proxies=settings.trusted_proxies,
+            readings=ReadingsLibrary.beside(settings.agents_dir or PACKAGED_AGENTS, settings.readings_file),
         )
 
     async def start(self) -> None:
@@ -161,7 +165,9 @@ class Gateway:
         self, session_id: str, channel: str, caller: str, profile: AgentProfile, history: list[tuple[str, str]] | None = None
     ) -> AgentSetup:
         ctx = ToolContext(session_id=session_id, store=self.store, channel=channel, caller=caller)
-        return AgentSetup(profile=profile, registry=self.registry, tool_context=ctx, settings=self.settings, history=history)
+        return AgentSetup(
+            profile=profile, registry=self.registry, tool_context=ctx, settings=self.settings, history=history, readings=self.readings.current()
+        )
 
     def realtime_session(self, setup: AgentSetup) -> RealtimeSession:
         if self.realtime is None:

@@ -8,7 +8,7 @@ dates, times, amounts, codes, place names in context) and the rest; ``katakana``
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
+import re
 
 from . import numbers
 from . import ssml as _ssml
@@ -18,7 +18,7 @@ from .digits import normalize_name, spoken_digits
 from .phone import format_number as format_phone
 from .phone import read_phone
 from .pieces import Piece
-from .rules import RULES
+from .rules import RULES, Reader
 
 __all__ = [
     "Piece", "ReadingsDictionary", "format_phone", "katakana", "normalize_name", "pieces", "read_code",
@@ -26,29 +26,48 @@ __all__ = [
 ]  # fmt: skip
 
 NO_DICTIONARY = ReadingsDictionary()
+_HALF_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}  # ０ → 0, ： → :, 　 → space
+
+
+def _anchored(read: list[Piece], original: str) -> list[Piece]:
+    """The rule's pieces with the text as written (full width stays full width in what the voice is given)."""
+    if "".join(p.text for p in read) != original.translate(_HALF_WIDTH):
+        return read
+    out, at = [], 0
+    for piece in read:
+        out.append(Piece(original[at : at + len(piece.text)], piece.reading, piece.pause))
+        at += len(piece.text)
+    return out
+
+
+def _claim(piece: Piece, pattern: re.Pattern[str], reader: Reader, separator: str) -> list[Piece]:
+    written, matched = piece.text, piece.text.translate(_HALF_WIDTH)
+    out: list[Piece] = []
+    last = 0
+    for match in pattern.finditer(matched):
+        read = reader(match, separator)
+        if read is None or match.start() < last:
+            continue
+        if match.start() > last:
+            out.append(Piece(written[last : match.start()]))
+        out.extend(_anchored(read, written[match.start() : match.end()]))
+        last = match.end()
+    if last < len(written):
+        out.append(Piece(written[last:]))
+    return out
 
 
 def pieces(text: str, dictionary: ReadingsDictionary = NO_DICTIONARY, context: str = "") -> list[Piece]:
-    """The text (NFKC-normalised) as pieces; ``context`` is what else is known about the call (an address)."""
-    text = unicodedata.normalize("NFKC", text)
+    """The text as pieces, in order and complete; ``context`` is what else is known about the call (an address).
+    Rules see full-width digits and letters as ASCII (one character for one, so positions hold)."""
     out = dictionary.pieces(text, context)
     for pattern, reader in RULES:
         claimed: list[Piece] = []
         for piece in out:
             if piece.reading is not None or piece.pause:
                 claimed.append(piece)
-                continue
-            last = 0
-            for match in pattern.finditer(piece.text):
-                read = reader(match, dictionary.phone_group_separator)
-                if read is None or match.start() < last:
-                    continue
-                if match.start() > last:
-                    claimed.append(Piece(piece.text[last : match.start()]))
-                claimed.extend(read)
-                last = match.end()
-            if last < len(piece.text):
-                claimed.append(Piece(piece.text[last:]))
+            else:
+                claimed.extend(_claim(piece, pattern, reader, dictionary.phone_group_separator))
         out = claimed
     return out
 

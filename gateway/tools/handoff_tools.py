@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from .. import readings
 from ..handoff import Handoffs, TooManyAttempts
 from .registry import ToolContext, ToolError, ToolRegistry, ToolResult
 
@@ -47,7 +48,5 @@ def register_handoff_tools(registry: ToolRegistry, handoffs: Handoffs) -> None:
     @registry.function(NoArgs)
     async def handoff_code(args: NoArgs, ctx: ToolContext) -> dict:
         """A 6-digit code with which the caller can continue this conversation on another channel (e.g. the web page)."""
-        from .. import spoken
-
         code = await handoffs.issue(ctx.session_id)
-        return {"code": code, "code_spoken": spoken.read_digits(code, "、"), "valid_minutes": 15}
+        return {"code": code, "code_spoken": readings.read_code(code), "valid_minutes": 15}

@@ -185,3 +185,10 @@ def test_spoken_forms_for_tools() -> None:
     assert readings.read_time(dt.time(9, 0)) == "ゴゼン クジ"
     assert readings.read_code("R-0012") == "アール ゼロ ゼロ イチ ニー"
     assert readings.format_phone("09012345678") == "090-1234-5678"
+
+
+def test_full_width_text_is_read_and_kept_as_written() -> None:
+    assert claimed("４月１日（月）") == [("４月１日（月）", "シガツツイタチゲツヨウビ")]
+    assert claimed("０９０－１１００－１２３４")[0] == ("０９０", "ゼロキュウゼロ")
+    text = "ご用件はございますか？"
+    assert "".join(p.text for p in readings.pieces(text)) == text

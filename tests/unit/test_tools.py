@@ -104,5 +104,21 @@ async def test_business_tools_give_spoken_forms(gateway) -> None:
     assert bad_dates.output["error"]["code"] == "bad_arguments"
     driver = await gateway.registry.call("identify_driver", {"vehicleNumber": "1234", "name": "田中"}, ctx(gateway))
     assert driver.output["identified"] and driver.next_step == "inform"
+    assert driver.output["vehicle_number_spoken"] == "イチ ニー サン ヨン"
     schedule = await gateway.registry.call("get_driver_schedule", {"vehicleNumber": "1234"}, ctx(gateway))
     assert schedule.output["next_destination"]["destination"] == "横浜ベイ倉庫" and len(schedule.output["tomorrow"]) == 2
+
+
+async def test_lookups_match_what_the_caller_said_as_transcribed(gateway) -> None:
+    """Digits said in kana with fillers and 「の」, names in either kana and any width: the same record."""
+    said = "えーと、ぜろきゅうぜろのいちにーさんよんのごーろくななはち"
+    customer = await gateway.registry.call("get_customer_info", {"phone_number": said}, ctx(gateway))
+    assert customer.output["name"] == "佐藤 花子" and customer.output["phone"] == "090-1234-5678"
+    assert customer.output["phone_spoken"] == "ゼロキュウゼロ、イチニーサンヨン、ゴーロクナナハチ"
+    for name in ("たなか", "タナカ", "ﾀﾅｶ"):
+        driver = await gateway.registry.call("identify_driver", {"vehicleNumber": "いちにーさんよん", "name": name}, ctx(gateway))
+        assert driver.output["identified"], name
+    wrong = await gateway.registry.call("identify_driver", {"vehicleNumber": "千二百三十四", "name": "すずき"}, ctx(gateway))
+    assert not wrong.output["identified"] and wrong.output["vehicle_number_spoken"] == "イチ ニー サン ヨン"
+    schedule = await gateway.registry.call("get_driver_schedule", {"vehicleNumber": "1234"}, ctx(gateway))
+    assert all(stop["arrive_spoken"].startswith(("ゴゼン", "ゴゴ")) for stop in schedule.output["today"])
