@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from gateway import readings
 from gateway.conversation import Conversation
 from gateway.engines.base import EngineUnavailable
 from gateway.engines.realtime import RealtimeSession
@@ -123,6 +124,9 @@ class PhoneCall:
         task = self._engine_task
         return bool(task and task.done() and not task.cancelled() and isinstance(task.result(), EngineUnavailable))
 
+    def _ssml(self, text: str, voice: str) -> str:
+        return readings.ssml(text, voice, self.profile.language, self.gw.readings.current())
+
     # --- callbacks ------------------------------------------------------------------------------------------------
     async def on_connected(self, connection_id: str) -> None:
         if self._connected or self._ended:
@@ -138,7 +142,7 @@ class PhoneCall:
             if self.gw.settings.greeting_voice and self.gw.settings.greeting_text:
                 voice = self.gw.settings.greeting_voice
             try:
-                await self.control.play_text(self.connection_id, greeting, voice, self.profile.language, GREETING_CONTEXT)
+                await self.control.play_ssml(self.connection_id, self._ssml(greeting, voice), GREETING_CONTEXT)
             except Exception as exc:  # the caller must not wait in silence for a greeting that will never play
                 logger.error("greeting play failed (%s): the agent greets instead", exc)
                 await self._bridge()
@@ -186,7 +190,7 @@ class PhoneCall:
         self.gw.hub.publish(self.session_id, SessionError("AI provider unavailable: apology played, call ended", fatal=True))
         try:
             voice = self.profile.tts_voice or self.gw.settings.greeting_voice
-            await self.control.play_text(self.connection_id, APOLOGY, voice, self.profile.language, APOLOGY_CONTEXT)
+            await self.control.play_ssml(self.connection_id, self._ssml(APOLOGY, voice), APOLOGY_CONTEXT)
         except Exception:  # if even the play fails, hang up at once
             logger.exception("apology play failed")
             await self.hang_up()

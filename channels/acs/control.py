@@ -16,8 +16,8 @@ from azure.communication.callautomation import (
     MediaStreamingAudioChannelType,
     MediaStreamingContentType,
     MediaStreamingOptions,
+    SsmlSource,
     StreamingTransportType,
-    TextSource,
 )
 from azure.communication.callautomation.aio import CallAutomationClient
 from azure.core.credentials import AzureKeyCredential
@@ -90,8 +90,9 @@ class CallControl:
     async def reject(self, incoming_call_context: str) -> None:
         await unsent_retried("reject", lambda: self.client.reject_call(incoming_call_context, call_reject_reason=CallRejectReason.BUSY))
 
-    async def play_text(self, call_connection_id: str, text: str, voice: str, locale: str, operation_context: str) -> None:
-        source = TextSource(text=text, voice_name=voice, source_locale=locale)
+    async def play_ssml(self, call_connection_id: str, ssml: str, operation_context: str) -> None:
+        """Play an SSML document (the readings module's: phone numbers, dates and place names read right)."""
+        source = SsmlSource(ssml_text=ssml)
         connection = self.client.get_call_connection(call_connection_id)
         await unsent_retried("play", lambda: connection.play_media_to_all(source, operation_context=operation_context))
 
