@@ -1,0 +1,56 @@
+"""``voice-gateway readings TEXT``: what the gateway would hand a speech synthesizer for TEXT.
+
+Prints, on one line, the katakana in the reading form (十日 → トオカ); ``--ssml`` the SSML document instead;
+``--digits`` only the digits a caller's words stand for (ぜろきゅうぜろのいちにーさんよん → 0901234). The
+deployment's readings.yaml applies (READINGS_FILE, or beside AGENTS_DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import NO_DICTIONARY, katakana, spoken_digits, ssml
+from .dictionary import ReadingsDictionary, ReadingsFileError, load_readings
+from .library import FILE_NAME
+
+
+def add_readings_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("readings", help="show how a text would be read aloud (katakana, SSML or digits)", description=__doc__)
+    parser.add_argument("text", help="the text, e.g. '4/1 9:00〜10:00 090-1100-1234'")
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument("--ssml", action="store_true", help="print the SSML sent to Azure Speech instead of katakana")
+    form.add_argument("--digits", action="store_true", help="print only the digits the text stands for, as a caller said it")
+    parser.add_argument("--context", default="", help="what is known about the call, e.g. the customer's address")
+    parser.add_argument("--voice", default=None, help="voice for --ssml (default GREETING_VOICE)")
+    parser.set_defaults(func=cmd_readings)
+
+
+def _dictionary(readings_file: object, agents_dir: object) -> ReadingsDictionary:
+    from pathlib import Path
+
+    from ..profiles import PACKAGED_AGENTS
+
+    path = Path(str(readings_file)) if readings_file else Path(str(agents_dir or PACKAGED_AGENTS)) / FILE_NAME
+    try:
+        return load_readings(path)
+    except FileNotFoundError:
+        return NO_DICTIONARY
+    except (ReadingsFileError, OSError) as exc:
+        sys.stderr.write(f"readings file not used: {exc} (edit {path.name} and save)\n")
+        return NO_DICTIONARY
+
+
+def cmd_readings(args: argparse.Namespace) -> int:
+    if args.digits:
+        sys.stdout.write(spoken_digits(args.text) + "\n")
+        return 0
+    from ..cli import _settings
+
+    settings = _settings()
+    dictionary = _dictionary(settings.readings_file, settings.agents_dir)
+    if args.ssml:
+        sys.stdout.write(ssml(args.text, args.voice or settings.greeting_voice, "ja-JP", dictionary, args.context) + "\n")
+    else:
+        sys.stdout.write(katakana(args.text, dictionary, args.context) + "\n")
+    return 0
