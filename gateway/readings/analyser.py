@@ -1,13 +1,12 @@
 """The morphological analyser (Open JTalk via pyopenjtalk-plus, dictionary bundled): readings of ordinary words.
 
-Loaded once per process on first use: importing it costs about 0.2 s and the first analysis about 40 ms, so callers
-on an event loop use ``katakana_async`` (a worker thread). Only the CLI and ``*_spoken`` forms need it; SSML for
-the voice leaves ordinary words to the voice itself.
+Loaded once per process on first use: importing it and the first analysis cost about 0.2 s, so it must never be
+first called on an event loop (wrap it in ``asyncio.to_thread`` there). Only the CLI needs it today: SSML for the
+voice leaves ordinary words to the voice itself, and tools' spoken forms come from the rules' tables.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import io
@@ -24,12 +23,8 @@ def _frontend() -> Any:
 
 
 def katakana(text: str) -> str:
-    """The reading form per word (``read``: 十日 → トウカ), not the pronunciation (``pron``: トーカ)."""
+    """The reading form per word (``read``: 京都 → キョウト), not the pronunciation (``pron``: キョート)."""
     if not text.strip():
         return ""
     words = _frontend()(text)
     return "".join(w["read"] if w["read"] not in ("", "*") else w["string"] for w in words)
-
-
-async def katakana_async(text: str) -> str:
-    return await asyncio.to_thread(katakana, text)
