@@ -14,9 +14,20 @@ from . import NO_DICTIONARY, katakana, spoken_digits, ssml
 from .dictionary import ReadingsDictionary, ReadingsFileError, load_readings
 from .library import FILE_NAME
 
+HELP = """\
+Show what the gateway hands a speech synthesizer for TEXT: one line of katakana in the reading form (十日 → トオカ),
+or with --ssml the SSML document sent to Azure Speech. With --digits, the digits TEXT stands for as a caller said it
+(ぜろきゅうぜろのいちにーさんよん → 0901234). The deployment's readings.yaml applies (READINGS_FILE, or beside
+AGENTS_DIR).
+"""
 
 def add_readings_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser("readings", help="show how a text would be read aloud (katakana, SSML or digits)", description=__doc__)
+    parser = sub.add_parser(
+        "readings",
+        help="show how a text would be read aloud (katakana, SSML or digits)",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("text", help="the text, e.g. '4/1 9:00〜10:00 090-1100-1234'")
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--ssml", action="store_true", help="print the SSML sent to Azure Speech instead of katakana")
