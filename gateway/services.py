@@ -109,6 +109,7 @@ class Gateway:
             self.mcp_status = await load_mcp_tools(self.registry, self.settings.mcp_servers)
         for problem in profile_problems(self.settings, self.registry.names()):  # serve stopped on fatal ones already
             (logger.error if problem.fatal else logger.warning)("configuration: %s", problem.line())
+        self.readings.current()  # a broken readings file is reported now, not at the first call
 
     async def stop(self) -> None:
         for task in list(self.tasks):

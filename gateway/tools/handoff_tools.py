@@ -13,7 +13,7 @@ TOO_MANY_ATTEMPTS = "too_many_attempts"  # the tool error code; the HTTP endpoin
 
 
 class CodeArgs(BaseModel):
-    code: str = Field(description="The 6-digit code the caller reads out, digits only, e.g. 482913")
+    code: str = Field(description="The 6-digit code the caller reads out, e.g. 482913 (digits as heard, kana also accepted)")
 
 
 class NoArgs(BaseModel):
@@ -27,7 +27,7 @@ def register_handoff_tools(registry: ToolRegistry, handoffs: Handoffs) -> None:
     async def continue_conversation(args: CodeArgs, ctx: ToolContext) -> ToolResult:
         """Continue a conversation the caller started on another channel, from the 6-digit code they were given."""
         try:
-            continuation = await handoffs.claim(args.code, ctx.session_id, ctx.caller)
+            continuation = await handoffs.claim(readings.spoken_digits(args.code), ctx.session_id, ctx.caller)
         except TooManyAttempts:
             raise ToolError(
                 "Too many wrong codes were tried. Apologise, and tell the caller that codes cannot be checked for a "

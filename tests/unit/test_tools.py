@@ -4,6 +4,8 @@ import json
 import pytest
 from pydantic import BaseModel
 
+from gateway import readings
+from gateway.readings.digits import to_hiragana
 from gateway.tools import ToolContext, ToolRegistry
 
 
@@ -122,3 +124,11 @@ async def test_lookups_match_what_the_caller_said_as_transcribed(gateway) -> Non
     assert not wrong.output["identified"] and wrong.output["vehicle_number_spoken"] == "イチ ニー サン ヨン"
     schedule = await gateway.registry.call("get_driver_schedule", {"vehicleNumber": "1234"}, ctx(gateway))
     assert all(stop["arrive_spoken"].startswith(("ゴゼン", "ゴゴ")) for stop in schedule.output["today"])
+
+
+async def test_a_handoff_code_said_in_kana_continues_the_conversation(gateway) -> None:
+    await gateway.store.start_conversation("web-first", "webrtc", "support-desk", "browser", 1.9e9)
+    code = await gateway.handoffs.issue("web-first")
+    said = "えーと、" + "の".join(to_hiragana(readings.read_code(code)).split())
+    outcome = await gateway.registry.call("continue_conversation", {"code": said}, ctx(gateway))
+    assert outcome.ok and outcome.output["continued_from"] == "web-first", outcome.output
