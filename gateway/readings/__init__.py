@@ -22,7 +22,7 @@ from .rules import RULES, Reader
 
 __all__ = [
     "Piece", "ReadingsDictionary", "format_phone", "katakana", "normalize_name", "pieces", "read_code",
-    "read_date", "read_digits", "read_phone", "read_time", "spoken_digits", "ssml",
+    "read_date", "read_digits", "read_phone", "read_time", "spoken_digits", "spoken_text", "ssml",
 ]  # fmt: skip
 
 NO_DICTIONARY = ReadingsDictionary()
@@ -85,6 +85,12 @@ def katakana(text: str, dictionary: ReadingsDictionary = NO_DICTIONARY, context:
 def ssml(text: str, voice: str, language: str = "ja-JP", dictionary: ReadingsDictionary = NO_DICTIONARY, context: str = "") -> str:
     """The SSML document for one sentence: rules and dictionary readings as ``<sub alias>``, the rest as text."""
     return _ssml.document(pieces(text, dictionary, context), voice, language)
+
+
+def spoken_text(text: str, dictionary: ReadingsDictionary = NO_DICTIONARY, context: str = "") -> str:
+    """The text with what the rules and dictionary read replaced by its reading, the rest as written
+    (08:00-20:00 → ハチジカラニジュウジマデ): a spoken form for a model to read, without the analyser."""
+    return "".join("、" if p.pause else (p.reading if p.reading is not None else p.text) for p in pieces(text, dictionary, context))
 
 
 def read_digits(digits: str) -> str:

@@ -60,10 +60,10 @@ def cardinal(n: int) -> str:
         group, n = divmod(n, size)
         if group:
             head = _below_10000(group)
-            if group >= 1000 and group % 1000 < 100 and head.startswith("セン") and group // 1000 == 1:
+            if head.startswith("セン"):
                 head = "イッ" + head  # 1000万 イッセンマン
-            if name == "チョウ" and group % 10 in (1, 8) and group % 100 != 11:
-                head = head[:-2] + ("イッ" if group % 10 == 1 else "ハッ") if head.endswith(("イチ", "ハチ")) else head
+            if name == "チョウ" and head.endswith(("イチ", "ハチ", "ジュウ")):
+                head = head[:-1] + "ッ"  # イッチョウ, ハッチョウ, ジュッチョウ
             parts.append(head + name)
     if n:
         parts.append(_below_10000(n))

@@ -123,7 +123,8 @@ def register_demo_tools(registry: ToolRegistry) -> None:
     @registry.function(NoArgs)
     async def list_locations(args: NoArgs, ctx: ToolContext) -> dict:
         """The rental locations with their ids, addresses and opening hours."""
-        return {"locations": await ctx.store.list_locations()}
+        locations = await ctx.store.list_locations()
+        return {"locations": [{**loc, "hours_spoken": readings.spoken_text(loc["hours"])} for loc in locations]}
 
     @registry.function(Period)
     async def get_availability(args: Period, ctx: ToolContext) -> ToolResult:
@@ -137,7 +138,14 @@ def register_demo_tools(registry: ToolRegistry) -> None:
         for vehicle in free:
             entry = by_type.setdefault(
                 vehicle["vehicle_type"],
-                {"type": vehicle["vehicle_type"], "name": VEHICLE_NAMES[vehicle["vehicle_type"]], "model": vehicle["model"], "daily_rate_yen": vehicle["daily_rate"], "free": 0},
+                {
+                    "type": vehicle["vehicle_type"],
+                    "name": VEHICLE_NAMES[vehicle["vehicle_type"]],
+                    "model": vehicle["model"],
+                    "daily_rate_yen": vehicle["daily_rate"],
+                    "daily_rate_spoken": readings.numbers.yen(vehicle["daily_rate"]),
+                    "free": 0,
+                },
             )
             entry["free"] += 1
         result = {

@@ -129,6 +129,8 @@ def test_postal_codes_and_codes() -> None:
 def test_numbers_read_as_quantities() -> None:
     assert numbers.cardinal(0) == "ゼロ"
     assert numbers.cardinal(10_000_000) == "イッセンマン"
+    assert [numbers.cardinal(n * 10**12) for n in (1, 8, 10, 3)] == ["イッチョウ", "ハッチョウ", "ジュッチョウ", "サンチョウ"]
+    assert readings.spoken_text("受付は08:00-20:00です") == "受付はハチジカラニジュウジマデです"
     assert numbers.cardinal(123_456_789) == "イチオクニセンサンビャクヨンジュウゴマンロクセンナナヒャクハチジュウキュウ"
     assert numbers.cardinal(3600) == "サンゼンロッピャク"
     assert numbers.cardinal(8800) == "ハッセンハッピャク"

@@ -122,6 +122,12 @@ async def test_lookups_match_what_the_caller_said_as_transcribed(gateway) -> Non
         assert driver.output["identified"], name
     wrong = await gateway.registry.call("identify_driver", {"vehicleNumber": "千二百三十四", "name": "すずき"}, ctx(gateway))
     assert not wrong.output["identified"] and wrong.output["vehicle_number_spoken"] == "イチ ニー サン ヨン"
+    locations = await gateway.registry.call("list_locations", {}, ctx(gateway))
+    hours = {loc["id"]: loc["hours_spoken"] for loc in locations.output["locations"]}
+    assert hours["tokyo-station"] == "ハチジカラニジュウジマデ" and hours["haneda"] == "シチジカラニジュウサンジマデ"
+    period = {"locationId": "tokyo-station", "startDate": "2030-07-01", "endDate": "2030-07-02", "vehicleType": "compact"}
+    availability = await gateway.registry.call("get_availability", period, ctx(gateway))
+    assert availability.output["available"][0]["daily_rate_spoken"] == "ロクセンロッピャクエン"
     schedule = await gateway.registry.call("get_driver_schedule", {"vehicleNumber": "1234"}, ctx(gateway))
     assert all(stop["arrive_spoken"].startswith(("ゴゼン", "ゴゴ")) for stop in schedule.output["today"])
 
