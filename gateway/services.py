@@ -18,9 +18,8 @@ from .handoff import Handoffs
 from .hub import SessionHub
 from .logs import protect_secrets, session_id_var
 from .preflight import profile_problems
-from .profiles import PACKAGED_AGENTS, AgentProfile, ProfileLibrary
-from .readings.library import FILE_NAME as READINGS_FILE_NAME
-from .readings.library import ReadingsLibrary
+from .profiles import AgentProfile, ProfileLibrary
+from .readings.library import ReadingsLibrary, readings_path
 from .security import AcsJwtValidator, CallBudget, SessionTokens, TokenSigner
 from .store import Store
 from .store.writer import StoreWriter
@@ -71,7 +70,7 @@ class Gateway:
     proxies: TrustedProxies = field(default_factory=TrustedProxies)  # FORWARDED_ALLOW_IPS
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
     media_pending: dict[str, float] = field(default_factory=dict)  # answered, not yet live: session id → when
-    readings: ReadingsLibrary = field(default_factory=lambda: ReadingsLibrary(PACKAGED_AGENTS / READINGS_FILE_NAME))
+    readings: ReadingsLibrary = field(default_factory=lambda: ReadingsLibrary(readings_path(None, None)))
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
@@ -99,7 +98,7 @@ class Gateway:
             tokens=SessionTokens(signer, settings.session_token_ttl_s, hub.ended),
             tool_budget=CallBudget(settings.session_tool_calls),
             proxies=settings.trusted_proxies,
-            readings=ReadingsLibrary.beside(settings.agents_dir or PACKAGED_AGENTS, settings.readings_file),
+            readings=ReadingsLibrary(readings_path(settings.agents_dir, settings.readings_file)),
         )
 
     async def start(self) -> None:

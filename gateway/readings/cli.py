@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import NO_DICTIONARY, katakana, spoken_digits, ssml
 from .dictionary import ReadingsDictionary, ReadingsFileError, load_readings
-from .library import FILE_NAME
+from .library import readings_path
 
 HELP = """\
 Show what the gateway hands a speech synthesizer for TEXT: one line of katakana in the reading form (十日 → トオカ),
@@ -37,12 +38,8 @@ def add_readings_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
     parser.set_defaults(func=cmd_readings)
 
 
-def _dictionary(readings_file: object, agents_dir: object) -> ReadingsDictionary:
-    from pathlib import Path
-
-    from ..profiles import PACKAGED_AGENTS
-
-    path = Path(str(readings_file)) if readings_file else Path(str(agents_dir or PACKAGED_AGENTS)) / FILE_NAME
+def _dictionary(path: Path) -> ReadingsDictionary:
+    """The file as it is now; a broken one is one line on stderr and the text is read without it."""
     try:
         return load_readings(path)
     except FileNotFoundError:
@@ -58,10 +55,11 @@ def cmd_readings(args: argparse.Namespace) -> int:
         return 0
     from ..cli import _settings
 
+    text = " ".join(args.text.split())  # one line in, one line out
     settings = _settings()
-    dictionary = _dictionary(settings.readings_file, settings.agents_dir)
+    dictionary = _dictionary(readings_path(settings.agents_dir, settings.readings_file))
     if args.ssml:
-        sys.stdout.write(ssml(args.text, args.voice or settings.greeting_voice, "ja-JP", dictionary, args.context) + "\n")
+        sys.stdout.write(ssml(text, args.voice or settings.greeting_voice, "ja-JP", dictionary, args.context) + "\n")
     else:
-        sys.stdout.write(katakana(args.text, dictionary, args.context) + "\n")
+        sys.stdout.write(katakana(text, dictionary, args.context) + "\n")
     return 0

@@ -11,11 +11,17 @@ import logging
 from pathlib import Path
 
 from ..hot_reload import WatchedFiles
+from ..profiles import PACKAGED_AGENTS
 from .dictionary import ReadingsDictionary, ReadingsFileError, load_readings
 
 logger = logging.getLogger(__name__)
 
 FILE_NAME = "readings.yaml"
+
+
+def readings_path(agents_dir: Path | None, readings_file: Path | None) -> Path:
+    """``READINGS_FILE``, or readings.yaml beside the agent profiles (AGENTS_DIR, default the shipped ones)."""
+    return readings_file or (agents_dir or PACKAGED_AGENTS) / FILE_NAME
 
 
 class ReadingsLibrary:
@@ -24,10 +30,6 @@ class ReadingsLibrary:
         self._files: WatchedFiles[ReadingsDictionary] = WatchedFiles(load_readings)
         self._good = ReadingsDictionary()
         self._reported: float | None = None  # mtime of the broken version already reported
-
-    @classmethod
-    def beside(cls, agents_dir: Path, readings_file: Path | None = None) -> ReadingsLibrary:
-        return cls(readings_file or agents_dir / FILE_NAME)
 
     def current(self) -> ReadingsDictionary:
         try:

@@ -94,10 +94,6 @@ def read_range(match: re.Match[str], separator: str) -> list[Piece] | None:
     return [Piece(match.group(0), f"{a}カラ{b}{until}")]
 
 
-def read_iso_date(match: re.Match[str], separator: str) -> list[Piece] | None:
-    return _one(_date(*match.groups()), match)
-
-
 def read_date(match: re.Match[str], separator: str) -> list[Piece] | None:
     return _one(_date(*match.groups()), match)
 
@@ -139,7 +135,7 @@ RULES: tuple[tuple[re.Pattern[str], Reader], ...] = (
     (re.compile(_PHONE), read_phone),
     (re.compile(r"(?<![A-Za-z0-9])(?:[A-Z]{1,3}-\d{2,}|[A-Z]{1,2}\d{4,})(?![A-Za-z0-9])"), read_code),
     (re.compile(rf"(?P<first>{_RANGE_SIDE})\s?[〜~\-–]\s?(?P<second>{_RANGE_SIDE})"), read_range),
-    (re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)" + _WEEKDAY), read_iso_date),
+    (re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)" + _WEEKDAY), read_date),
     (re.compile(_SLASH_DATE + _WEEKDAY), read_date),
     (re.compile(_KANJI_DATE + _WEEKDAY), read_date),
     (re.compile(_CLOCK), read_clock),
