@@ -35,7 +35,7 @@ def _anchored(read: list[Piece], original: str) -> list[Piece]:
         return read
     out, at = [], 0
     for piece in read:
-        out.append(Piece(original[at : at + len(piece.text)], piece.reading, piece.pause))
+        out.append(Piece(original[at : at + len(piece.text)], piece.reading, piece.pause, piece.sapi))
         at += len(piece.text)
     return out
 

@@ -24,18 +24,27 @@ from .phone import PAUSE
 from .pieces import Piece
 
 _KATAKANA = re.compile(r"^[ァ-ヴー・ 　、]+$")
+SAPI_JA = re.compile(r"^[ァ-ヶー'+|.?!_* 　]+$")  # Azure's ja-JP SAPI phone set; anything else fails the document
 
 
 class ReadingEntry(BaseModel):
     word: str = Field(min_length=1, max_length=100)
     reading: str = Field(min_length=1, max_length=200, description="katakana, e.g. ミタ")
     context: str | None = Field(default=None, min_length=1, max_length=100)
+    sapi: str | None = Field(default=None, min_length=1, max_length=200, description="accented katakana, e.g. ミ'タ")
 
     @field_validator("reading")
     @classmethod
     def _katakana(cls, value: str) -> str:
         if not _KATAKANA.match(value):
             raise ValueError(f"the reading {value!r} must be written in katakana (e.g. ミタ)")
+        return value
+
+    @field_validator("sapi")
+    @classmethod
+    def _sapi(cls, value: str | None) -> str | None:
+        if value is not None and not SAPI_JA.match(value):
+            raise ValueError(f"the sapi reading {value!r} must be katakana with SAPI accent marks (e.g. ミ'タ)")
         return value
 
 
@@ -55,11 +64,11 @@ class ReadingsDictionary:
 
     def pieces(self, text: str, context: str = "") -> list[Piece]:
         """``text`` split into dictionary words (with their reading) and the rest (reading ``None``)."""
-        chosen: dict[str, str] = {}
+        chosen: dict[str, ReadingEntry] = {}
         for entry in sorted(self.entries, key=lambda e: e.context is None):
             if entry.word in text and entry.word not in chosen:
                 if entry.context is None or entry.context in text or entry.context in context:
-                    chosen[entry.word] = entry.reading
+                    chosen[entry.word] = entry
         if not chosen:
             return [Piece(text)]
         pattern = re.compile("|".join(re.escape(w) for w in sorted(chosen, key=len, reverse=True)))
@@ -68,7 +77,8 @@ class ReadingsDictionary:
         for match in pattern.finditer(text):
             if match.start() > last:
                 out.append(Piece(text[last : match.start()]))
-            out.append(Piece(match.group(0), chosen[match.group(0)]))
+            entry = chosen[match.group(0)]
+            out.append(Piece(match.group(0), entry.reading, sapi=entry.sapi))
             last = match.end()
         if last < len(text):
             out.append(Piece(text[last:]))

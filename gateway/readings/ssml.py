@@ -1,8 +1,9 @@
 """SSML for Azure Speech built from reading pieces: ``<sub alias>`` for every piece given a reading.
 
-Only ``<sub>`` and ``<break>`` are used: both work on every Japanese voice (HD voices have no ``<break>``, so a
-pause becomes 「、」 there), while an unrecognised ``<phoneme>`` would make Azure reject the whole document.
-Everything written by a model or a caller is XML-escaped.
+``<sub>`` works on every Japanese voice. ``<phoneme alphabet="sapi">`` only for dictionary entries that give an
+accented ``sapi`` reading (checked against the phone set when the file loads: an unrecognised phone would make
+Azure reject the whole document), and only on voices that take it; HD voices have neither ``<phoneme>`` nor
+``<break>`` (a pause becomes 「、」 there). Everything written by a model or a caller is XML-escaped.
 """
 
 from __future__ import annotations
@@ -16,17 +17,19 @@ SSML_NAMESPACE = "http://www.w3.org/2001/10/synthesis"
 PAUSE_MS = 250
 
 
-def supports_break(voice: str) -> bool:
-    """HD voices (``ja-JP-Nanami:DragonHDLatestNeural``) ignore ``<break>``; neural voices honour it."""
-    return "DragonHD" not in voice and ":" not in voice
+def is_hd(voice: str) -> bool:
+    """HD voices (``ja-JP-Nanami:DragonHDLatestNeural``) take ``<sub>`` but no ``<break>`` and no ``<phoneme>``."""
+    return "DragonHD" in voice or ":" in voice
 
 
 def body(pieces: Iterable[Piece], voice: str) -> str:
     out: list[str] = []
-    breaks = supports_break(voice)
+    neural = not is_hd(voice)
     for piece in pieces:
         if piece.pause:
-            out.append(f'<break time="{PAUSE_MS}ms"/>' if breaks else "、")
+            out.append(f'<break time="{PAUSE_MS}ms"/>' if neural else "、")
+        elif piece.sapi and neural:
+            out.append(f'<phoneme alphabet="sapi" ph={quoteattr(piece.sapi)}>{escape(piece.text)}</phoneme>')
         elif piece.reading:
             out.append(f"<sub alias={quoteattr(piece.reading)}>{escape(piece.text)}</sub>")
         else:

@@ -194,3 +194,26 @@ def test_full_width_text_is_read_and_kept_as_written() -> None:
     assert claimed("０９０－１１００－１２３４")[0] == ("０９０", "ゼロキュウゼロ")
     text = "ご用件はございますか？"
     assert "".join(p.text for p in readings.pieces(text)) == text
+
+
+def test_a_sapi_reading_becomes_a_phoneme_on_neural_voices_only() -> None:
+    accented = parse_readings("words:\n  - {word: 合成, reading: ゴウセイ, sapi: \"ゴ'ウセ\"}\n", "t")
+    neural = ET.fromstring(readings.ssml("音声合成", "ja-JP-NanamiNeural", dictionary=accented))
+    phoneme = neural.find(".//{http://www.w3.org/2001/10/synthesis}phoneme")
+    assert phoneme is not None and phoneme.attrib == {"alphabet": "sapi", "ph": "ゴ'ウセ"} and phoneme.text == "合成"
+    hd = readings.ssml("音声合成", "ja-JP-Nanami:DragonHDLatestNeural", dictionary=accented)
+    assert "<phoneme" not in hd and '<sub alias="ゴウセイ">合成</sub>' in hd
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("{word: 新宿, reading: にいじゅく}", "words.0.reading"),
+        ("{word: 新宿, reading: ニイジュク, sapi: ni-juku}", "words.0.sapi"),
+        ("{reading: ニイジュク}", "words.0.word"),
+    ],
+)
+def test_bad_entries_are_refused_with_where_and_how(entry: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem) as caught:
+        parse_readings(f"words:\n  - {entry}\n", "readings.yaml")
+    assert str(caught.value).startswith("readings.yaml: ") and "fix" in str(caught.value)
