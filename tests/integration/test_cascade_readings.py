@@ -52,14 +52,18 @@ async def test_a_broken_readings_file_is_reported_once_and_the_gateway_carries_o
     readings_file = agents / "readings.yaml"
     readings_file.write_text("words:\n  - {word: 新宿, reading: にいじゅく}\n", encoding="utf-8")  # hiragana: invalid
     caplog.set_level(logging.INFO, logger="gateway.readings")
+
+    def errors() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "gateway.readings.library" and r.levelno >= logging.ERROR]
+
     async with cascade_rig(tmp_path, greeting=GREETING) as rig:
         first, _ = await greet(rig)
         assert substitutions(first)[0] == []  # no dictionary in force: the voice's own reading
-        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-        assert len(errors) == 1, errors
-        assert "readings.yaml" in errors[0] and "katakana" in errors[0] and "words.0.reading" in errors[0]
+        reported = errors()
+        assert len(reported) == 1, reported
+        assert "readings.yaml" in reported[0] and "katakana" in reported[0] and "words.0.reading" in reported[0]
         rig.gw.readings.current()
-        assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1  # once per broken version
+        assert len(errors()) == 1  # once per broken version
 
         # fixed while serving: the next conversation reads with it
         readings_file.write_text(READINGS, encoding="utf-8")
@@ -75,5 +79,5 @@ async def test_a_broken_readings_file_is_reported_once_and_the_gateway_carries_o
         readings_file.write_text("words: [unclosed\n", encoding="utf-8")
         os.utime(readings_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000))
         assert [e.reading for e in rig.gw.readings.current().entries] == ["ニイジュク"]
-        last = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR][-1]
+        last = errors()[-1]
         assert "not valid YAML" in last and "previous 1 words stay in force" in last
