@@ -83,6 +83,8 @@ def test_impossible_dates_and_times_are_not_read_as_such() -> None:
     assert claimed("25:00") == []
     assert claimed("2/0") == []
     assert claimed("1日だけ") == []  # イチニチ or ツイタチ: only a month decides
+    assert claimed("2時間ほど") == []  # a duration, not a time of day
+    assert claimed("3日後") == [("3日", "ミッカ")]
 
 
 @pytest.mark.parametrize(
@@ -159,6 +161,9 @@ def test_katakana_uses_the_reading_form() -> None:
     assert readings.katakana("6月10日に伺います") == "ロクガツトオカニウカガイマス"
     assert readings.katakana("葛飾区新宿", FIELD_DICTIONARY) == "カツシカクニイジュク"
     assert readings.katakana("目黒区三田") == "メグロクミタ"
+    # numbers and counters keep the analyser's sound changes; everything else its reading-form spelling
+    assert readings.katakana("4時間で1分と3本") == "ヨジカンデイップントサンボン"
+    assert readings.katakana("東京都の八百屋は") == "トウキョウトノヤオヤハ"
 
 
 def test_ssml_is_valid_escaped_and_uses_sub_alias() -> None:
