@@ -54,3 +54,15 @@ class ReadingsLibrary:
         self._reported = mtime
         kept = f"the previous {len(self._good.entries)} words stay in force" if self._good.entries else "no readings apply"
         logger.error("readings dictionary not loaded: %s (edit %s and save; until then %s)", exc, self.path.name, kept)
+
+
+def describe(path: Path) -> tuple[bool | None, str]:
+    """For ``doctor``: (True, what is in force) for a good file, (None, …) for no file, (False, what is wrong)."""
+    try:
+        dictionary = load_readings(path)
+    except FileNotFoundError:
+        return None, f"no {path.name}: voices read every word their own way"
+    except (ReadingsFileError, OSError) as exc:
+        return False, f"{exc} (not used until fixed)"
+    separator = "a pause" if dictionary.phone_group_separator == "pause" else "「の」"
+    return True, f"{path.name}: {len(dictionary.entries)} words, phone number groups separated by {separator}"

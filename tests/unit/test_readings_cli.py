@@ -51,3 +51,19 @@ def test_any_text_gives_a_valid_document_that_keeps_what_was_written(text: str) 
     assert "".join(voice.itertext()) == written
     for sub in voice.iter("{http://www.w3.org/2001/10/synthesis}sub"):
         assert sub.attrib["alias"] and all("ァ" <= ch <= "ヶ" or ch in "ー 、" for ch in sub.attrib["alias"])
+
+
+def test_doctor_says_which_readings_are_in_force(tmp_path) -> None:
+    from gateway.config import Settings
+    from gateway.doctor import run_checks
+
+    def check(**env: str):
+        return next(c for c in run_checks(Settings(_env_file=None, **env)) if c.name == "Readings dictionary")
+
+    shipped = check()
+    assert shipped.ok and "readings.yaml: 7 words" in shipped.detail and "pause" in shipped.detail
+    assert not check(AGENTS_DIR=str(tmp_path)).ok  # no file: optional, says where one would go
+    broken = tmp_path / "r.yaml"
+    broken.write_text("phone_group_separator: dash\n", encoding="utf-8")
+    bad = check(READINGS_FILE=str(broken))
+    assert not bad.ok and bad.optional and "r.yaml" in bad.detail and "phone_group_separator" in bad.detail
