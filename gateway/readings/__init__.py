@@ -26,7 +26,8 @@ __all__ = [
 ]  # fmt: skip
 
 NO_DICTIONARY = ReadingsDictionary()
-_HALF_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}  # ０ → 0, ： → :, 　 → space
+# what the rules match on, one character for one: ０ → 0, ： → :, 　 → space, and the dashes people type in numbers
+_HALF_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20} | dict.fromkeys(map(ord, "ー‐―−"), "-")
 
 
 def _anchored(read: list[Piece], original: str) -> list[Piece]:

@@ -197,6 +197,7 @@ def test_spoken_forms_for_tools() -> None:
 def test_full_width_text_is_read_and_kept_as_written() -> None:
     assert claimed("４月１日（月）") == [("４月１日（月）", "シガツツイタチゲツヨウビ")]
     assert claimed("０９０－１１００－１２３４")[0] == ("０９０", "ゼロキュウゼロ")
+    assert claimed("０９０ー１１００ー１２３４") == [("０９０", "ゼロキュウゼロ"), ("１１００", "イチイチゼロゼロ"), ("１２３４", "イチニーサンヨン")]
     text = "ご用件はございますか？"
     assert "".join(p.text for p in readings.pieces(text)) == text
 
