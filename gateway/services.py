@@ -164,10 +164,9 @@ class Gateway:
     def agent_setup(
         self, session_id: str, channel: str, caller: str, profile: AgentProfile, history: list[tuple[str, str]] | None = None
     ) -> AgentSetup:
-        ctx = ToolContext(session_id=session_id, store=self.store, channel=channel, caller=caller)
-        return AgentSetup(
-            profile=profile, registry=self.registry, tool_context=ctx, settings=self.settings, history=history, readings=self.readings.current()
-        )
+        readings = self.readings.current()
+        ctx = ToolContext(session_id=session_id, store=self.store, channel=channel, caller=caller, readings=readings)
+        return AgentSetup(profile=profile, registry=self.registry, tool_context=ctx, settings=self.settings, history=history, readings=readings)
 
     def realtime_session(self, setup: AgentSetup) -> RealtimeSession:
         if self.realtime is None:

@@ -106,7 +106,7 @@ def register_demo_tools(registry: ToolRegistry) -> None:
             raise ToolError(f"'{args.phone_number}' is not a complete phone number. Please ask for it again.")
         customer = await ctx.store.find_customer(digits)
         if customer is None:
-            return ToolResult({"found": False, "phone_spoken": readings.read_phone(digits)})
+            return ToolResult({"found": False, "phone_spoken": readings.read_phone(digits, ctx.readings.phone_group_separator)})
         return ToolResult(
             {
                 "found": True,
@@ -115,7 +115,7 @@ def register_demo_tools(registry: ToolRegistry) -> None:
                 "customer_since": readings.read_date(customer["since"]),
                 "note": customer["note"],
                 "phone": readings.format_phone(digits),
-                "phone_spoken": readings.read_phone(digits),
+                "phone_spoken": readings.read_phone(digits, ctx.readings.phone_group_separator),
             },
             next_step="assist",
         )

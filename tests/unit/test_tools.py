@@ -5,6 +5,7 @@ import pytest
 from pydantic import BaseModel
 
 from gateway import readings
+from gateway.readings.dictionary import parse_readings
 from gateway.readings.digits import to_hiragana
 from gateway.tools import ToolContext, ToolRegistry
 
@@ -117,6 +118,9 @@ async def test_lookups_match_what_the_caller_said_as_transcribed(gateway) -> Non
     customer = await gateway.registry.call("get_customer_info", {"phone_number": said}, ctx(gateway))
     assert customer.output["name"] == "佐藤 花子" and customer.output["phone"] == "090-1234-5678"
     assert customer.output["phone_spoken"] == "ゼロキュウゼロ、イチニーサンヨン、ゴーロクナナハチ"
+    with_no = ToolContext(session_id="s-1", store=gateway.store, readings=parse_readings("phone_group_separator: の", "t"))
+    customer = await gateway.registry.call("get_customer_info", {"phone_number": said}, with_no)
+    assert customer.output["phone_spoken"] == "ゼロキュウゼロノイチニーサンヨンノゴーロクナナハチ"  # the deployment's separator
     for name in ("たなか", "タナカ", "ﾀﾅｶ"):
         driver = await gateway.registry.call("identify_driver", {"vehicleNumber": "いちにーさんよん", "name": name}, ctx(gateway))
         assert driver.output["identified"], name
