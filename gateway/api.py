@@ -103,7 +103,7 @@ def create_core_blueprint(gw: Gateway) -> Blueprint:
                 return jsonify(error="this session has used all its tool calls", code="budget_exhausted"), 429
             info = gw.hub.get(session_id)
             ctx = ToolContext(session_id=session_id, store=gw.store, channel=info.channel if info else "browser",
-                              caller=info.caller if info else "")  # fmt: skip
+                              caller=info.caller if info else "", readings=gw.readings.current())  # fmt: skip
             outcome = await run_tool(gw, ctx, name, arguments, call_id)
         payload = {"name": name, "call_id": call_id, "ok": outcome.ok, "output": outcome.output}
         if outcome.next_step and outcome.next_step in profile.steps:

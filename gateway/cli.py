@@ -1,4 +1,4 @@
-"""The voice-gateway command line: serve, demo, doctor, simulate-call, bench."""
+"""The voice-gateway command line: serve, demo, doctor, simulate-call, bench, readings."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ A voice gateway between callers (phone, browser) and one AI voice agent.
   doctor         which channels and providers are configured, and what would enable the rest
   simulate-call  place an emulated phone call against a running gateway
   bench          measure concurrent calls, latency and cost per call
+  readings       how a text would be read aloud (katakana, --ssml, or --digits for what a caller said)
 """
 
 
@@ -175,11 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=cmd_doctor)
     from .bench.cli import add_bench_parser
     from .demo import add_demo_parser
+    from .readings.cli import add_readings_parser
     from .simulate import add_simulate_parser
 
     add_simulate_parser(sub)
     add_demo_parser(sub)
     add_bench_parser(sub)
+    add_readings_parser(sub)
     return parser
 
 

@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     # --- agent and store ---------------------------------------------------------------------------------------
     agent: str = "support-desk"
     agents_dir: Path | None = None  # default: the profiles shipped in gateway/agents
+    readings_file: Path | None = None  # default: readings.yaml beside the agent profiles
     database_url: str = "sqlite+aiosqlite:///./data/gateway.db"
     tool_timeout_s: float = Field(default=8.0, gt=0)
 

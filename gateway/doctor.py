@@ -57,6 +57,13 @@ def _profiles(settings: Settings) -> list[Check]:
     return checks + [Check("Agent profile warning", False, p.line(), optional=True) for p in problems if not p.fatal]
 
 
+def _readings(settings: Settings) -> Check:
+    from .readings.library import describe, readings_path
+
+    ok, detail = describe(readings_path(settings.agents_dir, settings.readings_file))
+    return Check("Readings dictionary", bool(ok), detail, [] if ok else ["READINGS_FILE or readings.yaml beside AGENTS_DIR"], optional=True)
+
+
 def _offline(settings: Settings, emulated: bool) -> Check | None:
     """Offline mode (gateway/offline.py) first and loud: the agent a visitor talks to is not a real model."""
     if emulated:
@@ -140,6 +147,7 @@ def run_checks(settings: Settings, emulated: bool = False) -> list[Check]:
         checks.append(Check("MCP servers", True, labels, optional=True))
     else:
         checks.append(Check("MCP servers", False, "none", ["MCP_SERVERS or MCP_SERVER_URL"], optional=True))
+    checks.append(_readings(settings))
     notice = _offline(settings, emulated)
     return [notice, *checks] if notice else checks
 

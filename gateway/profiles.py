@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from .hot_reload import WatchedFiles
+
 logger = logging.getLogger(__name__)
 
 PACKAGED_AGENTS = Path(__file__).parent / "agents"
@@ -140,16 +142,12 @@ class ProfileLibrary:
 
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or PACKAGED_AGENTS
-        self._cache: dict[Path, tuple[float, AgentProfile]] = {}
+        self._files: WatchedFiles[AgentProfile] = WatchedFiles(lambda p: parse_profile(p.read_text(encoding="utf-8"), p.name))
 
     def _load(self, path: Path) -> AgentProfile:
-        mtime = path.stat().st_mtime
-        cached = self._cache.get(path)
-        if cached and cached[0] == mtime:
-            return cached[1]
-        profile = parse_profile(path.read_text(encoding="utf-8"), path.name)
-        self._cache[path] = (mtime, profile)
-        logger.info("loaded agent profile %s from %s", profile.name, path.name)
+        profile, fresh = self._files.load(path)
+        if fresh:
+            logger.info("loaded agent profile %s from %s", profile.name, path.name)
         return profile
 
     def all(self) -> list[AgentProfile]:

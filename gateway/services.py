@@ -19,6 +19,7 @@ from .hub import SessionHub
 from .logs import protect_secrets, session_id_var
 from .preflight import profile_problems
 from .profiles import AgentProfile, ProfileLibrary
+from .readings.library import ReadingsLibrary, readings_path
 from .security import AcsJwtValidator, CallBudget, SessionTokens, TokenSigner
 from .store import Store
 from .store.writer import StoreWriter
@@ -69,6 +70,7 @@ class Gateway:
     proxies: TrustedProxies = field(default_factory=TrustedProxies)  # FORWARDED_ALLOW_IPS
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
     media_pending: dict[str, float] = field(default_factory=dict)  # answered, not yet live: session id → when
+    readings: ReadingsLibrary = field(default_factory=lambda: ReadingsLibrary(readings_path(None, None)))
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
@@ -96,6 +98,7 @@ class Gateway:
             tokens=SessionTokens(signer, settings.session_token_ttl_s, hub.ended),
             tool_budget=CallBudget(settings.session_tool_calls),
             proxies=settings.trusted_proxies,
+            readings=ReadingsLibrary(readings_path(settings.agents_dir, settings.readings_file)),
         )
 
     async def start(self) -> None:
@@ -105,6 +108,7 @@ class Gateway:
             self.mcp_status = await load_mcp_tools(self.registry, self.settings.mcp_servers)
         for problem in profile_problems(self.settings, self.registry.names()):  # serve stopped on fatal ones already
             (logger.error if problem.fatal else logger.warning)("configuration: %s", problem.line())
+        self.readings.current()  # a broken readings file is reported now, not at the first call
 
     async def stop(self) -> None:
         for task in list(self.tasks):
@@ -160,8 +164,9 @@ class Gateway:
     def agent_setup(
         self, session_id: str, channel: str, caller: str, profile: AgentProfile, history: list[tuple[str, str]] | None = None
     ) -> AgentSetup:
-        ctx = ToolContext(session_id=session_id, store=self.store, channel=channel, caller=caller)
-        return AgentSetup(profile=profile, registry=self.registry, tool_context=ctx, settings=self.settings, history=history)
+        readings = self.readings.current()
+        ctx = ToolContext(session_id=session_id, store=self.store, channel=channel, caller=caller, readings=readings)
+        return AgentSetup(profile=profile, registry=self.registry, tool_context=ctx, settings=self.settings, history=history, readings=readings)
 
     def realtime_session(self, setup: AgentSetup, audio_format: str = "pcm") -> RealtimeSession:
         if self.realtime is None:

@@ -87,6 +87,7 @@ async def place_call(args: argparse.Namespace, wav_s: float, out: TextIO) -> Out
     import aiohttp
 
     from .emulators.acs import AcsEmulator
+    from .emulators.acs.playback import play_texts
 
     emulator = AcsEmulator()
     key = emulator.config.access_key
@@ -117,8 +118,8 @@ async def place_call(args: argparse.Namespace, wav_s: float, out: TextIO) -> Out
         except TimeoutError:
             raise CallFailed("the call connected but the gateway never started media streaming (see the gateway's log)") from None
         for play in emulator.requests_for("play"):
-            source = (play.body or {}).get("playSources", [{}])[0].get("text", {})
-            out.write(f"        greeting played: {source.get('text', '')}\n")
+            texts = play_texts(play.body or {})  # a text source, or the written text of an SSML one
+            out.write(f"        greeting played: {texts[0] if texts else ''}\n")
         if call.disconnected_by is None:
             out.write(f"{stamp()} media streaming started; the caller says {args.wav.name} ({wav_s:.1f}s)\n")
             try:  # the caller speaks, then listens; the gateway may end the call first

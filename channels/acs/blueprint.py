@@ -94,7 +94,7 @@ def media_health(name: str, detail: str) -> Health:
 
 def create_acs_blueprint(gw: Gateway) -> Blueprint:
     bp = Blueprint("acs", __name__)
-    phone = PhoneCalls(gw, CallControl(gw.settings)) if gw.settings.acs_configured else None
+    phone = PhoneCalls(gw, CallControl(gw.settings, gw.readings.current)) if gw.settings.acs_configured else None
     emulated: list[PhoneCalls] = []  # at most one: the console's demo-call emulator
     bp.phone_calls = phone  # type: ignore[attr-defined]  # for the console and tests
 
@@ -103,7 +103,7 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
         settings = gw.settings.model_copy(
             update={"acs_connection_string": None, "acs_endpoint": acs_endpoint, "acs_access_key": SecretStr(access_key)}
         )
-        line = PhoneCalls(gw, CallControl(settings), base_url=gateway_base, purpose=EMULATED_PURPOSE, verify_jwt=False)
+        line = PhoneCalls(gw, CallControl(settings, gw.readings.current), base_url=gateway_base, purpose=EMULATED_PURPOSE, verify_jwt=False)
         line.owns = owns
         emulated[:] = [line]
 

@@ -18,14 +18,16 @@ from azure.communication.callautomation import (
     MediaStreamingAudioChannelType,
     MediaStreamingContentType,
     MediaStreamingOptions,
+    SsmlSource,
     StreamingTransportType,
-    TextSource,
 )
 from azure.communication.callautomation.aio import CallAutomationClient
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import ServiceRequestError
 
+from gateway import readings
 from gateway.config import Settings, split_connection_string
+from gateway.readings import NO_DICTIONARY, ReadingsDictionary
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +52,9 @@ async def unsent_retried(operation: str, request: Callable[[], Awaitable[T]]) ->
 
 
 class CallControl:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, readings_now: Callable[[], ReadingsDictionary] = lambda: NO_DICTIONARY) -> None:
+        """``readings_now`` gives the deployment's readings dictionary in force (it is hot-reloaded)."""
+        self._readings = readings_now
         if settings.acs_connection_string:
             self.endpoint, key = split_connection_string(settings.acs_connection_string.get_secret_value())
         else:
@@ -94,16 +98,21 @@ class CallControl:
     async def reject(self, incoming_call_context: str) -> None:
         await unsent_retried("reject", lambda: self.client.reject_call(incoming_call_context, call_reject_reason=CallRejectReason.BUSY))
 
-    async def play_text(self, call_connection_id: str, text: str, voice: str, locale: str, operation_context: str) -> None:
-        source = TextSource(text=text, voice_name=voice, source_locale=locale)
+    async def play_ssml(self, call_connection_id: str, ssml: str, operation_context: str) -> None:
+        """Play an SSML document (the readings module's: phone numbers, dates and place names read right)."""
+        source = SsmlSource(ssml_text=ssml)
         connection = self.client.get_call_connection(call_connection_id)
         await unsent_retried("play", lambda: connection.play_media_to_all(source, operation_context=operation_context))
 
     async def greet(self, call_id: str, text: str, voice: str, language: str) -> None:
-        await self.play_text(call_id, text, voice, language, GREETING_CONTEXT)
+        await self.play_ssml(call_id, self._ssml(text, voice, language), GREETING_CONTEXT)
 
     async def apologise(self, call_id: str, text: str, voice: str, language: str) -> None:
-        await self.play_text(call_id, text, voice, language, APOLOGY_CONTEXT)
+        await self.play_ssml(call_id, self._ssml(text, voice, language), APOLOGY_CONTEXT)
+
+    def _ssml(self, text: str, voice: str, language: str) -> str:
+        """ACS speaks what it is given: dates, numbers and the deployment's place names are read by our rules."""
+        return readings.ssml(text, voice, language, self._readings())
 
     async def start_bridge(self, call_id: str) -> None:
         await self.start_streaming(call_id)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from ..events import EngineEvent
+from ..readings import ReadingsDictionary
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -28,6 +29,7 @@ class AgentSetup:
     settings: Settings
     history: list[tuple[str, str]] | None = None  # earlier turns when a conversation continues from another channel
     step: str | None = None
+    readings: ReadingsDictionary = field(default_factory=ReadingsDictionary)  # the deployment's, as of the call's start
 
     @property
     def session_id(self) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import openai
 
+from .. import readings
 from ..audio import b64encode, pcm_ms
 from ..events import (
     AudioOut,
@@ -112,13 +113,19 @@ class CascadeResponses:
             speaker.mark(lambda: self._final(entry))
             await speaker.finish()
 
+    def _ssml(self, sentence: str) -> str:
+        """The sentence as SSML, read with the deployment's dictionary; what the tools returned (a customer's
+        address, say) is the call's context for place names."""
+        voice = self._synth.voice or self.setup.settings.greeting_voice
+        return readings.ssml(sentence, voice, self._synth.language, self.setup.readings, self.history.tool_results())
+
     @contextlib.asynccontextmanager
     async def _response_scope(self) -> AsyncIterator[tuple[ResponseTiming, Speaker]]:
         """ResponseStarted … ResponseDone around a response, whatever ends it; cancelled audio is marked unplayable."""
         timing = ResponseTiming(f"resp-{next(self._response_ids)}", self.clock())
         self.timings.append(timing)
         self._emit(ResponseStarted(timing.response_id))
-        speaker = Speaker(self._synth, self._audio_callback(timing), self._synthesis_error)
+        speaker = Speaker(self._synth, self._ssml, self._audio_callback(timing), self._synthesis_error)
         self._open_entries = []
         status = "failed"
         try:

@@ -103,6 +103,10 @@ class ChatHistory:
             last_text, ms = spoken.segments[-1]
             spoken.segments[-1] = (last_text, ms + audio_ms)
 
+    def tool_results(self) -> str:
+        """Everything the tools returned so far, as one text (the call's context for readings)."""
+        return "\n".join(c.result for e in self.entries for c in e.tool_calls if c.result)
+
     def spoken_text(self, item_id: str) -> str:
         spoken = self._spoken.get(item_id)
         return "".join(t for t, _ in spoken.segments) if spoken else ""

@@ -1,5 +1,6 @@
 """Speaks one response sentence by sentence: while the LLM is still writing sentence n+1, sentence n is synthesized
-and its audio already streams to the caller.
+and its audio already streams to the caller. Each sentence goes to the service as SSML from ``render`` (the
+readings module: phone numbers, dates, place names read right).
 
 Sentences are synthesized one after another on the conversation's synthesizer (the Speech service keeps their
 order anyway); stopping cancels the synthesis in flight at once and drops whatever was still queued.
@@ -12,7 +13,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from ..spoken import speakable
 from .speech_io import SynthesisFailed, Synthesizer
 
 logger = logging.getLogger(__name__)
@@ -25,8 +25,11 @@ AudioCallback = Callable[[str, str, bytes, bool], None]
 
 
 class Speaker:
-    def __init__(self, synth: Synthesizer, on_audio: AudioCallback, on_error: Callable[[str], None]) -> None:
+    def __init__(
+        self, synth: Synthesizer, render: Callable[[str], str], on_audio: AudioCallback, on_error: Callable[[str], None]
+    ) -> None:
         self._synth = synth
+        self._render = render
         self._on_audio = on_audio
         self._on_error = on_error
         self._queue: asyncio.Queue[tuple[str, str] | Callable[[], None] | None] = asyncio.Queue()
@@ -64,9 +67,8 @@ class Speaker:
                 continue  # the service failed on an earlier sentence: the caller gets the text in the transcript only
             item_id, sentence = job
             self.started.append(sentence)
-            text = speakable(sentence)
             first = True
-            stream = self._synth.speak(text)
+            stream = self._synth.speak(self._render(sentence))
             try:
                 async for pcm in stream:
                     self._on_audio(item_id, sentence, pcm, first)

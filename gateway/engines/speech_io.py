@@ -260,15 +260,15 @@ class Synthesizer:
         self._route(evt, SynthesisFailed(f"{details.reason}: {details.error_details}"), last=True)
 
     # event loop ----------------------------------------------------------------------------------------------------
-    async def speak(self, text: str) -> AsyncIterator[bytes]:
-        """Audio chunks of ``text`` as they arrive; closing the iterator early stops the synthesis at once."""
+    async def speak(self, ssml: str) -> AsyncIterator[bytes]:
+        """Audio chunks of an SSML document as they arrive; closing the iterator early stops the synthesis at once."""
         if self._synth is None:
             self.open()
         assert self._synth is not None
         request = _Request(asyncio.Queue())
         with self._lock:
             self._unbound.append(request)
-        future = self._synth.speak_text_async(text)
+        future = self._synth.speak_ssml_async(ssml)
         self._futures.append(future)
         try:
             while True:

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from .. import spoken
+from .. import readings
 from ..store import MAX_BOOKING, ReservationConflict
 from .registry import ToolContext, ToolError, ToolRegistry, ToolResult
 
@@ -31,6 +31,16 @@ def _parse_moment(value: str, default_time: dt.time) -> dt.datetime:
 def _pad_date(value: str) -> str:
     y, m, d = value.split("-")
     return f"{y}-{int(m):02d}-{int(d):02d}"
+
+
+def _stop(stop: dict) -> dict:
+    """A stop of a driver's schedule, with the arrival time in its spoken form."""
+    clean = {k: stop[k] for k in ("seq", "arrive", "destination", "address", "cargo")}
+    try:
+        clean["arrive_spoken"] = readings.read_time(dt.time.fromisoformat(stop["arrive"]))
+    except ValueError:
+        pass
+    return clean
 
 
 class NoArgs(BaseModel):
@@ -86,26 +96,26 @@ def register_demo_tools(registry: ToolRegistry) -> None:
     async def get_current_time(args: NoArgs, ctx: ToolContext) -> dict:
         """The current date and time in Japan, with the way to read them aloud."""
         now = dt.datetime.now(JST)
-        return {"iso": now.isoformat(timespec="minutes"), "date_spoken": spoken.read_date(now.date()), "time_spoken": spoken.read_time(now)}
+        return {"iso": now.isoformat(timespec="minutes"), "date_spoken": readings.read_date(now.date()), "time_spoken": readings.read_time(now)}
 
     @registry.function(CustomerQuery)
     async def get_customer_info(args: CustomerQuery, ctx: ToolContext) -> ToolResult:
         """Look up a customer by phone number. Confirm the number with the caller first."""
-        digits = spoken.digits_only(args.phone_number)
+        digits = readings.spoken_digits(args.phone_number)
         if len(digits) < 10:
             raise ToolError(f"'{args.phone_number}' is not a complete phone number. Please ask for it again.")
         customer = await ctx.store.find_customer(digits)
         if customer is None:
-            return ToolResult({"found": False, "phone_spoken": spoken.read_phone(digits)})
+            return ToolResult({"found": False, "phone_spoken": readings.read_phone(digits, ctx.readings.phone_group_separator)})
         return ToolResult(
             {
                 "found": True,
                 "name": customer["name"],
                 "plan": customer["plan"],
-                "customer_since": spoken.read_date(customer["since"]),
+                "customer_since": readings.read_date(customer["since"]),
                 "note": customer["note"],
-                "phone": spoken.format_phone(digits),
-                "phone_spoken": spoken.read_phone(digits),
+                "phone": readings.format_phone(digits),
+                "phone_spoken": readings.read_phone(digits, ctx.readings.phone_group_separator),
             },
             next_step="assist",
         )
@@ -113,7 +123,8 @@ def register_demo_tools(registry: ToolRegistry) -> None:
     @registry.function(NoArgs)
     async def list_locations(args: NoArgs, ctx: ToolContext) -> dict:
         """The rental locations with their ids, addresses and opening hours."""
-        return {"locations": await ctx.store.list_locations()}
+        locations = await ctx.store.list_locations()
+        return {"locations": [{**loc, "hours_spoken": readings.spoken_text(loc["hours"])} for loc in locations]}
 
     @registry.function(Period)
     async def get_availability(args: Period, ctx: ToolContext) -> ToolResult:
@@ -127,13 +138,20 @@ def register_demo_tools(registry: ToolRegistry) -> None:
         for vehicle in free:
             entry = by_type.setdefault(
                 vehicle["vehicle_type"],
-                {"type": vehicle["vehicle_type"], "name": VEHICLE_NAMES[vehicle["vehicle_type"]], "model": vehicle["model"], "daily_rate_yen": vehicle["daily_rate"], "free": 0},
+                {
+                    "type": vehicle["vehicle_type"],
+                    "name": VEHICLE_NAMES[vehicle["vehicle_type"]],
+                    "model": vehicle["model"],
+                    "daily_rate_yen": vehicle["daily_rate"],
+                    "daily_rate_spoken": readings.numbers.yen(vehicle["daily_rate"]),
+                    "free": 0,
+                },
             )
             entry["free"] += 1
         result = {
             "location": location["name"],
-            "start_spoken": f"{spoken.read_date(start.date())} {spoken.read_time(start)}",
-            "end_spoken": f"{spoken.read_date(end.date())} {spoken.read_time(end)}",
+            "start_spoken": f"{readings.read_date(start.date())} {readings.read_time(start)}",
+            "end_spoken": f"{readings.read_date(end.date())} {readings.read_time(end)}",
             "available": list(by_type.values()),
         }
         return ToolResult(result, next_step="confirm" if by_type else None)
@@ -152,10 +170,10 @@ def register_demo_tools(registry: ToolRegistry) -> None:
         return ToolResult(
             {
                 "reservation_number": number,
-                "reservation_number_spoken": spoken.read_code(number),
+                "reservation_number_spoken": readings.read_code(number),
                 "vehicle": f"{VEHICLE_NAMES[booked['vehicle']['vehicle_type']]} ({booked['vehicle']['model']})",
-                "start_spoken": f"{spoken.read_date(start.date())} {spoken.read_time(start)}",
-                "end_spoken": f"{spoken.read_date(end.date())} {spoken.read_time(end)}",
+                "start_spoken": f"{readings.read_date(start.date())} {readings.read_time(start)}",
+                "end_spoken": f"{readings.read_date(end.date())} {readings.read_time(end)}",
             },
             next_step="close",
         )
@@ -163,27 +181,28 @@ def register_demo_tools(registry: ToolRegistry) -> None:
     @registry.function(DriverQuery)
     async def identify_driver(args: DriverQuery, ctx: ToolContext) -> ToolResult:
         """Check a driver's vehicle number and name."""
-        number = spoken.digits_only(args.vehicleNumber)
+        number = readings.spoken_digits(args.vehicleNumber)
         driver = await ctx.store.find_driver(number)
-        given = re.sub(r"\s", "", args.name)
-        if driver is None or not (given in re.sub(r"\s", "", driver["name"]) or given in re.sub(r"\s", "", driver["name_kana"])):
-            return ToolResult({"identified": False, "vehicle_number_spoken": spoken.read_digits(number, "、")})
+        given = readings.normalize_name(args.name)
+        known = (readings.normalize_name(driver["name"]), readings.normalize_name(driver["name_kana"])) if driver else ()
+        if not given or not any(given in name for name in known):
+            return ToolResult({"identified": False, "vehicle_number_spoken": readings.read_code(number)})
         return ToolResult(
-            {"identified": True, "name": driver["name"], "vehicle_number": number, "vehicle_number_spoken": spoken.read_digits(number, "、")},
+            {"identified": True, "name": driver["name"], "vehicle_number": number, "vehicle_number_spoken": readings.read_code(number)},
             next_step="inform",
         )
 
     @registry.function(ScheduleQuery)
     async def get_driver_schedule(args: ScheduleQuery, ctx: ToolContext) -> dict:
         """Today's next destination and tomorrow's schedule for an identified driver."""
-        number = spoken.digits_only(args.vehicleNumber)
+        number = readings.spoken_digits(args.vehicleNumber)
         if await ctx.store.find_driver(number) is None:
             raise ToolError("Unknown vehicle number. Identify the driver first.")
         today, tomorrow = await ctx.store.driver_stops(number, 0), await ctx.store.driver_stops(number, 1)
-        clean = [{k: s[k] for k in ("seq", "arrive", "destination", "address", "cargo")} for s in today]
+        clean = [_stop(s) for s in today]
         return {
             "next_destination": clean[0] if clean else None,
             "today": clean,
-            "tomorrow": [{k: s[k] for k in ("seq", "arrive", "destination", "address", "cargo")} for s in tomorrow],
-            "tomorrow_date_spoken": spoken.read_date((dt.datetime.now(JST) + dt.timedelta(days=1)).date()),
+            "tomorrow": [_stop(s) for s in tomorrow],
+            "tomorrow_date_spoken": readings.read_date((dt.datetime.now(JST) + dt.timedelta(days=1)).date()),
         }

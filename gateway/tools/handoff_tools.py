@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from .. import readings
 from ..handoff import Handoffs, TooManyAttempts
 from .registry import ToolContext, ToolError, ToolRegistry, ToolResult
 
@@ -12,7 +13,7 @@ TOO_MANY_ATTEMPTS = "too_many_attempts"  # the tool error code; the HTTP endpoin
 
 
 class CodeArgs(BaseModel):
-    code: str = Field(description="The 6-digit code the caller reads out, digits only, e.g. 482913")
+    code: str = Field(description="The 6-digit code the caller reads out, e.g. 482913 (digits as heard, kana also accepted)")
 
 
 class NoArgs(BaseModel):
@@ -26,7 +27,7 @@ def register_handoff_tools(registry: ToolRegistry, handoffs: Handoffs) -> None:
     async def continue_conversation(args: CodeArgs, ctx: ToolContext) -> ToolResult:
         """Continue a conversation the caller started on another channel, from the 6-digit code they were given."""
         try:
-            continuation = await handoffs.claim(args.code, ctx.session_id, ctx.caller)
+            continuation = await handoffs.claim(readings.spoken_digits(args.code), ctx.session_id, ctx.caller)
         except TooManyAttempts:
             raise ToolError(
                 "Too many wrong codes were tried. Apologise, and tell the caller that codes cannot be checked for a "
@@ -47,7 +48,5 @@ def register_handoff_tools(registry: ToolRegistry, handoffs: Handoffs) -> None:
     @registry.function(NoArgs)
     async def handoff_code(args: NoArgs, ctx: ToolContext) -> dict:
         """A 6-digit code with which the caller can continue this conversation on another channel (e.g. the web page)."""
-        from .. import spoken
-
         code = await handoffs.issue(ctx.session_id)
-        return {"code": code, "code_spoken": spoken.read_digits(code, "、"), "valid_minutes": 15}
+        return {"code": code, "code_spoken": readings.read_code(code), "valid_minutes": 15}

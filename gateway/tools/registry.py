@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..readings import ReadingsDictionary
+
 if TYPE_CHECKING:
     from ..store import Store
 
@@ -25,12 +27,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ToolContext:
-    """Who is calling: tools see the session (for records such as which conversation made a reservation)."""
+    """Who is calling: tools see the session (for records such as which conversation made a reservation) and the
+    deployment's readings (a phone number's spoken form uses its group separator)."""
 
     session_id: str
     store: Store
     channel: str = ""
     caller: str = ""
+    readings: ReadingsDictionary = field(default_factory=ReadingsDictionary)
 
 
 @dataclass(frozen=True, slots=True)

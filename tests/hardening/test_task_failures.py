@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from gateway.emulators.acs import Silence
+from gateway.emulators.acs.playback import play_texts
 from gateway.emulators.realtime import Script
 from gateway.logs import session_context
 from tests.conftest import speech
@@ -60,7 +61,7 @@ async def test_a_call_whose_ai_session_dies_gets_the_apology_and_a_clean_hang_up
             # an event nested deeper than any parser goes: the gateway's reader cannot survive it
             assert await rig.realtime.send_raw("[" * 100_000)
             await call.wait_for("CallDisconnected", 15)
-            plays = [r.body["playSources"][0]["text"]["text"] for r in rig.acs.requests_for("play")]
+            plays = [play_texts(r.body)[0] for r in rig.acs.requests_for("play")]
             assert APOLOGY_START in plays[-1]
             await wait_until(lambda: not rig.gw.hub.live_sessions(), 10)
             await rig.gw.writer.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import xml.etree.ElementTree as ET
 
 import aiohttp
 import numpy as np
@@ -66,8 +67,10 @@ async def test_a_whole_call_at_24khz(tmp_path, dialect: str) -> None:
         await call.wait_for("MediaStreamingStarted", 10)
         ops = rig.acs.operations(call.call_connection_id)
         assert ops.index("play") < ops.index("startMediaStreaming")
-        greeting = rig.acs.requests_for("play")[0].body["playSources"][0]["text"]["text"]
-        assert greeting == rig.gw.profile().greeting
+        source = rig.acs.requests_for("play")[0].body["playSources"][0]
+        assert source["kind"] == "ssml"  # built by the readings module, valid XML with the profile's voice
+        voice = ET.fromstring(source["ssml"]["ssmlText"]).find("{http://www.w3.org/2001/10/synthesis}voice")
+        assert voice is not None and "".join(voice.itertext()) == rig.gw.profile().greeting
 
         # the tool call round-trips and its result is spoken back
         session = await rig.realtime.wait_for_session(1)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from gateway.emulators.acs import Silence
+from gateway.emulators.acs.playback import play_texts
 from gateway.emulators.realtime import Pacing, Say, Script
 from gateway.events import EngineReconnected  # noqa: F401  (documents what the engine emits)
 from tests.conftest import speech
@@ -64,7 +65,7 @@ async def test_a_refusing_provider_gets_an_apology_and_a_clean_hang_up(tmp_path,
 
 
 async def _apology_and_clean_end(rig, call) -> None:
-    plays = [r.body["playSources"][0]["text"]["text"] for r in rig.acs.requests_for("play")]
+    plays = [play_texts(r.body)[0] for r in rig.acs.requests_for("play")]
     assert len(plays) == 2 and "申し訳ございません" in plays[1]
     ops = rig.acs.operations(call.call_connection_id)
     assert "startMediaStreaming" not in ops and ops[-1] in ("terminate", "hangUp", "delete")

@@ -4,6 +4,9 @@ import json
 import pytest
 from pydantic import BaseModel
 
+from gateway import readings
+from gateway.readings.dictionary import parse_readings
+from gateway.readings.digits import to_hiragana
 from gateway.tools import ToolContext, ToolRegistry
 
 
@@ -104,5 +107,38 @@ async def test_business_tools_give_spoken_forms(gateway) -> None:
     assert bad_dates.output["error"]["code"] == "bad_arguments"
     driver = await gateway.registry.call("identify_driver", {"vehicleNumber": "1234", "name": "田中"}, ctx(gateway))
     assert driver.output["identified"] and driver.next_step == "inform"
+    assert driver.output["vehicle_number_spoken"] == "イチ ニー サン ヨン"
     schedule = await gateway.registry.call("get_driver_schedule", {"vehicleNumber": "1234"}, ctx(gateway))
     assert schedule.output["next_destination"]["destination"] == "横浜ベイ倉庫" and len(schedule.output["tomorrow"]) == 2
+
+
+async def test_lookups_match_what_the_caller_said_as_transcribed(gateway) -> None:
+    """Digits said in kana with fillers and 「の」, names in either kana and any width: the same record."""
+    said = "えーと、ぜろきゅうぜろのいちにーさんよんのごーろくななはち"
+    customer = await gateway.registry.call("get_customer_info", {"phone_number": said}, ctx(gateway))
+    assert customer.output["name"] == "佐藤 花子" and customer.output["phone"] == "090-1234-5678"
+    assert customer.output["phone_spoken"] == "ゼロキュウゼロ、イチニーサンヨン、ゴーロクナナハチ"
+    with_no = ToolContext(session_id="s-1", store=gateway.store, readings=parse_readings("phone_group_separator: の", "t"))
+    customer = await gateway.registry.call("get_customer_info", {"phone_number": said}, with_no)
+    assert customer.output["phone_spoken"] == "ゼロキュウゼロノイチニーサンヨンノゴーロクナナハチ"  # the deployment's separator
+    for name in ("たなか", "タナカ", "ﾀﾅｶ"):
+        driver = await gateway.registry.call("identify_driver", {"vehicleNumber": "いちにーさんよん", "name": name}, ctx(gateway))
+        assert driver.output["identified"], name
+    wrong = await gateway.registry.call("identify_driver", {"vehicleNumber": "千二百三十四", "name": "すずき"}, ctx(gateway))
+    assert not wrong.output["identified"] and wrong.output["vehicle_number_spoken"] == "イチ ニー サン ヨン"
+    locations = await gateway.registry.call("list_locations", {}, ctx(gateway))
+    hours = {loc["id"]: loc["hours_spoken"] for loc in locations.output["locations"]}
+    assert hours["tokyo-station"] == "ハチジカラニジュウジマデ" and hours["haneda"] == "シチジカラニジュウサンジマデ"
+    period = {"locationId": "tokyo-station", "startDate": "2030-07-01", "endDate": "2030-07-02", "vehicleType": "compact"}
+    availability = await gateway.registry.call("get_availability", period, ctx(gateway))
+    assert availability.output["available"][0]["daily_rate_spoken"] == "ロクセンロッピャクエン"
+    schedule = await gateway.registry.call("get_driver_schedule", {"vehicleNumber": "1234"}, ctx(gateway))
+    assert all(stop["arrive_spoken"].startswith(("ゴゼン", "ゴゴ")) for stop in schedule.output["today"])
+
+
+async def test_a_handoff_code_said_in_kana_continues_the_conversation(gateway) -> None:
+    await gateway.store.start_conversation("web-first", "webrtc", "support-desk", "browser", 1.9e9)
+    code = await gateway.handoffs.issue("web-first")
+    said = "えーと、" + "の".join(to_hiragana(readings.read_code(code)).split())
+    outcome = await gateway.registry.call("continue_conversation", {"code": said}, ctx(gateway))
+    assert outcome.ok and outcome.output["continued_from"] == "web-first", outcome.output
