@@ -27,12 +27,14 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
 
     from channels.acs.blueprint import create_acs_blueprint
     from channels.browser.blueprint import create_browser_blueprint
+    from channels.twilio.blueprint import create_twilio_blueprint
     from channels.webrtc import create_webrtc_blueprint
 
     from .console import create_console_blueprint
 
     acs = create_acs_blueprint(gw)
     app.register_blueprint(acs)
+    app.register_blueprint(create_twilio_blueprint(gw))
     app.register_blueprint(create_webrtc_blueprint(gw))
     app.register_blueprint(create_browser_blueprint(gw))
     app.register_blueprint(create_console_blueprint(gw, attach_emulator=acs.attach_emulator))  # type: ignore[attr-defined]

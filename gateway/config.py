@@ -124,6 +124,14 @@ class Settings(BaseSettings):
     acs_jwks_url: str = MICROSOFT_ACS_JWKS_URL
     cognitive_services_endpoint: str | None = None
 
+    # --- Twilio ----------------------------------------------------------------------------------------------------
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_phone_number: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"  # a loopback URL for the Twilio emulator
+    twilio_say_voice: str = "Polly.Mizuki"  # the <Say> voice of the greeting and the apology
+    twilio_audio: Literal["pcmu", "pcm"] = "pcmu"  # μ-law passed through to the provider, or converted here
+
     # --- Azure OpenAI ----------------------------------------------------------------------------------------------
     azure_openai_endpoint: str | None = None
     azure_openai_api_key: SecretStr | None = None
@@ -168,6 +176,18 @@ class Settings(BaseSettings):
     @classmethod
     def _http(cls, value: str | None) -> str | None:
         return _check_url(value, ("http://", "https://"))
+
+    @field_validator("twilio_api_base")
+    @classmethod
+    def _twilio_api_base(cls, value: str) -> str:
+        return _check_url(value, ("http://", "https://")) or "https://api.twilio.com"
+
+    @field_validator("twilio_account_sid")
+    @classmethod
+    def _twilio_sid(cls, value: str | None) -> str | None:
+        if value and not (value.startswith("AC") and len(value) == 34):
+            raise ValueError("must be the Account SID from the Twilio console (AC followed by 32 characters)")
+        return value or None
 
     @field_validator("forwarded_allow_ips")
     @classmethod
@@ -248,6 +268,10 @@ class Settings(BaseSettings):
     @property
     def acs_configured(self) -> bool:
         return bool(self.acs_connection_string or (self.acs_endpoint and self.acs_access_key))
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_auth_token.get_secret_value())
 
     @property
     def realtime_provider(self) -> Literal["azure", "openai"] | None:

@@ -100,7 +100,7 @@ class Conversation:
         self._idle.set()
         self._pending_backchannel: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._heard = HeardTranscripts(engine.rate)
+        self._heard = HeardTranscripts(engine.rate, getattr(engine, "sample_width", 2))
         self._interrupted = ReplyGate()  # replies cut off by the caller: a late delta of one is never played
 
     def agent_audible(self) -> bool:

@@ -68,6 +68,23 @@ def _offline(settings: Settings, emulated: bool) -> Check | None:
     return Check("Offline demo", False, detail, [offline.PROVIDER_VARIABLES])
 
 
+def _twilio(settings: Settings, realtime_ok: bool) -> Check:
+    """The Twilio line (optional: most deployments have one carrier); names the account, never the token."""
+    missing = []
+    if not settings.twilio_configured:
+        missing.append("TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN")
+    if not settings.public_base_url:
+        missing.append("PUBLIC_BASE_URL")
+    if not realtime_ok:
+        missing.append("a Realtime provider")
+    if missing:
+        return Check("Phone (Twilio)", False, "Twilio calls disabled", missing, optional=True)
+    number = settings.twilio_phone_number or "any number whose Voice URL is /api/twilio/voice"
+    where = "" if settings.twilio_api_base == "https://api.twilio.com" else f", API at {settings.twilio_api_base}"
+    detail = f"Twilio answers {number} (account {settings.twilio_account_sid}, media {settings.twilio_audio}{where})"
+    return Check("Phone (Twilio)", True, detail, optional=True)
+
+
 def run_checks(settings: Settings, emulated: bool = False) -> list[Check]:
     """``emulated``: this gateway runs on the built-in emulators (its provider settings point at them)."""
     realtime, chat = _realtime(settings), _chat(settings)
@@ -87,6 +104,7 @@ def run_checks(settings: Settings, emulated: bool = False) -> list[Check]:
     if emulated:
         detail = f"emulated line only: voice-gateway simulate-call (ACS emulator at {offline.SIMULATOR_ACS_URL}) and the console's demo calls"
     checks.append(Check("Phone (ACS)", acs_ok, detail, acs_missing))
+    checks.append(_twilio(settings, realtime.ok))
     if settings.acs_resource_id:
         jwks = "Microsoft's keys" if settings.acs_jwks_url == MICROSOFT_ACS_JWKS_URL else settings.acs_jwks_url
         checks.append(Check("ACS JWT validation", True, f"audience {settings.acs_resource_id}, keys from {jwks}", optional=True))

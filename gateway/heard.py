@@ -32,8 +32,8 @@ class HeardTranscripts:
 
     __slots__ = ("_audio", "_bytes_per_ms", "_cuts", "_finals")
 
-    def __init__(self, sample_rate: int) -> None:
-        self._bytes_per_ms = sample_rate * 2 / 1000
+    def __init__(self, sample_rate: int, sample_width: int = 2) -> None:
+        self._bytes_per_ms = sample_rate * sample_width / 1000
         self._audio: OrderedDict[str, int] = OrderedDict()
         self._finals: OrderedDict[str, str] = OrderedDict()
         self._cuts: OrderedDict[str, float] = OrderedDict()

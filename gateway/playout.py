@@ -7,9 +7,28 @@ the queue ran dry), so ``played = sent - still queued``.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Playout(Protocol):
+    """What a sink knows of the caller's playback: the one interface turn-taking reads, whatever the carrier."""
+
+    def sent(self, item_id: str, ms: float) -> None: ...
+
+    def audible(self) -> bool: ...
+
+    @property
+    def item_id(self) -> str: ...
+
+    def played_ms(self) -> int: ...
+
+    def clear(self) -> int:
+        """The device's queue was flushed: what was heard of the current item."""
+        ...
 
 
 class PlayoutClock:
@@ -76,3 +95,103 @@ class ReplyGate:
         self._epoch += 1
         if item_id and item_id not in self._cut:
             self._cut.append(item_id)
+
+
+MARK_EVERY_MS = 200.0
+MARK_GRACE_S = 2.0  # marks this late after the modelled end of playout: the device is not playing any more
+
+
+class MarkedPlayout:
+    """Playout truth from the device's own word, for carriers that echo marks (Twilio).
+
+    The sink puts a named mark into the device's queue at least every ``MARK_EVERY_MS`` of audio and at each reply's
+    end; the device echoes a mark when the audio before it has played. After a clear the device echoes every
+    pending mark at once: those were NOT heard. So ``played_ms`` is the position of the last mark echoed before the
+    clear, and nothing else. A modelled clock only bounds ``audible`` when a device stops echoing altogether.
+    """
+
+    __slots__ = ("_clock", "_discarded", "_drained", "_end", "_heard_ms", "_item", "_item_sent_ms", "_pending", "_seq", "_unmarked_ms", "every_ms")
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, every_ms: float = MARK_EVERY_MS) -> None:
+        self._clock = clock
+        self.every_ms = every_ms
+        self._end = 0.0
+        self._item = ""
+        self._item_sent_ms = 0.0
+        self._heard_ms = 0.0  # of the current item, from echoed marks
+        self._unmarked_ms = 0.0  # sent since the last mark
+        self._pending: OrderedDict[str, tuple[str, float]] = OrderedDict()  # mark → (item, its position in the item)
+        self._discarded: deque[str] = deque(maxlen=256)  # marks pending at a clear: their echo means "not heard"
+        self._seq = 0
+        self._drained = asyncio.Event()
+        self._drained.set()
+
+    def sent(self, item_id: str, ms: float) -> None:
+        now = self._clock()
+        if item_id != self._item:
+            self._item, self._item_sent_ms, self._heard_ms = item_id, 0.0, 0.0
+        self._item_sent_ms += ms
+        self._unmarked_ms += ms
+        self._end = max(self._end, now) + ms / 1000
+        self._drained.clear()
+
+    def mark_due(self, reply_end: bool = False) -> bool:
+        """Whether the sink should send a mark now (every ``every_ms`` of audio, and after a reply's last audio)."""
+        return self._unmarked_ms >= self.every_ms or (reply_end and self._unmarked_ms > 0)
+
+    def place_mark(self) -> str:
+        """The name of a mark the sink sends right after the audio counted so far."""
+        self._seq += 1
+        name = f"m{self._seq}"
+        self._pending[name] = (self._item, self._item_sent_ms)
+        self._unmarked_ms = 0.0
+        return name
+
+    def echoed(self, name: str) -> bool:
+        """A mark came back; ``True`` when it means its audio was heard (not a post-clear echo, not unknown)."""
+        if name not in self._pending:
+            return False  # discarded by a clear, or never ours
+        while self._pending:  # marks play in order: every earlier one was heard too
+            pending, (item, position) = self._pending.popitem(last=False)
+            if item == self._item:
+                self._heard_ms = max(self._heard_ms, position)
+            if pending == name:
+                break
+        if not self._pending and self._unmarked_ms == 0:
+            self._drained.set()
+        return True
+
+    def audible(self) -> bool:
+        waiting = bool(self._pending) or self._unmarked_ms > 0
+        return waiting and self._clock() < self._end + MARK_GRACE_S
+
+    @property
+    def item_id(self) -> str:
+        return self._item
+
+    def played_ms(self) -> int:
+        return int(min(self._heard_ms, self._item_sent_ms))
+
+    def queued_ms(self) -> float:
+        return max(0.0, self._item_sent_ms - self._heard_ms) if self.audible() else 0.0
+
+    def clear(self) -> int:
+        """The device's queue was flushed: pending marks will come back unheard; returns what was heard."""
+        played = self.played_ms()
+        self._discarded.extend(self._pending)
+        self._pending.clear()
+        self._unmarked_ms = 0.0
+        self._end = self._clock()
+        self._drained.set()
+        return played
+
+    def was_discarded(self, name: str) -> bool:
+        return name in self._discarded
+
+    async def drained(self, timeout: float) -> bool:
+        """Wait (bounded) until every mark sent has come back; ``True`` if it did."""
+        try:
+            await asyncio.wait_for(self._drained.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True

@@ -163,7 +163,7 @@ class Gateway:
         ctx = ToolContext(session_id=session_id, store=self.store, channel=channel, caller=caller)
         return AgentSetup(profile=profile, registry=self.registry, tool_context=ctx, settings=self.settings, history=history)
 
-    def realtime_session(self, setup: AgentSetup) -> RealtimeSession:
+    def realtime_session(self, setup: AgentSetup, audio_format: str = "pcm") -> RealtimeSession:
         if self.realtime is None:
             raise RuntimeError("no Realtime provider configured")
-        return RealtimeSession(self.realtime, setup)
+        return RealtimeSession(self.realtime, setup, audio_format=audio_format)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import time
-import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -15,39 +12,26 @@ from azure.core.exceptions import AzureError
 from pydantic import SecretStr
 from quart import Blueprint, Response, jsonify, request, websocket
 
+from channels.telephony.call import PhoneCall, phone_session_id
+from channels.telephony.carrier import MediaRefused
+from channels.telephony.registry import LiveCalls, new_call_key
 from gateway.engines.providers import ws_url
 from gateway.events import Health
 from gateway.logs import session_context
 from gateway.services import Gateway
 
-from .call import MediaRefused, PhoneCall, phone_session_id
-from .control import CallControl
+from .control import APOLOGY_CONTEXT, GREETING_CONTEXT, CallControl
+from .media import AcsMedia
 from .wire import IncomingCall, SubscriptionValidation, WireError, parse_callbacks, parse_event_grid
 
 logger = logging.getLogger(__name__)
 TOKEN_PURPOSE = "acs"
 EMULATED_PURPOSE = "acs-emulated"
-MEDIA_CONNECT_WINDOW_S = 600  # ACS dials the media URL once the greeting has played: seconds, not minutes
-ENDED_KEYS_KEPT = 10_000
 TAKEOVER_EVENTS = ("CallConnected", "PlayCompleted", "PlayFailed", "PlayCanceled")  # a live call moves on
 
 
-def new_call_key(now: float | None = None) -> str:
-    """32 hex digits: when the call was answered (8), then random (24). The key is signed into the call's URLs, so
-    the time in it cannot be forged: a media URL copied from a log is useless once its window has passed."""
-    return f"{int(time.time() if now is None else now):08x}{uuid.uuid4().hex[:24]}"
-
-
-def call_key_age_s(call_key: str, now: float | None = None) -> float | None:
-    """Seconds since the key was minted; ``None`` when it carries no time (not minted by ``new_call_key``)."""
-    try:
-        return (time.time() if now is None else now) - int(call_key[:8], 16)
-    except ValueError:
-        return None
-
-
-class PhoneCalls:
-    """This process's live phone calls by call key (the key is in every callback and media URL of a call).
+class PhoneCalls(LiveCalls):
+    """The live calls of one ACS line.
 
     One per call control: the real ACS, and (for console demo calls) an in-process ACS emulator, whose calls get
     their own token purpose and URL base so that neither line can be steered into the other.
@@ -56,34 +40,11 @@ class PhoneCalls:
     def __init__(
         self, gw: Gateway, control: CallControl, base_url: str | None = None, purpose: str = TOKEN_PURPOSE, verify_jwt: bool = True
     ) -> None:
-        self.gw = gw
-        self.control = control
+        super().__init__(gw, control, purpose)
+        self.control: CallControl = control
         self.base_url = base_url
-        self.purpose = purpose
         self.verify_jwt = verify_jwt
         self.owns: Callable[[str], bool] = lambda _context: False
-        self.calls: dict[str, PhoneCall] = {}
-        self.ended: OrderedDict[str, None] = OrderedDict()  # recently ended call keys: their URLs are spent
-
-    def media_refusal(self, call_key: str) -> tuple[int, str] | None:
-        """Why a (validly signed) media socket for ``call_key`` must not be bridged, or ``None``."""
-        if call_key in self.ended:
-            return 410, "the call has ended"
-        call = self.calls.get(call_key)
-        if call is not None and call.media_connected.is_set():
-            return 409, "the call's media socket is already connected"
-        age = call_key_age_s(call_key)
-        if call is None and (age is None or not -60 <= age <= MEDIA_CONNECT_WINDOW_S):
-            return 403, "the media URL has expired"
-        return None
-
-    def get_or_create(self, call_key: str, caller: str = "", agent: str | None = None) -> PhoneCall:
-        call = self.calls.get(call_key)
-        if call is None:
-            # a callback or media socket can reach a worker that did not answer the call: it takes the call over
-            call = PhoneCall(self.gw, self.control, call_key, caller, self.gw.profile(agent))
-            self.calls[call_key] = call
-        return call
 
     async def for_callbacks(self, call_key: str, names: list[str], agent: str | None) -> PhoneCall | None:
         """The live call these callbacks are about, or ``None`` when they must change nothing.
@@ -106,21 +67,17 @@ class PhoneCalls:
             return None
         return self.get_or_create(call_key, agent=agent)
 
-    def remember_ended(self, call_key: str) -> None:
-        self.ended[call_key] = None
-        while len(self.ended) > ENDED_KEYS_KEPT:
-            self.ended.popitem(last=False)
-
-    async def end(self, call_key: str, outcome: str) -> None:
-        call = self.calls.pop(call_key, None)
-        self.remember_ended(call_key)
-        if call is not None:
-            await call.finish(outcome)
-
     def urls(self, call_key: str, agent: str) -> tuple[str, str]:
         base = self.base_url or self.gw.settings.public_base_url or ""
-        query = f"token={self.gw.signer.sign(self.purpose, call_key)}&agent={quote(agent)}"
+        query = f"token={self.sign(call_key)}&agent={quote(agent)}"
         return f"{base}/api/callbacks/{call_key}?{query}", f"{ws_url(base)}/ws/acs/{call_key}?{query}"
+
+
+async def play_finished(call: PhoneCall, operation_context: str, ok: bool) -> None:
+    if operation_context == APOLOGY_CONTEXT:
+        await call.apology_done()
+    elif operation_context == GREETING_CONTEXT:
+        await call.greeting_done(ok)
 
 
 MEDIA_WORDS = {  # ACS callback → (health word, what a presenter reads); the raw names stay in the log
@@ -156,10 +113,10 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
         return next((line for line in emulated if line.owns(incoming_call_context)), phone)
 
     def line_for_key(call_key: str, token: str | None) -> PhoneCalls | None:
-        return next((line for line in emulated if gw.signer.verify(line.purpose, call_key, token)), phone)
+        return next((line for line in emulated if line.verify(call_key, token)), phone)
 
     async def authorised(line: PhoneCalls, call_key: str, token: str | None, authorization: str | None) -> bool:
-        if not gw.signer.verify(line.purpose, call_key, token):
+        if not line.verify(call_key, token):
             return False
         if line.verify_jwt and gw.acs_jwt is not None and not await gw.acs_jwt.validate(authorization):
             return False
@@ -257,7 +214,7 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                     gw.spawn(call.on_connected(event.call_connection_id), f"connected-{call_key}")
                 elif event.name in ("PlayCompleted", "PlayFailed", "PlayCanceled"):
                     ok = event.name == "PlayCompleted"
-                    gw.spawn(call.on_play_finished(event.operation_context, ok), f"play-{call_key}")
+                    gw.spawn(play_finished(call, event.operation_context, ok), f"play-{call_key}")
                 elif event.name.startswith("MediaStreaming"):
                     gw.hub.publish(call.session_id, media_health(event.name, event.detail))
                 elif event.name == "CallDisconnected":
@@ -282,7 +239,7 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
         with session_context(call.session_id):
             logger.info("media socket connected")
             try:
-                await call.run_media(websocket.receive, websocket.send)
+                await call.run_media(AcsMedia(websocket.send, phone.control.sample_rate), websocket.receive)
             except MediaRefused as exc:
                 logger.warning("media socket closed: %s", exc.reason)
                 await websocket.close(exc.code, exc.reason)
@@ -298,8 +255,6 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
     async def close_calls() -> None:
         for line in [phone, *emulated]:
             if line is not None:
-                for key in list(line.calls):
-                    await line.end(key, "shutdown")
-                await line.control.close()
+                await line.end_all("shutdown")
 
     return bp

@@ -1,5 +1,7 @@
 """Call control through the real ACS Call Automation SDK (async client): answer, play, stream, hang up.
 
+It is the telephony core's ``CallControl`` for ACS (greet and apologise are plays, told apart by operation context).
+
 The SDK's ``from_connection_string`` always dials https, so a connection string is split here and the client is
 built from its endpoint and key: that way an ``http://`` endpoint (a local emulator) works in either form.
 """
@@ -28,6 +30,8 @@ from gateway.config import Settings, split_connection_string
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+GREETING_CONTEXT = "greeting"  # operation contexts: PlayCompleted/PlayFailed tell which play ended
+APOLOGY_CONTEXT = "apology"
 
 
 async def unsent_retried(operation: str, request: Callable[[], Awaitable[T]]) -> T:
@@ -94,6 +98,15 @@ class CallControl:
         source = TextSource(text=text, voice_name=voice, source_locale=locale)
         connection = self.client.get_call_connection(call_connection_id)
         await unsent_retried("play", lambda: connection.play_media_to_all(source, operation_context=operation_context))
+
+    async def greet(self, call_id: str, text: str, voice: str, language: str) -> None:
+        await self.play_text(call_id, text, voice, language, GREETING_CONTEXT)
+
+    async def apologise(self, call_id: str, text: str, voice: str, language: str) -> None:
+        await self.play_text(call_id, text, voice, language, APOLOGY_CONTEXT)
+
+    async def start_bridge(self, call_id: str) -> None:
+        await self.start_streaming(call_id)
 
     async def start_streaming(self, call_connection_id: str) -> None:
         connection = self.client.get_call_connection(call_connection_id)

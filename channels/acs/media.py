@@ -3,15 +3,20 @@ barge-in, and a model of the phone's playout so we know what the caller actually
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
+from channels.telephony.carrier import CallerAudio as CallerAudioEvent
+from channels.telephony.carrier import DtmfDigits, MediaEvent
 from gateway.audio import REALTIME_RATE, B64Framer, FrameSplitter, Resampler, b64decode, b64encode, frame_bytes
 from gateway.events import AudioOut
 from gateway.playout import PlayoutClock, ReplyGate
 
-from .wire import STOP_AUDIO, audio_data
+from .wire import STOP_AUDIO, AudioFrame, AudioMetadata, Dtmf, WireError, audio_data, parse_media
 
+logger = logging.getLogger(__name__)
 FRAME_MS = 20
+ACS_RATES = (16_000, 24_000)
 
 
 class AcsAudioSink:
@@ -86,3 +91,37 @@ class CallerAudio:
         if self._resampler is None:
             return b64
         return b64encode(self._resampler.process(b64decode(b64)))
+
+
+class AcsMedia:
+    """The telephony core's media adapter for an ACS media socket (``AudioData``, ``AudioMetadata``, ``DtmfData``)."""
+
+    def __init__(self, send: Callable[[str], Awaitable[None]], rate: int) -> None:
+        self.rate = rate
+        self._sink = AcsAudioSink(send, rate)
+        self._caller_audio = CallerAudio(rate)
+
+    @property
+    def sink(self) -> AcsAudioSink:
+        return self._sink
+
+    def parse(self, message: str | bytes) -> MediaEvent | None:
+        item = parse_media(message)
+        if type(item) is AudioFrame:
+            return CallerAudioEvent(self._caller_audio.to_engine(item.b64))
+        if isinstance(item, AudioMetadata):
+            if item.sample_rate not in ACS_RATES:
+                raise WireError(f"unsupported sample rate {item.sample_rate}")
+            if item.sample_rate != self._caller_audio.rate:
+                logger.warning("ACS streams %d Hz, expected %d Hz; resampling", item.sample_rate, self.rate)
+                self._caller_audio = CallerAudio(item.sample_rate)
+            return None
+        if isinstance(item, Dtmf):
+            return DtmfDigits(item.digits)
+        return None
+
+    def mark_echoed(self, name: str) -> None:
+        """ACS has no playout marks."""
+
+    async def drained(self, timeout: float) -> None:
+        """ACS tells nothing of playout: the hang-up goes out at once, as it always has."""

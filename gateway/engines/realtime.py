@@ -39,6 +39,7 @@ _END = object()
 
 class RealtimeSession:
     rate = 24_000
+    sample_width = 2  # bytes per sample of the audio both ways (1 for μ-law)
 
     def __init__(
         self,
@@ -48,8 +49,12 @@ class RealtimeSession:
         connect_timeout: float = 10.0,
         reconnect_attempts: int = 4,
         reconnect_delay: float = 0.25,
+        audio_format: str = "pcm",
     ) -> None:
         self.target = target
+        self.audio_format = audio_format  # "pcmu": μ-law 8 kHz both ways, passed through from a telephone carrier
+        if audio_format == "pcmu":
+            self.rate, self.sample_width = 8_000, 1
         self.setup = setup
         self.profile = setup.profile
         self.connect_timeout = connect_timeout
@@ -95,6 +100,7 @@ class RealtimeSession:
             voice=self.profile.voice or settings.openai_voice,
             transcription_model=settings.realtime_transcription_model,
             beta=self.target.beta,
+            audio_format=self.audio_format,
         )
         await self._send({"type": "session.update", "session": session})
         if restore:

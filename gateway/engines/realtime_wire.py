@@ -52,6 +52,7 @@ def session_config(
     model: str | None = None,
     provider_turns: bool = False,
     pcm: bool = True,
+    audio_format: str = "pcm",
 ) -> dict[str, Any]:
     """The session for a profile.
 
@@ -59,6 +60,7 @@ def session_config(
     a backchannel never derails the agent and barge-in follows the caller's real playout. A WebRTC browser call has
     nobody in between, so there the provider's VAD answers and interrupts (``provider_turns``); its audio is not
     PCM over the socket but media over RTP (``pcm=False``), and a key minted for it names its ``model``.
+    ``audio_format="pcmu"``: G.711 μ-law at 8 kHz both ways, as a telephone carrier streams it (Twilio).
     """
     tt = profile.turn_taking
     vad = {
@@ -83,13 +85,15 @@ def session_config(
             "tool_choice": "auto",
         }
         if pcm:
-            session.update(input_audio_format="pcm16", output_audio_format="pcm16")
+            fmt = "g711_ulaw" if audio_format == "pcmu" else "pcm16"
+            session.update(input_audio_format=fmt, output_audio_format=fmt)
         return session
     audio_in: dict[str, Any] = {"turn_detection": vad, "transcription": transcription}
     audio_out: dict[str, Any] = {"voice": voice}
     if pcm:
-        audio_in = {"format": {"type": "audio/pcm", "rate": 24000}, **audio_in}
-        audio_out = {"format": {"type": "audio/pcm", "rate": 24000}, **audio_out}
+        fmt: dict[str, Any] = {"type": "audio/pcmu"} if audio_format == "pcmu" else {"type": "audio/pcm", "rate": 24000}
+        audio_in = {"format": fmt, **audio_in}
+        audio_out = {"format": dict(fmt), **audio_out}
     return {
         "type": "realtime",
         **head,

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
-from channels.acs.blueprint import new_call_key
+from channels.telephony.registry import new_call_key
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.emulators.acs.events import incoming_call_event

@@ -159,7 +159,7 @@ async def test_forged_callbacks_and_media_sockets_are_refused(tmp_path, forged: 
 async def test_a_replayed_media_url_is_refused(tmp_path) -> None:
     """A media URL is good for one socket while its call lives: a second socket (a copied URL) gets 409, the URL
     of an ended call 410, and a validly signed URL minted long ago 403; none opens a Realtime session."""
-    from channels.acs.blueprint import MEDIA_CONNECT_WINDOW_S, new_call_key
+    from channels.telephony.registry import MEDIA_CONNECT_WINDOW_S, new_call_key
 
     async with phone_rig(tmp_path, Script.replies("はい。")) as rig:
         call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"), script=[Silence(3000)])

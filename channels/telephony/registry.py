@@ -1,0 +1,86 @@
+"""This process's live phone calls of one line, by call key, and its memory of recently ended ones.
+
+The call key is in every callback and media URL of a call, signed with the line's token purpose, so a URL copied
+from a log is useless once its window has passed, and an ended call's URLs are spent: a late callback or a
+replayed media socket never brings a call back.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import OrderedDict
+
+from gateway.services import Gateway
+
+from .call import PhoneCall
+from .carrier import CallControl
+
+MEDIA_CONNECT_WINDOW_S = 600  # the carrier dials the media URL once the greeting has played: seconds, not minutes
+ENDED_KEYS_KEPT = 10_000
+
+
+def new_call_key(now: float | None = None) -> str:
+    """32 hex digits: when the call was answered (8), then random (24). The key is signed into the call's URLs, so
+    the time in it cannot be forged: a media URL copied from a log is useless once its window has passed."""
+    return f"{int(time.time() if now is None else now):08x}{uuid.uuid4().hex[:24]}"
+
+
+def call_key_age_s(call_key: str, now: float | None = None) -> float | None:
+    """Seconds since the key was minted; ``None`` when it carries no time (not minted by ``new_call_key``)."""
+    try:
+        return (time.time() if now is None else now) - int(call_key[:8], 16)
+    except ValueError:
+        return None
+
+
+class LiveCalls:
+    def __init__(self, gw: Gateway, control: CallControl, purpose: str, audio_format: str = "pcm") -> None:
+        self.gw = gw
+        self.control = control
+        self.purpose = purpose
+        self.audio_format = audio_format
+        self.calls: dict[str, PhoneCall] = {}
+        self.ended: OrderedDict[str, None] = OrderedDict()  # recently ended call keys: their URLs are spent
+
+    def sign(self, call_key: str) -> str:
+        return self.gw.signer.sign(self.purpose, call_key)
+
+    def verify(self, call_key: str, token: str | None) -> bool:
+        return self.gw.signer.verify(self.purpose, call_key, token)
+
+    def media_refusal(self, call_key: str) -> tuple[int, str] | None:
+        """Why a (validly signed) media socket for ``call_key`` must not be bridged, or ``None``."""
+        if call_key in self.ended:
+            return 410, "the call has ended"
+        call = self.calls.get(call_key)
+        if call is not None and call.media_connected.is_set():
+            return 409, "the call's media socket is already connected"
+        age = call_key_age_s(call_key)
+        if call is None and (age is None or not -60 <= age <= MEDIA_CONNECT_WINDOW_S):
+            return 403, "the media URL has expired"
+        return None
+
+    def get_or_create(self, call_key: str, caller: str = "", agent: str | None = None) -> PhoneCall:
+        call = self.calls.get(call_key)
+        if call is None:
+            # a callback or media socket can reach a worker that did not answer the call: it takes the call over
+            call = PhoneCall(self.gw, self.control, call_key, caller, self.gw.profile(agent), self.audio_format)
+            self.calls[call_key] = call
+        return call
+
+    def remember_ended(self, call_key: str) -> None:
+        self.ended[call_key] = None
+        while len(self.ended) > ENDED_KEYS_KEPT:
+            self.ended.popitem(last=False)
+
+    async def end(self, call_key: str, outcome: str) -> None:
+        call = self.calls.pop(call_key, None)
+        self.remember_ended(call_key)
+        if call is not None:
+            await call.finish(outcome)
+
+    async def end_all(self, outcome: str) -> None:
+        for key in list(self.calls):
+            await self.end(key, outcome)
+        await self.control.close()

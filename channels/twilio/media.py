@@ -1,0 +1,158 @@
+"""The phone's ear on Twilio: agent audio as μ-law ``media`` with a ``mark`` at least every 200 ms, ``clear`` on
+barge-in, and the echoed marks as the truth of what the caller heard (gateway.playout.MarkedPlayout).
+
+Audio: with ``TWILIO_AUDIO=pcmu`` the Realtime session speaks μ-law 8 kHz and it passes through untouched; with
+``pcm`` the gateway converts (soxr without bursty latency, G.711 tables from gateway.audio).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from channels.telephony.carrier import CallerAudio, DtmfDigits, MediaEvent, PlayoutMark, StreamStopped
+from gateway.audio import (
+    MULAW_SILENCE,
+    REALTIME_RATE,
+    FrameSplitter,
+    Resampler,
+    b64decode,
+    b64encode,
+    mulaw_decode,
+    mulaw_encode,
+)
+from gateway.events import AudioOut
+from gateway.playout import MarkedPlayout, ReplyGate
+
+from . import wire
+
+logger = logging.getLogger(__name__)
+TWILIO_RATE = 8_000
+FRAME_MS = 20
+FRAME_BYTES = TWILIO_RATE * FRAME_MS // 1000  # μ-law: one byte per sample
+RESAMPLE_QUALITY = "MQ"
+
+
+class TwilioAudioSink:
+    """Presents the conversation the same sink interface as ACS's; only its playout model differs (marks)."""
+
+    def __init__(self, send: Callable[[str], Awaitable[None]], stream_sid: str, audio_format: str) -> None:
+        self._send = send
+        self.stream_sid = stream_sid
+        self.audio_format = audio_format
+        self.playout = MarkedPlayout()
+        self.gate = ReplyGate()
+        self.frames_sent = 0
+        self._splitter = FrameSplitter(FRAME_BYTES)
+        self._resampler = Resampler(REALTIME_RATE, TWILIO_RATE, RESAMPLE_QUALITY) if audio_format == "pcm" else None
+
+    @property
+    def item_id(self) -> str:
+        return self.playout.item_id
+
+    def _mulaw(self, audio: AudioOut) -> bytes:
+        raw = b64decode(audio.b64)
+        if self._resampler is None:
+            return raw  # the provider speaks μ-law already
+        return mulaw_encode(self._resampler.process(raw))
+
+    async def play(self, audio: AudioOut) -> None:
+        ticket = self.gate.ticket(audio.item_id)
+        if ticket is None:
+            return  # a reply the caller interrupted
+        for frame in self._splitter.push(self._mulaw(audio)):
+            if not self.gate.holds(ticket):
+                return  # interrupted while this chunk was going out: nothing of it may follow the clear
+            await self._send(wire.media(self.stream_sid, b64encode(frame)))
+            if not self.gate.holds(ticket):
+                return  # sent before the clear, so dropped with the buffer: not heard, not counted
+            self.playout.sent(audio.item_id, FRAME_MS)
+            self.frames_sent += 1
+            if self.playout.mark_due():
+                await self._send(wire.mark(self.stream_sid, self.playout.place_mark()))
+
+    async def flush(self) -> None:
+        """The reply ended: the resampler's tail and the last partial frame (padded with μ-law silence), then a mark
+        after it."""
+        if self._resampler is not None:
+            for frame in self._splitter.push(mulaw_encode(self._resampler.flush())):
+                await self._send(wire.media(self.stream_sid, b64encode(frame)))
+                self.playout.sent(self.playout.item_id, FRAME_MS)
+                self.frames_sent += 1
+        rest = self._splitter.flush(pad=False)
+        if rest:
+            frame = rest.ljust(FRAME_BYTES, bytes([MULAW_SILENCE]))
+            await self._send(wire.media(self.stream_sid, b64encode(frame)))
+            self.playout.sent(self.playout.item_id, FRAME_MS)
+            self.frames_sent += 1
+        if self.playout.mark_due(reply_end=True):
+            await self._send(wire.mark(self.stream_sid, self.playout.place_mark()))
+
+    async def clear(self) -> int:
+        self.gate.interrupt(self.playout.item_id)
+        self._splitter.flush()
+        if self._resampler is not None:
+            self._resampler = Resampler(REALTIME_RATE, TWILIO_RATE, RESAMPLE_QUALITY)  # no tail of the cut reply
+        await self._send(wire.clear(self.stream_sid))  # always: Twilio may still be playing what we think is done
+        return self.playout.clear()
+
+    def audible(self) -> bool:
+        return self.playout.audible()
+
+    def mark_echoed(self, name: str) -> None:
+        self.playout.echoed(name)
+
+    async def drained(self, timeout: float) -> bool:
+        return await self.playout.drained(timeout)
+
+
+class CallerAudioIn:
+    """Caller μ-law towards the engine: passed through (``pcmu``) or decoded and resampled to 24 kHz (``pcm``)."""
+
+    def __init__(self, audio_format: str) -> None:
+        self.audio_format = audio_format
+        self._resampler = Resampler(TWILIO_RATE, REALTIME_RATE, RESAMPLE_QUALITY)
+
+    def event(self, payload: str) -> CallerAudio:
+        if self.audio_format == "pcmu":
+            # the engine takes μ-law as it is; the conversation's voice check reads linear PCM (8 kHz here)
+            return CallerAudio(payload, b64encode(self._resampler.process(mulaw_decode(b64decode(payload)))))
+        return CallerAudio(b64encode(self._resampler.process(mulaw_decode(b64decode(payload)))))
+
+
+class TwilioMedia:
+    """The telephony core's media adapter for a Twilio Media Streams socket, once its ``start`` was checked."""
+
+    def __init__(self, send: Callable[[str], Awaitable[None]], start: wire.Start, audio_format: str) -> None:
+        self.start = start
+        self._sink = TwilioAudioSink(send, start.stream_sid, audio_format)
+        self._caller = CallerAudioIn(audio_format)
+        self.stopped = False
+
+    @property
+    def sink(self) -> TwilioAudioSink:
+        return self._sink
+
+    def parse(self, message: str | bytes) -> MediaEvent | None:
+        item = wire.parse(message)
+        if type(item) is wire.Media:
+            return self._caller.event(item.payload)
+        if isinstance(item, wire.Mark):
+            return PlayoutMark(item.name)
+        if isinstance(item, wire.Dtmf):
+            return DtmfDigits(item.digit)
+        if isinstance(item, wire.Stop):
+            self.stopped = True
+            return StreamStopped()
+        if isinstance(item, wire.Start):
+            raise wire.WireError("a second start on one stream")
+        return None
+
+    def mark_echoed(self, name: str) -> None:
+        self._sink.mark_echoed(name)
+
+    async def drained(self, timeout: float) -> None:
+        if self.stopped:
+            return  # nothing plays on a stopped stream
+        if not await self._sink.drained(timeout):
+            logger.info("the last words were not confirmed played within %.0f s; hanging up anyway", timeout)

@@ -1,0 +1,97 @@
+"""The Twilio sink's playout bookkeeping: marks every 200 ms and at a reply's end, echoes as the truth of what was
+heard, a clear making every pending mark "not heard", and a bounded wait for the last mark before a hang-up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+
+from channels.twilio.media import TwilioAudioSink
+from gateway.audio import b64decode, b64encode
+from gateway.events import AudioOut
+
+STREAM = "MZ" + "1" * 32
+
+
+def tone_24k(ms: int) -> AudioOut:
+    t = np.arange(24 * ms) / 24_000
+    pcm = (8000 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()
+    return AudioOut(b64encode(pcm), len(pcm), "item-1")
+
+
+class Wire:
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+
+    async def send(self, text: str) -> None:
+        self.messages.append(json.loads(text))
+
+    def of(self, event: str) -> list[dict]:
+        return [m for m in self.messages if m["event"] == event]
+
+    def marks(self) -> list[str]:
+        return [m["mark"]["name"] for m in self.of("mark")]
+
+
+async def test_media_and_marks_carry_the_stream_and_a_mark_every_200_ms() -> None:
+    wire = Wire()
+    sink = TwilioAudioSink(wire.send, STREAM, "pcm")
+    await sink.play(tone_24k(1000))
+    await sink.flush()
+    assert wire.messages and all(m["streamSid"] == STREAM for m in wire.messages)
+    media = wire.of("media")
+    assert all(len(b64decode(m["media"]["payload"])) == 160 for m in media)  # 20 ms of 8 kHz μ-law
+    assert len(media) >= 49  # the resampler may hold back a few ms, never a frame's worth more
+    # a mark after every 10 frames (200 ms) and one after the reply's last frame
+    positions = [i for i, m in enumerate(wire.messages) if m["event"] == "mark"]
+    gaps = np.diff([-1, *positions])
+    assert all(gap <= 11 for gap in gaps)
+    assert wire.messages[-1]["event"] == "mark"
+    assert sink.audible()
+
+
+async def test_echoed_marks_are_heard_and_a_clear_makes_the_pending_ones_unheard() -> None:
+    wire = Wire()
+    sink = TwilioAudioSink(wire.send, STREAM, "pcm")
+    await sink.play(tone_24k(1000))
+    marks = wire.marks()
+    assert len(marks) >= 4
+    sink.mark_echoed(marks[1])  # the device played 400 ms (the first mark's echo is implied)
+    assert sink.playout.played_ms() == 400
+    played = await sink.clear()
+    assert played == 400
+    assert wire.messages[-1] == {"event": "clear", "streamSid": STREAM}
+    for name in marks[2:]:  # Twilio echoes every pending mark at once after a clear: none of it was heard
+        sink.mark_echoed(name)
+    assert sink.playout.played_ms() == 400
+    assert not sink.audible()
+    sent = len(wire.messages)
+    await sink.play(tone_24k(200))  # more of the interrupted reply: never follows the clear
+    assert len(wire.messages) == sent
+
+
+async def test_the_hang_up_waits_for_the_last_mark_but_not_forever() -> None:
+    wire = Wire()
+    sink = TwilioAudioSink(wire.send, STREAM, "pcm")
+    await sink.play(tone_24k(300))
+    await sink.flush()
+    waiting = asyncio.create_task(sink.drained(5))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    for name in wire.marks():
+        sink.mark_echoed(name)
+    assert await asyncio.wait_for(waiting, 1) is True
+    await sink.play(AudioOut(tone_24k(100).b64, 4800, "item-2"))
+    await sink.flush()
+    assert await sink.drained(0.05) is False  # no echo: the bound holds
+
+
+async def test_pcmu_passes_the_providers_mulaw_through_untouched() -> None:
+    wire = Wire()
+    sink = TwilioAudioSink(wire.send, STREAM, "pcmu")
+    mulaw = bytes(range(256)) * 2 + bytes(range(128))  # 640 bytes: exactly four 20 ms frames
+    await sink.play(AudioOut(b64encode(mulaw), len(mulaw), "item-1"))
+    payload = b"".join(b64decode(m["media"]["payload"]) for m in wire.of("media"))
+    assert payload == mulaw
