@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-DEFAULT_ACCOUNT_SID = "AC" + "0e1a7e" + "0" * 20 + "00c0ffee"  # "AC" + 32 hex, like a real one
+DEFAULT_ACCOUNT_SID = "AC" + "0e1a7e" + "0" * 18 + "00c0ffee"  # "AC" + 32 hex, like a real one
 DEFAULT_AUTH_TOKEN = "5e1f7e575ec2e7f0b0e1a7e0c0ffee42"  # 32 hex, like a real one; for tests only
 DEFAULT_TWILIO_NUMBER = "+815012345678"
 
