@@ -41,7 +41,7 @@ from .events import (
 from .handoff import Continuation
 from .heard import HeardTranscripts
 from .hub import SessionHub
-from .playout import ReplyGate
+from .playout import Playout, ReplyGate
 from .profiles import AgentProfile
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,12 @@ class AudioSink(Protocol):
     @property
     def item_id(self) -> str:
         """The agent item being played (what a truncate refers to)."""
+        ...
+
+    @property
+    def playout(self) -> Playout:
+        """The caller's playback as this channel knows it (modelled, or from the device's marks): the one view a
+        turn-taking policy reads, whatever the carrier."""
         ...
 
 

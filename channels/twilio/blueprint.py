@@ -62,8 +62,8 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
         call_sid = str(form.get("CallSid") or "")
         if not call_sid:
             return Response("a Voice URL request names its CallSid", 400)
-        call_key = line.key_for(call_sid)
-        if call_key is None:  # a repeated request for a call we answered gets the same answer
+        call_key = line.key_for(call_sid)  # Twilio asking again for a call we answered: the same answer
+        if call_key is None:
             if line.sid_ended(call_sid):
                 return Response(busy_twiml(), 200, content_type=TWIML)
             if gw.draining:
@@ -113,6 +113,7 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
         call = line.get_or_create(call_key, agent=gw.agent)
         call.media_connected.set()  # single use from here on: a second socket is refused
         await websocket.accept()
+        adapter: TwilioMedia | None = None
         with session_context(call.session_id):
             try:
                 start = await wait_for_start(websocket.receive)
@@ -122,7 +123,8 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
                     raise MediaRefused(1008, "the stream belongs to another call")
                 call.connection_id = call.connection_id or start.call_sid
                 logger.info("Twilio media stream %s started", start.stream_sid)
-                await call.run_media(TwilioMedia(websocket.send, start, settings.twilio_audio), websocket.receive)
+                adapter = TwilioMedia(websocket.send, start, settings.twilio_audio)
+                await call.run_media(adapter, websocket.receive)
             except MediaRefused as exc:
                 logger.warning("Twilio media socket closed: %s", exc.reason)
                 await websocket.close(exc.code, exc.reason)
@@ -131,7 +133,9 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
                 raise
             finally:
                 if not call.outcome.startswith("provider"):
-                    gw.spawn(line.end(call_key, "media_closed"), f"media-end-{call_key}")
+                    # Twilio's stop without our asking: the caller hung up (the status callback may come later)
+                    outcome = "caller_hung_up" if adapter is not None and adapter.stopped else "media_closed"
+                    gw.spawn(line.end(call_key, outcome), f"media-end-{call_key}")
         return None
 
     @bp.after_app_serving

@@ -115,6 +115,8 @@ def parse(message: str | bytes) -> TwilioEvent | None:
         if not isinstance(params, dict):
             raise WireError("start.customParameters must be an object")
         fmt = start.get("mediaFormat") or {}
+        if not isinstance(fmt, dict) or not isinstance(fmt.get("sampleRate", 8000), int):
+            raise WireError("start.mediaFormat must be an object with a numeric sampleRate")
         stream_sid = _text(start, "streamSid") if "streamSid" in start else _text(obj, "streamSid")
         if not _SID.fullmatch(stream_sid):
             raise WireError("start.streamSid is not a stream SID")
@@ -123,8 +125,8 @@ def parse(message: str | bytes) -> TwilioEvent | None:
             call_sid=_text(start, "callSid"),
             account_sid=str(start.get("accountSid") or ""),
             custom_parameters={str(k): str(v) for k, v in params.items()},
-            encoding=str(fmt.get("encoding") or "audio/x-mulaw") if isinstance(fmt, dict) else "audio/x-mulaw",
-            sample_rate=int(fmt.get("sampleRate") or 8000) if isinstance(fmt, dict) else 8000,
+            encoding=str(fmt.get("encoding") or "audio/x-mulaw"),
+            sample_rate=fmt.get("sampleRate") or 8000,
         )
     if event == "stop":
         stop = obj.get("stop")

@@ -9,12 +9,10 @@ import xml.etree.ElementTree as ET
 import aiohttp
 import pytest
 
-from gateway.audio import read_wav, resample
-from gateway.emulators.g711 import mulaw_encode
+from gateway.emulators.acs import Silence
 from gateway.emulators.realtime import Say, Script
-from tests.conftest import speech, speech_text
 from tests.integration.phone_rig import running_call_tasks
-from tests.integration.twilio_rig import StreamClient, call_sid, stream_of, twilio_rig
+from tests.integration.twilio_rig import ACCOUNT_SID, call_sid, stream_of, twilio_rig
 
 GREETING = "お電話ありがとうございます。サポートデスクです。ご用件をお話しください。"
 
@@ -26,29 +24,6 @@ async def wait_until(check, timeout: float = 10.0, what: str = "condition"):
             raise TimeoutError(what)
         await asyncio.sleep(0.02)
     return value
-
-
-def caller_mulaw(name: str) -> bytes:
-    """A caller utterance as Twilio streams it: 8 kHz μ-law (encoded with the emulators' own codec)."""
-    clip = read_wav(speech(name))
-    return mulaw_encode(resample(clip.pcm, clip.rate, 8000))
-
-
-async def connect(rig, url: str, *, signature: str | None = None) -> aiohttp.ClientWebSocketResponse:
-    http = aiohttp.ClientSession()
-    try:
-        headers = {"X-Twilio-Signature": signature if signature is not None else rig.sign(url)}
-        ws = await http.ws_connect(url, headers=headers)
-    except BaseException:
-        await http.close()
-        raise
-    ws._test_session = http  # closed with the socket below
-    return ws
-
-
-async def disconnect(ws: aiohttp.ClientWebSocketResponse) -> None:
-    await ws.close()
-    await ws._test_session.close()
 
 
 async def test_voice_url_answers_greeting_stream_hangup_and_prewarms(tmp_path) -> None:
@@ -129,9 +104,8 @@ async def test_status_callbacks_in_any_order_end_the_call_once_and_never_bring_i
         assert record is not None and record["ended_at"] and record["outcome"] == "caller_hung_up"
         # the ended call's media URL is spent
         url, _ = stream_of(twiml)
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await connect(rig, url)
-        assert refused.value.status == 410
+        probe = await rig.twilio.probe_stream(url)
+        assert not probe.accepted and probe.status == 410
         # and a status callback without a signature changes nothing
         assert (await rig.post("/api/twilio/status", [("CallSid", sid), ("CallStatus", "in-progress")], signed=False))[0] == 403
 
@@ -139,32 +113,27 @@ async def test_status_callbacks_in_any_order_end_the_call_once_and_never_bring_i
 async def test_forged_and_replayed_media_sockets_are_refused(tmp_path) -> None:
     async with twilio_rig(tmp_path, Script(steps=[Say("はい。")])) as rig:
         sid = call_sid(5)
-        _, twiml = await rig.incoming_call(sid)
-        url, parameters = stream_of(twiml)
-        for signature in ("", rig.sign(url + "x"), rig.sign(url.replace("ws://", "http://"))):
-            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                await connect(rig, url, signature=signature)
-            assert refused.value.status == 403
-        forged_path = url.rsplit("/", 1)[0] + "/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await connect(rig, forged_path)  # signed by someone with the auth token, but not our per-call key
-        assert refused.value.status == 403
+        _, twiml = await rig.incoming_call(sid)  # the Voice URL only: no stream connects yet
+        url, _ = stream_of(twiml)
         key = next(iter(rig.line.calls))
+        for probe in (
+            await rig.twilio.probe_stream(url, signed=False),
+            await rig.twilio.probe_stream(url, token="not-the-auth-token"),
+            await rig.twilio.probe_stream(url.rsplit("/", 1)[0] + "/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),  # not our key's token
+        ):
+            assert not probe.accepted and probe.status == 403, probe
         assert not rig.line.calls[key].media_connected.is_set()  # nothing was bridged
 
-        ws = await connect(rig, url)
-        client = StreamClient(ws, "MZ" + "7" * 32)
-        await client.start(sid, parameters)
-        await wait_until(lambda: rig.line.calls[key].conversation is not None, 10, "the call bridged")
-        with pytest.raises(aiohttp.WSServerHandshakeError) as replay:
-            await connect(rig, url)  # the same signed URL again, while the call is live: single use
-        assert replay.value.status == 409
-        await client.close()
-        await disconnect(ws)
-        await wait_until(lambda: not rig.line.calls, 5, "the call ended with its stream")
-        with pytest.raises(aiohttp.WSServerHandshakeError) as replay:
-            await connect(rig, url)
-        assert replay.value.status == 410
+        call = await rig.call([Silence(3000)])  # a real call: its stream connects and bridges
+        await call.wait_for(lambda c: c.stream is not None and c.stream.connected, 10)
+        live = next(c for c in rig.line.calls.values() if c.connection_id == call.sid)
+        await wait_until(lambda: live.conversation is not None, 10, "the call bridged")
+        replay = await rig.twilio.probe_stream(call.stream.url)  # the same signed URL again while the call is live
+        assert not replay.accepted and replay.status == 409
+        assert await call.hang_up() == "completed"
+        await wait_until(lambda: live.call_key not in rig.line.calls, 5, "the call ended with its stream")
+        replay = await rig.twilio.probe_stream(call.stream.url)
+        assert not replay.accepted and replay.status == 410
 
 
 async def test_a_wrong_stream_parameter_closes_the_socket_before_anything_is_bridged(tmp_path) -> None:
@@ -172,35 +141,14 @@ async def test_a_wrong_stream_parameter_closes_the_socket_before_anything_is_bri
         sid = call_sid(6)
         _, twiml = await rig.incoming_call(sid)
         url, _ = stream_of(twiml)
-        ws = await connect(rig, url)
-        client = StreamClient(ws, "MZ" + "8" * 32)
-        await client.start(sid, {"token": "forged"})
-        await wait_until(lambda: ws.closed, 5, "the socket closed")
-        assert ws.close_code == 1008
-        assert client.of("media") == [] and client.of("mark") == []
-        await disconnect(ws)
-
-
-async def test_caller_speech_reaches_the_provider_and_the_agent_is_heard_with_marks(tmp_path) -> None:
-    script = Script(steps=[Say("かしこまりました。ご予約を確認いたします。")], user_transcripts=[speech_text("ja_reserve_car")])
-    async with twilio_rig(tmp_path, script) as rig:
-        sid = call_sid(7)
-        _, twiml = await rig.incoming_call(sid)
-        url, parameters = stream_of(twiml)
-        ws = await connect(rig, url)
-        client = StreamClient(ws, "MZ" + "9" * 32)
-        await client.start(sid, parameters)
-        session = await rig.realtime.wait_for_session(1)
-        await client.say(caller_mulaw("ja_reserve_car"))
-        await client.say(bytes([0xFF]) * 8000)  # a second of silence: the turn ends
-        await session.wait_for(lambda s: s.responses, 10)
-        await wait_until(lambda: len(client.of("media")) > 20, 10, "agent audio at the caller")
-        assert all(m["streamSid"] == client.stream_sid for m in client.received)
-        assert client.of("mark"), "marks follow the agent's audio"
-        await wait_until(lambda: client.echoed, 10, "a mark played")
-        await client.close()
-        await disconnect(ws)
-        await wait_until(lambda: not rig.line.calls, 5, "the call ended")
+        start = {"streamSid": "MZ" + "8" * 32, "callSid": sid, "accountSid": ACCOUNT_SID, "customParameters": {"token": "forged"}}
+        async with aiohttp.ClientSession() as http, http.ws_connect(url, headers={"X-Twilio-Signature": rig.sign(url)}) as ws:
+            await ws.send_json({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+            await ws.send_json({"event": "start", "sequenceNumber": "1", "start": start, "streamSid": start["streamSid"]})
+            message = await asyncio.wait_for(ws.receive(), 5)
+            assert message.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 1008  # closed, nothing sent first
+        key = next(iter(rig.line.calls), None)
+        assert key is None or rig.line.calls[key].conversation is None
 
 
 async def test_a_call_whose_stream_never_connects_is_ended(tmp_path, monkeypatch) -> None:

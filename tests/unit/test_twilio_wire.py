@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from channels.twilio import wire
 from gateway.audio import mulaw_decode, mulaw_encode
@@ -90,3 +92,22 @@ def test_mulaw_round_trip_error_stays_within_one_quantisation_step() -> None:
     clipped = np.clip(x, -32124, 32124)
     assert np.all(np.abs(back - clipped) <= (np.abs(clipped) + 132) / 16)
     assert np.sign(back[np.abs(x) > 64]).tolist() == np.sign(x[np.abs(x) > 64]).tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.binary(max_size=50),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["event", "media", "mark", "dtmf", "start", "stop", "payload", "name", "digit", "streamSid", "callSid", "customParameters", "mediaFormat", "sampleRate"]), inner, max_size=5),
+            max_leaves=12,
+        ).map(json.dumps),
+    )
+)
+def test_whatever_arrives_the_parser_answers_an_event_none_or_a_wire_error(message) -> None:
+    try:
+        wire.parse(message)
+    except wire.WireError:
+        pass

@@ -1,0 +1,228 @@
+"""Whole Twilio calls: the Twilio emulator dials the gateway (signed webhooks, Media Streams with real-time playout
+and marks, REST through the official SDK) and the Realtime emulator is the agent. What the caller heard is checked
+against what the provider sent, the truncate against the marks the caller's side echoed."""
+
+from __future__ import annotations
+
+import aiohttp
+import numpy as np
+import pytest
+
+from channels.telephony.call import APOLOGY
+from gateway.audio import read_wav, resample
+from gateway.emulators.acs import Dtmf, Silence
+from gateway.emulators.realtime import CallTool, Pacing, Say, Script
+from gateway.emulators.twilio import StatusCallbackDisorder
+from gateway.events import BackchannelIgnored, BargeIn, TranscriptFinal
+from gateway.hub import SessionInfo
+from tests.conftest import speech, speech_text
+from tests.integration.phone_rig import running_call_tasks
+from tests.integration.test_phone_call import RESERVATION
+from tests.integration.test_twilio_webhooks import wait_until
+from tests.integration.twilio_rig import twilio_rig
+
+GREETING = "お電話ありがとうございます。レンタカー予約センターです。ご予約のご希望をお話しください。"
+
+
+def similarity(got: np.ndarray, expected: np.ndarray, window: int = 4000) -> float:
+    """Normalised correlation of the loudest ``window`` samples of ``expected`` with ``got`` at their best alignment."""
+    energy = np.convolve(expected * expected, np.ones(window), mode="valid")
+    start = int(np.argmax(energy))
+    expected = expected[start : start + window]
+    corr = np.correlate(got, expected, mode="valid")
+    offset = int(np.argmax(np.abs(corr)))
+    segment = got[offset : offset + len(expected)]
+    return float(np.dot(segment, expected) / (np.linalg.norm(segment) * np.linalg.norm(expected)))
+
+
+def pcm(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<i2").astype(np.float64)
+
+
+def live_call(rig, call_sid: str):
+    return next(c for c in rig.line.calls.values() if c.connection_id == call_sid)
+
+
+async def nothing_left(rig) -> None:
+    await wait_until(lambda: not rig.line.calls, 10, "the gateway's call ended")
+    await wait_until(lambda: not running_call_tasks(rig.gw), 5, "nothing of the call left running")
+    assert all(s.closed for s in rig.realtime.sessions)
+    assert not rig.gw.hub.live_sessions()
+
+
+async def test_a_whole_call_greeting_prewarm_speech_tool_and_the_audio_the_caller_heard(tmp_path) -> None:
+    script = Script(
+        steps=[CallTool("create_reservation", RESERVATION, then=Say("ご予約番号は{output[reservation_number]}です。"))],
+        user_transcripts=[speech_text("ja_reserve_car")],
+    )
+    async with twilio_rig(tmp_path, script, agent="rent-a-car") as rig:
+        call = await rig.call([speech("ja_reserve_car", 16), Silence(6000)])
+        session = await rig.realtime.wait_for_session(1)
+        await call.wait_for(lambda c: c.stream is not None and c.stream.connected, 10)
+        # the greeting is Twilio's <Say>; the Realtime session opened while it played, before the stream connected
+        say = call.twiml_log[0]
+        assert say.verb == "Say" and say.text == GREETING and say.attributes.get("language") == "ja-JP"
+        assert session.connected_at < call.streams[0].connected_at
+        # the caller's words reach the provider: its input matches the caller's WAV (through μ-law and 8 kHz)
+        await session.wait_for(lambda s: s.function_call_outputs and len(s.responses) >= 2 and s.responses[1].status == "completed", 20)
+        wav = read_wav(speech("ja_reserve_car", 16))
+        assert similarity(pcm(session.received_audio), pcm(resample(wav.pcm, wav.rate, 24_000))) > 0.9
+        assert "reservation_number" in session.function_call_outputs[0].output
+        # what the caller heard is the provider's reply (not merely some bytes)
+        reply = session.responses[1].audio_sent
+        await call.wait_for(lambda c: len(c.heard_pcm()) >= len(reply) // 3 - 320, 10)
+        assert similarity(pcm(call.heard_pcm()), pcm(resample(reply, 24_000, 8_000))) > 0.95
+        stream = call.stream
+        assert stream.playout.marks and all(m.reason == "playback" for m in stream.playout.marks if m.echoed_at)
+        session_id = live_call(rig, call.sid).session_id
+        assert await call.hang_up() == "completed"
+        await nothing_left(rig)
+        await rig.gw.writer.flush(timeout=5)
+        record = await rig.gw.store.conversation(session_id)
+        assert record["ended_at"] and record["outcome"] == "caller_hung_up"
+        said = [t["text"] for t in record["turns"] if t["role"] == "assistant"]
+        assert said[0] == GREETING and any("ご予約番号は" in t for t in said)
+
+
+@pytest.mark.parametrize("audio", ["pcm", "pcmu"])
+async def test_barge_in_clears_and_truncates_to_the_marks_played(tmp_path, audio: str) -> None:
+    long_reply = "ご案内をいたします。" * 6
+    script = Script(steps=[Say(text=long_reply, duration_ms=8000), Say(text="はい、お待ちします。")], user_transcripts=["こんにちは", "すみません、ちょっと待ってください。"])
+    async with twilio_rig(tmp_path, script, pacing=Pacing(realtime_factor=1.0), twilio_audio=audio) as rig:
+        call = await rig.call([speech("ja_greeting_reply", 16), Silence(2500), speech("ja_interrupt_wait", 16), Silence(3000)])
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: s.truncates, timeout=25)
+        await call.wait_for(lambda c: c.clears, 5)
+        [truncate] = session.truncates
+        assert truncate.item_id in session.responses[0].item_ids
+        assert session.cancels and session.cancels[0].response_id == session.responses[0].response_id
+        stream, clear = call.stream, call.clears[0]
+        played = [m for m in stream.playout.marks if m.reason == "playback" and m.echoed_at <= clear.at]
+        assert played, "marks were echoed as played before the clear"
+        assert all(m.reason == "clear" for m in stream.playout.marks if m.name in clear.marks_echoed)
+        last = max(played, key=lambda m: m.received_at)
+        heard_by_marks = sum(len(r.mulaw) for r in stream.received if r.at <= last.received_at) // 8  # μ-law: 8 B/ms
+        assert truncate.audio_end_ms == heard_by_marks, (truncate.audio_end_ms, heard_by_marks)
+        assert 0 < truncate.audio_end_ms < 8000
+        heard_ms = len(call.heard_pcm()) / 16
+        assert heard_by_marks <= heard_ms < heard_by_marks + 400  # marks every 200 ms: never more than that unheard
+        session_id = live_call(rig, call.sid).session_id
+        assert any(isinstance(e, BargeIn) and e.played_ms == heard_by_marks for e in rig.gw.hub.history(session_id))
+        await session.wait_for(lambda s: len(s.responses) >= 2, timeout=10)
+        assert await call.hang_up() == "completed"
+        await nothing_left(rig)
+        # the record keeps what the caller heard of the interrupted reply, in proportion to the marks
+        await rig.gw.writer.flush()
+        said = [t["text"] for t in (await rig.gw.store.conversation(session_id))["turns"] if t["role"] == "assistant"]
+        [cut] = [t for t in said if t.startswith("ご案内")]
+        heard_text = cut.removesuffix("…")
+        assert long_reply.startswith(heard_text) and len(heard_text) < len(long_reply), cut
+        assert abs(len(heard_text) / len(long_reply) - heard_by_marks / 8000) < 0.15, (cut, heard_by_marks)
+
+
+async def test_a_backchannel_neither_interrupts_nor_gets_a_reply(tmp_path) -> None:
+    script = Script(steps=[Say(text="ご案内を続けます。", duration_ms=6000), Say(text="相づちへの返事（出てはいけない）")], user_transcripts=["こんにちは", speech_text("ja_backchannel_hai")])
+    async with twilio_rig(tmp_path, script, pacing=Pacing(realtime_factor=2.0)) as rig:
+        call = await rig.call([speech("ja_greeting_reply", 16), Silence(2500), speech("ja_backchannel_hai", 16), Silence(5000)])
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: len(s.user_turns) >= 2, timeout=20)
+        session_id = live_call(rig, call.sid).session_id
+        await wait_until(lambda: any(isinstance(e, BackchannelIgnored) for e in rig.gw.hub.history(session_id)), 5)
+        await call.wait_for(lambda c: len(c.heard_pcm()) / 16 > 5500, 10)  # the whole reply was heard
+        assert call.clears == []
+        assert len(session.responses) == 1 and session.truncates == [] and session.cancels == []
+        assert await call.hang_up() == "completed"
+        await nothing_left(rig)
+
+
+async def test_a_browser_conversation_continues_by_keyed_code(tmp_path) -> None:
+    script = Script(steps=[Say(text="続きからご案内します。")])
+    async with twilio_rig(tmp_path, script, agent="rent-a-car") as rig:
+        gw = rig.gw
+        browser_id = "webrtc-twilio-handoff"
+        token = gw.tokens.mint(browser_id, "rent-a-car")
+        gw.hub.open(SessionInfo(browser_id, "webrtc", "rent-a-car", "browser"))
+        gw.hub.publish(browser_id, TranscriptFinal("user", "東京駅で来週土曜日にコンパクトカーを借りたいです。"))
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{rig.url}/api/handoff", json={"session_id": browser_id}, headers={"Authorization": f"Bearer {token}"}) as r:
+                code = (await r.json())["code"]
+        gw.hub.close(browser_id, "handed_off")
+        call = await rig.call([Silence(1500), *(Dtmf(d) for d in code), Silence(4000)])
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: any(r.instructions and "続きです" in r.instructions for r in s.responses), timeout=20)
+        restored = " ".join(part.get("text", "") for item in session.created_items for part in item.get("content", []))
+        assert "コンパクトカーを借りたい" in restored
+        assert [d for d, _ in call.stream.dtmf_sent] == list(code)
+        assert await call.hang_up() == "completed"
+        await nothing_left(rig)
+        await gw.writer.flush()
+        [phone] = await gw.store.search_conversations(channel="phone")
+        assert phone["continued_from"] == browser_id
+
+
+async def test_the_gateway_hangs_up_through_rest_once_the_goodbye_was_heard(tmp_path) -> None:
+    script = Script(steps=[Say(text="本日はお電話ありがとうございました。失礼いたします。", duration_ms=2500)], user_transcripts=["ありがとう"])
+    async with twilio_rig(tmp_path, script, pacing=Pacing(realtime_factor=4.0)) as rig:
+        call = await rig.call([speech("ja_greeting_reply", 16), Silence(8000)])
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: s.responses and s.responses[0].status == "completed", 15)  # all sent, not played
+        await call.wait_for(lambda c: c.stream.playout.marks and c.stream.playout.buffered_ms > 500, 5)
+        session_id = live_call(rig, call.sid).session_id
+        assert await rig.gw.hub.end(session_id)  # the console's "end call"
+        assert await call.ended(5) == "completed" and call.ended_by == "api"
+        hang_up = next(r for r in rig.twilio.requests if r.method == "POST" and r.params.get("Status") == ["completed"])
+        assert hang_up.authenticated and hang_up.call_sid == call.sid
+        last = call.stream.playout.marks[-1]
+        assert last.reason == "playback" and last.echoed_at <= hang_up.at, "hung up before the goodbye was heard"
+        await nothing_left(rig)
+
+
+async def test_no_provider_the_caller_hears_the_apology_and_the_call_ends(tmp_path) -> None:
+    async with twilio_rig(tmp_path, Script()) as rig:
+        rig.realtime.refuse_connections(503)
+        call = await rig.call([Silence(3000)])
+        assert await call.ended(30) == "completed"
+        update = next(r for r in rig.twilio.requests if r.method == "POST" and "Twiml" in r.params)
+        assert APOLOGY in update.params["Twiml"][0] and "<Hangup" in update.params["Twiml"][0]
+        assert any(e.verb == "Say" and e.text == APOLOGY for e in call.twiml_log)
+        await nothing_left(rig)
+        await rig.gw.writer.flush()
+        [phone] = await rig.gw.store.search_conversations(channel="phone")
+        assert phone["outcome"] == "provider_unavailable"
+
+
+async def test_mulaw_passes_through_to_a_provider_that_speaks_it(tmp_path) -> None:
+    script = Script(steps=[Say("はい、承ります。")], user_transcripts=[speech_text("ja_reserve_car")])
+    async with twilio_rig(tmp_path, script, twilio_audio="pcmu") as rig:
+        call = await rig.call([speech("ja_reserve_car", 16), Silence(5000)])
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: s.responses and s.responses[0].status == "completed", 20)
+        assert session.session["audio"]["input"]["format"]["type"] == "audio/pcmu"
+        assert session.session["audio"]["output"]["format"]["type"] == "audio/pcmu"
+        wav = read_wav(speech("ja_reserve_car", 16))
+        assert similarity(pcm(session.received_audio), pcm(resample(wav.pcm, wav.rate, 24_000))) > 0.9
+        reply = session.responses[0].audio_sent
+        await call.wait_for(lambda c: len(c.heard_pcm()) >= len(reply) // 3 - 320, 10)
+        assert similarity(pcm(call.heard_pcm()), pcm(resample(reply, 24_000, 8_000))) > 0.95
+        assert await call.hang_up() == "completed"
+        await nothing_left(rig)
+
+
+async def test_disorderly_status_callbacks_end_the_call_once(tmp_path) -> None:
+    """Each status callback twice and out of order (as Twilio may): the call ends once, and nothing revives it."""
+    disorder = StatusCallbackDisorder(duplicate=True, reorder=True, reorder_window_s=0.2)
+    async with twilio_rig(tmp_path, Script(steps=[Say("はい。")]), twilio_config={"status_callbacks": disorder}) as rig:
+        call = await rig.call([Silence(1500)])
+        await call.wait_for(lambda c: c.stream is not None and c.stream.connected, 10)
+        session_id = live_call(rig, call.sid).session_id
+        assert await call.hang_up() == "completed"
+        def delivered(status: str) -> list:
+            return [d for d in call.status_deliveries if d.call_status == status and d.http_status is not None]
+
+        await wait_until(lambda: len(delivered("completed")) == 2 and len(delivered("in-progress")) == 2, 10, "callbacks, twice each")
+        assert {d.http_status for d in call.status_deliveries if d.http_status is not None} == {204}
+        await nothing_left(rig)
+        assert rig.line.sid_ended(call.sid)
+        await rig.gw.writer.flush()
+        record = await rig.gw.store.conversation(session_id)
+        assert record["ended_at"] and record["outcome"] == "caller_hung_up"
