@@ -1,11 +1,13 @@
-"""voice-gateway simulate-call: a phone call against a running gateway, as ACS (or Twilio: ``--carrier twilio``,
-``gateway/simulate_twilio.py``) would place it.
+"""voice-gateway simulate-call: a phone call against a running gateway, as ACS (or, with --carrier twilio, Twilio)
+would place it.
 
 For developers without a phone number: an in-process ACS emulator rings the gateway through Event Grid, answers
 its REST calls, streams the WAV as the caller's voice in real time, and reports what the caller heard. A gateway
 started with nothing configured (the offline demo) already uses this emulator's address and key; any other gateway
-needs ACS_ENDPOINT / ACS_ACCESS_KEY as printed. Every failure is one line saying what to do; exit 0 means the call
-connected, the agent spoke and the call ended.
+needs ACS_ENDPOINT / ACS_ACCESS_KEY as printed. With --carrier twilio an in-process Twilio emulator requests the
+gateway's Voice URL, signed, and streams the caller over Media Streams; the offline demo's Twilio line uses its
+account already, any other gateway needs the TWILIO_* settings as printed. Every failure is one line saying what to
+do; exit 0 means the call connected, the agent spoke and the call ended.
 """
 
 from __future__ import annotations
