@@ -56,13 +56,17 @@ def test_offline_gateway_takes_twilio_calls_only_from_the_simulator(tmp_path: Pa
 
     class ProvidersOnly:  # offline_values asks the stack only for its provider settings
         def settings(self, base: str) -> dict[str, str]:
-            return {"public_base_url": base}
+            return {"public_base_url": base, "openai_api_key": "sk-emulated"}
 
     values = offline_values(ProvidersOnly(), "http://127.0.0.1:8000")
     settings = Settings(_env_file=None, **values)
     assert settings.twilio_configured and settings.twilio_api_base == SIMULATOR_TWILIO_URL
     assert settings.twilio_account_sid == DEFAULT_ACCOUNT_SID
     assert settings.twilio_auth_token is not None and settings.twilio_auth_token.get_secret_value() == DEFAULT_AUTH_TOKEN
+    from gateway.doctor import run_checks
+
+    twilio = {c.name: c for c in run_checks(settings, emulated=True)}["Phone (Twilio)"]
+    assert twilio.ok and "simulate-call --carrier twilio" in twilio.detail and DEFAULT_AUTH_TOKEN not in twilio.detail
 
 
 async def test_simulate_twilio_call_against_the_offline_demo(tmp_path: Path) -> None:
