@@ -62,8 +62,9 @@ def b64decode(data: str) -> bytes:
 class Resampler:
     """Streaming PCM16 resampler; keeps filter state between chunks so frame edges do not click.
 
-    ``quality="MQ"`` for telephone audio: a shorter filter, so output follows input chunk by chunk instead of in
-    bursts (HQ holds back tens of milliseconds), still anti-aliased well past what 8 kHz can carry."""
+    ``quality``: soxr's preset. HQ/MQ/LQ filter in blocks, so 20 ms chunks in come out in bursts (nothing, then
+    60-100 ms at once); "QQ" (cubic) follows chunk by chunk with no delay but has no anti-aliasing filter, so it
+    suits upsampling only (8 kHz caller audio to 24 kHz), never 24 kHz down to 8 kHz."""
 
     def __init__(self, in_rate: int, out_rate: int, quality: str = "HQ") -> None:
         self.in_rate = in_rate

@@ -2,7 +2,8 @@
 barge-in, and the echoed marks as the truth of what the caller heard (gateway.playout.MarkedPlayout).
 
 Audio: with ``TWILIO_AUDIO=pcmu`` the Realtime session speaks μ-law 8 kHz and it passes through untouched; with
-``pcm`` the gateway converts (soxr without bursty latency, G.711 tables from gateway.audio).
+``pcm`` the gateway converts (soxr: the caller's audio steadily frame by frame, the agent's anti-aliased; G.711
+tables from gateway.audio).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ logger = logging.getLogger(__name__)
 TWILIO_RATE = 8_000
 FRAME_MS = 20
 FRAME_BYTES = TWILIO_RATE * FRAME_MS // 1000  # μ-law: one byte per sample
-RESAMPLE_QUALITY = "MQ"
+TO_CALLER_QUALITY = "MQ"  # anti-aliased 24→8 kHz; its bursts do not matter: Twilio buffers, the tail is flushed
+FROM_CALLER_QUALITY = "QQ"  # 8→24 kHz frame by frame, no added delay before the provider's VAD (no aliasing upwards)
 
 
 class TwilioAudioSink:
@@ -44,7 +46,7 @@ class TwilioAudioSink:
         self.gate = ReplyGate()
         self.frames_sent = 0
         self._splitter = FrameSplitter(FRAME_BYTES)
-        self._resampler = Resampler(REALTIME_RATE, TWILIO_RATE, RESAMPLE_QUALITY) if audio_format == "pcm" else None
+        self._resampler = Resampler(REALTIME_RATE, TWILIO_RATE, TO_CALLER_QUALITY) if audio_format == "pcm" else None
 
     @property
     def item_id(self) -> str:
@@ -92,7 +94,7 @@ class TwilioAudioSink:
         self.gate.interrupt(self.playout.item_id)
         self._splitter.flush()
         if self._resampler is not None:
-            self._resampler = Resampler(REALTIME_RATE, TWILIO_RATE, RESAMPLE_QUALITY)  # no tail of the cut reply
+            self._resampler = Resampler(REALTIME_RATE, TWILIO_RATE, TO_CALLER_QUALITY)  # no tail of the cut reply
         await self._send(wire.clear(self.stream_sid))  # always: Twilio may still be playing what we think is done
         return self.playout.clear()
 
@@ -111,7 +113,7 @@ class CallerAudioIn:
 
     def __init__(self, audio_format: str) -> None:
         self.audio_format = audio_format
-        self._resampler = Resampler(TWILIO_RATE, REALTIME_RATE, RESAMPLE_QUALITY)
+        self._resampler = Resampler(TWILIO_RATE, REALTIME_RATE, FROM_CALLER_QUALITY)
 
     def event(self, payload: str) -> CallerAudio:
         if self.audio_format == "pcmu":

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 
-from channels.twilio.media import TwilioAudioSink
-from gateway.audio import b64decode, b64encode
+from channels.twilio.media import CallerAudioIn, TwilioAudioSink
+from gateway.audio import b64decode, b64encode, mulaw_encode
 from gateway.events import AudioOut
 
 STREAM = "MZ" + "1" * 32
@@ -95,3 +95,14 @@ async def test_pcmu_passes_the_providers_mulaw_through_untouched() -> None:
     await sink.play(AudioOut(b64encode(mulaw), len(mulaw), "item-1"))
     payload = b"".join(b64decode(m["media"]["payload"]) for m in wire.of("media"))
     assert payload == mulaw
+
+
+def test_caller_audio_reaches_the_engine_frame_by_frame_at_24khz() -> None:
+    """Every 20 ms of caller μ-law becomes 20 ms at 24 kHz at once: no resampler burst delays the provider's VAD."""
+    caller = CallerAudioIn("pcm")
+    t = np.arange(8000) / 8000
+    mulaw = mulaw_encode((8000 * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes())
+    sizes = [len(b64decode(caller.event(b64encode(mulaw[i : i + 160])).b64)) for i in range(0, 8000, 160)]
+    assert all(abs(size - 960) <= 12 for size in sizes), sizes
+    passthrough = CallerAudioIn("pcmu").event(b64encode(mulaw[:160]))
+    assert b64decode(passthrough.b64) == mulaw[:160] and passthrough.level_b64 is not None
