@@ -43,7 +43,10 @@ def refusal(call: TwilioCall, settings_line: str, gateway: str) -> str | None:
             return f"the gateway at {gateway} did not answer the Voice URL within 15 s (see its log)"
         return f"cannot reach the gateway at {gateway} ({answer.error.split(':')[0]}): is it running? (./run.sh serve)"
     if answer.status == 403:
-        return f"the gateway refused Twilio's signature: its auth token or PUBLIC_BASE_URL differs from this emulator's: start it with {settings_line}"
+        return (
+            f"the gateway refused Twilio's signature: Twilio signs the exact URL it calls, so --gateway must be the gateway's"
+            f" PUBLIC_BASE_URL (an offline gateway's is http://127.0.0.1:<port>) and its token this emulator's: start it with {settings_line}"
+        )
     if answer.status == 503 and "not configured" in answer.body:
         return f"the gateway's Twilio channel is off: start it with nothing configured (offline demo), or with {settings_line} and an AI provider"
     if answer.status == 503:
