@@ -32,8 +32,9 @@ async def demo_console(tmp_path: Path) -> AsyncIterator[Served]:
 
 
 @contextlib.asynccontextmanager
-async def twilio_demo_console(tmp_path: Path) -> AsyncIterator[Served]:
-    """A gateway whose Twilio line is configured (an account the demo emulator signs as; nothing reaches Twilio)."""
+async def twilio_demo_console(tmp_path: Path, public_base_url: str | None = None) -> AsyncIterator[Served]:
+    """A gateway whose Twilio line is configured (an account the demo emulator signs as; nothing reaches Twilio),
+    public at ``public_base_url`` (default: its loopback address)."""
     realtime = RealtimeEmulator(api_keys={OPENAI_KEY}, pacing=Pacing(realtime_factor=4.0))
     port = free_port()
     async with serve_app(realtime.app) as realtime_url:
@@ -41,7 +42,7 @@ async def twilio_demo_console(tmp_path: Path) -> AsyncIterator[Served]:
             tmp_path,
             openai_api_key=OPENAI_KEY,
             openai_base_url=f"{realtime_url}/v1",
-            public_base_url=f"http://127.0.0.1:{port}",
+            public_base_url=public_base_url or f"http://127.0.0.1:{port}",
             twilio_account_sid="AC" + "7" * 32,
             twilio_auth_token="demo-line-test-token",
             twilio_api_base=f"http://127.0.0.1:{free_port()}",  # nothing listens: demo calls must not use it
@@ -82,6 +83,20 @@ async def test_a_twilio_demo_call_is_a_live_twilio_session_with_its_transcript(t
         await served.gw.writer.flush()
         stored = await served.gw.store.conversation(sid)
         assert stored is not None and stored["channel"] == "twilio" and stored["caller"] == call["caller"]
+
+
+async def test_a_twilio_demo_call_reaches_a_gateway_behind_its_public_https_url(tmp_path: Path) -> None:
+    """Deployed, Twilio signs https://<public host>/…: the demo emulator signs those URLs and dials loopback."""
+    async with twilio_demo_console(tmp_path, public_base_url="https://voice.example.test") as served:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
+            placed = await http.post(f"{served.url}/api/console/emulated-call", json={"carrier": "twilio"})
+            assert placed.status == 201, await placed.text()
+            call = await placed.json()
+        emulated = served.console.twilio_demo_calls.emulator.calls[call["call_connection_id"]]
+        await emulated.wait_for(lambda c: c.stream is not None and c.stream.connected_at is not None, 15)
+        assert emulated.webhooks[0].url == "https://voice.example.test/api/twilio/voice"
+        assert emulated.stream.spec.url.startswith("wss://voice.example.test/ws/twilio/")
+        await emulated.hang_up()
 
 
 async def test_a_demo_call_is_a_live_phone_session_until_the_console_ends_it(tmp_path: Path) -> None:
