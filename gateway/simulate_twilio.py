@@ -81,10 +81,11 @@ def first_agent_audio_ms(call: TwilioCall, speech_s: float) -> float | None:
 
 
 async def place_twilio_call(args: argparse.Namespace, wav_s: float, out: TextIO) -> Outcome:
-    from .emulators.twilio import TwilioEmulator
+    from .emulators.twilio import StatusCallbackDisorder, TwilioEmulator
     from .simulate import AGENT_GRACE_S, CallFailed, Outcome, until_agent_spoke
 
-    emulator = TwilioEmulator()
+    # status callbacks as Twilio sends them: separate requests, no ordering guarantee (the gateway must cope)
+    emulator = TwilioEmulator(status_callbacks=StatusCallbackDisorder(duplicate=True, reorder=True))
     try:
         serving = emulator.serve(port=args.twilio_port)
         api_base = await serving.__aenter__()
