@@ -34,10 +34,13 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
 
     acs = create_acs_blueprint(gw)
     app.register_blueprint(acs)
-    app.register_blueprint(create_twilio_blueprint(gw))
+    twilio = create_twilio_blueprint(gw)
+    app.register_blueprint(twilio)
     app.register_blueprint(create_webrtc_blueprint(gw))
     app.register_blueprint(create_browser_blueprint(gw))
-    app.register_blueprint(create_console_blueprint(gw, attach_emulator=acs.attach_emulator))  # type: ignore[attr-defined]
+    app.register_blueprint(
+        create_console_blueprint(gw, attach_emulator=acs.attach_emulator, attach_twilio=twilio.attach_emulator)  # type: ignore[attr-defined]
+    )
     json_errors(app)
 
     @app.before_serving

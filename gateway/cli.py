@@ -78,7 +78,7 @@ def _offline_banner(base: str, settings: Settings) -> None:
         f"\nOFFLINE DEMO (no AI provider configured): the agent runs on built-in emulators\n"
         f"  browser page: {base}/\n"
         f"  console:      {base}/console  (token {token})\n"
-        f"  phone call:   voice-gateway simulate-call --gateway {base}\n\n"
+        f"  phone call:   voice-gateway simulate-call --gateway {base}  (Twilio: add --carrier twilio)\n\n"
     )
     sys.stdout.flush()
 

@@ -1,6 +1,6 @@
 """voice-gateway demo: the whole product offline in one process, for presenters without cloud resources.
 
-Every outside service is an emulator on loopback (ACS, Realtime, Azure Speech, chat completions) and the gateway is
+Every outside service is an emulator on loopback (ACS, Twilio, Realtime, Azure Speech, chat completions) and the gateway is
 wired to them as it would be to the real ones, through the real SDKs. simulate-call or the console can then
 place phone calls, and the page works in both browser modes.
 """
@@ -54,7 +54,8 @@ async def run_demo(args: argparse.Namespace) -> None:
             f"offline demo on {public}\n"
             f"  browser page: {public}/\n"
             f"  console:      {public}/console  (token {token})\n"
-            f"  phone call:   place an emulated call from the console, or: voice-gateway simulate-call --gateway {public}\n"
+            f"  phone call:   place an emulated call from the console (ACS or Twilio), or: voice-gateway simulate-call --gateway {public}\n"
+            f"  Twilio call:  voice-gateway simulate-call --carrier twilio --gateway {public}\n"
             f"  emulators:    {', '.join(f'{k} {v}' for k, v in stack.urls.items())}\n"
         )
         await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]

@@ -111,7 +111,10 @@ def run_checks(settings: Settings, emulated: bool = False) -> list[Check]:
     if emulated:
         detail = f"emulated line only: voice-gateway simulate-call (ACS emulator at {offline.SIMULATOR_ACS_URL}) and the console's demo calls"
     checks.append(Check("Phone (ACS)", acs_ok, detail, acs_missing))
-    checks.append(_twilio(settings, realtime.ok))
+    twilio = _twilio(settings, realtime.ok)
+    if emulated and twilio.ok:
+        twilio.detail = f"emulated line only: voice-gateway simulate-call --carrier twilio (Twilio emulator at {offline.SIMULATOR_TWILIO_URL}) and the console's demo calls"
+    checks.append(twilio)
     if settings.acs_resource_id:
         jwks = "Microsoft's keys" if settings.acs_jwks_url == MICROSOFT_ACS_JWKS_URL else settings.acs_jwks_url
         checks.append(Check("ACS JWT validation", True, f"audience {settings.acs_resource_id}, keys from {jwks}", optional=True))

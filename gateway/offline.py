@@ -6,8 +6,11 @@ completions and Azure Speech start on loopback and the gateway is wired to them 
 
 Phone: real callers never reach an emulated agent. The phone channel's call control is pointed at the loopback ACS
 endpoint that ``voice-gateway simulate-call`` serves (``SIMULATOR_ACS_URL``, the emulator's published key), with
-callbacks on loopback: an Event Grid delivery from a real ACS number can only fail to be answered. The console's
-demo line (``gateway/console/emulated.py``) is the other emulated phone line.
+callbacks on loopback: an Event Grid delivery from a real ACS number can only fail to be answered. The Twilio line is
+wired the same way: its REST API at the loopback Twilio emulator of ``simulate-call --carrier twilio``
+(``SIMULATOR_TWILIO_URL``), with that emulator's published account SID and auth token, so only it can sign a Voice
+URL request the gateway accepts. The console's demo line (``gateway/console/emulated.py``) is the other emulated
+phone line.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 SIMULATOR_ACS_PORT = 8765  # where ``simulate-call`` serves its emulated ACS by default
 SIMULATOR_ACS_URL = f"http://127.0.0.1:{SIMULATOR_ACS_PORT}"
+SIMULATOR_TWILIO_PORT = 8766  # where ``simulate-call --carrier twilio`` serves its emulated Twilio REST API
+SIMULATOR_TWILIO_URL = f"http://127.0.0.1:{SIMULATOR_TWILIO_PORT}"
 OFFLINE_NOTICE = "OFFLINE DEMO: no AI provider is configured, so the agent runs on the built-in emulators (scripted replies, not a real AI)"
 PROVIDER_VARIABLES = "OPENAI_API_KEY, or AZURE_OPENAI_ENDPOINT + AZURE_OPENAI_API_KEY + AZURE_OPENAI_REALTIME_DEPLOYMENT"
 HOW_TO_LEAVE = f"set {PROVIDER_VARIABLES} to use a real model"
@@ -48,6 +53,9 @@ def offline_values(stack: Any, public_base_url: str, settings: Settings | None =
     values = stack.settings(public_base_url)
     if settings is not None and settings.acs_configured:
         logger.warning("ACS is configured but no AI provider is: real phone calls are NOT answered in offline mode")
+    if settings is not None and settings.twilio_configured:
+        logger.warning("Twilio is configured but no AI provider is: real Twilio calls are NOT answered in offline mode")
+    values.update(emulated_twilio_values())
     values.update(
         acs_connection_string=None,
         acs_endpoint=SIMULATOR_ACS_URL,
@@ -56,6 +64,18 @@ def offline_values(stack: Any, public_base_url: str, settings: Settings | None =
         event_grid_secret=None,
     )
     return values
+
+
+def emulated_twilio_values() -> dict[str, Any]:
+    """The Twilio line of an offline gateway: the simulator's emulated account, never a real one."""
+    from .emulators.twilio.config import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_TWILIO_NUMBER
+
+    return {
+        "twilio_account_sid": DEFAULT_ACCOUNT_SID,
+        "twilio_auth_token": DEFAULT_AUTH_TOKEN,
+        "twilio_phone_number": DEFAULT_TWILIO_NUMBER,
+        "twilio_api_base": SIMULATOR_TWILIO_URL,
+    }
 
 
 def demo_stack() -> contextlib.AbstractAsyncContextManager[Any]:

@@ -45,7 +45,7 @@ def build_registry(settings: Settings, handoffs: Handoffs | None = None) -> Tool
     return registry
 
 
-MEDIA_CHANNELS = ("phone", "browser")  # channels whose audio the gateway relays (WebRTC's goes browser ↔ provider)
+MEDIA_CHANNELS = ("phone", "twilio", "browser")  # channels whose audio the gateway relays (WebRTC's goes browser ↔ provider)
 ANSWER_WINDOW_S = 30.0  # an answered call not connected by then never will be: it stops holding a media slot
 
 

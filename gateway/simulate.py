@@ -1,10 +1,13 @@
-"""voice-gateway simulate-call: a phone call against a running gateway, as ACS would place it.
+"""voice-gateway simulate-call: a phone call against a running gateway, as ACS (or, with --carrier twilio, Twilio)
+would place it.
 
 For developers without a phone number: an in-process ACS emulator rings the gateway through Event Grid, answers
 its REST calls, streams the WAV as the caller's voice in real time, and reports what the caller heard. A gateway
 started with nothing configured (the offline demo) already uses this emulator's address and key; any other gateway
-needs ACS_ENDPOINT / ACS_ACCESS_KEY as printed. Every failure is one line saying what to do; exit 0 means the call
-connected, the agent spoke and the call ended.
+needs ACS_ENDPOINT / ACS_ACCESS_KEY as printed. With --carrier twilio an in-process Twilio emulator requests the
+gateway's Voice URL, signed, and streams the caller over Media Streams; the offline demo's Twilio line uses its
+account already, any other gateway needs the TWILIO_* settings as printed. Every failure is one line saying what to
+do; exit 0 means the call connected, the agent spoke and the call ended.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ import logging
 import sys
 import time
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
 from .audio import AudioChunk, pcm_ms, rms, wav_bytes
-from .offline import SIMULATOR_ACS_PORT
+from .offline import SIMULATOR_ACS_PORT, SIMULATOR_TWILIO_PORT
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +41,10 @@ class CallFailed(Exception):
 def add_simulate_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     sim = sub.add_parser("simulate-call", help="place an emulated phone call against a running gateway", description=__doc__)
     sim.add_argument("--wav", type=Path, default=SAMPLE_CALLER_WAV, help="what the caller says: a 16-bit mono WAV (default: a shipped sample caller asking for a rental car)")
+    sim.add_argument("--carrier", choices=("acs", "twilio"), default="acs", help="who places the call: ACS (Event Grid, Call Automation) or Twilio (Voice URL, Media Streams); default acs")
     sim.add_argument("--gateway", default="http://127.0.0.1:8000", help="the gateway's base URL (default http://127.0.0.1:8000)")
     sim.add_argument("--acs-port", type=int, default=SIMULATOR_ACS_PORT, help=f"port of the emulated ACS endpoint the gateway calls (default {SIMULATOR_ACS_PORT})")
+    sim.add_argument("--twilio-port", type=int, default=SIMULATOR_TWILIO_PORT, help=f"port of the emulated Twilio REST API the gateway calls (default {SIMULATOR_TWILIO_PORT})")
     sim.add_argument("--caller", default="+819012345678", help="the caller's phone number (default +819012345678)")
     sim.add_argument("--code", default="", help="the gateway's EVENT_GRID_SECRET, if it has one")
     sim.add_argument("--listen", type=float, default=8.0, help="seconds to keep listening after the caller has spoken (default 8)")
@@ -125,7 +131,7 @@ async def place_call(args: argparse.Namespace, wav_s: float, out: TextIO) -> Out
             try:  # the caller speaks, then listens; the gateway may end the call first
                 await call.wait_for(lambda c: c.disconnected_by is not None, wav_s + args.listen)
             except TimeoutError:
-                await _until_agent_spoke(call, AGENT_GRACE_S)
+                await until_agent_spoke(call, AGENT_GRACE_S, lambda: call.disconnected_by is not None)
                 await call.hang_up()
         apologised = any((p.body or {}).get("operationContext") == APOLOGY_CONTEXT for p in emulator.requests_for("play"))
         if apologised:
@@ -148,10 +154,10 @@ async def place_call(args: argparse.Namespace, wav_s: float, out: TextIO) -> Out
         await serving.__aexit__(None, None, None)
 
 
-async def _until_agent_spoke(call: Any, timeout_s: float) -> None:
+async def until_agent_spoke(call: Any, timeout_s: float, ended: Callable[[], bool]) -> None:
     """On a busy machine the agent may answer late: keep listening (bounded) until some agent audio arrived."""
     deadline = time.monotonic() + timeout_s
-    while not call.heard_pcm() and call.disconnected_by is None and time.monotonic() < deadline:
+    while not call.heard_pcm() and not ended() and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
 
 
@@ -159,7 +165,12 @@ async def simulate_call(args: argparse.Namespace, out: TextIO | None = None) -> 
     out = out or sys.stdout
     try:
         wav_s = check_wav(args.wav)
-        outcome = await place_call(args, wav_s, out)
+        if getattr(args, "carrier", "acs") == "twilio":
+            from .simulate_twilio import place_twilio_call
+
+            outcome = await place_twilio_call(args, wav_s, out)
+        else:
+            outcome = await place_call(args, wav_s, out)
     except CallFailed as exc:
         out.write(f"simulate-call: {exc}\n")
         return 1

@@ -66,6 +66,8 @@ export const MESSAGES = {
     handoff_button: "電話で続ける",
     handoff_code: "お電話でこのコードを入力してください: {code}（15分有効）",
     handoff_failed: "引き継ぎコードを発行できませんでした",
+    demo_carrier: "デモ通話の回線",
+    demo_carrier_off: "この回線ではデモ通話をかけられません: {reason}",
   },
   en: {
     title: "Voice agent",
@@ -131,6 +133,8 @@ export const MESSAGES = {
     handoff_button: "Continue by phone",
     handoff_code: "Call us and key in this code: {code} (valid 15 minutes)",
     handoff_failed: "Could not get a handoff code",
+    demo_carrier: "Carrier of the demo call",
+    demo_carrier_off: "No demo calls on this carrier: {reason}",
   },
 };
 

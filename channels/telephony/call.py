@@ -40,9 +40,11 @@ def phone_session_id(call_key: str) -> str:
 
 class PhoneCall:
     def __init__(
-        self, gw: Gateway, control: CallControl, call_key: str, caller: str, profile: AgentProfile, audio_format: str = "pcm"
+        self, gw: Gateway, control: CallControl, call_key: str, caller: str, profile: AgentProfile, audio_format: str = "pcm",
+        channel: str = "phone",
     ) -> None:
         self.gw = gw
+        self.channel = channel  # the session's channel as the console and the store name it
         self.control = control
         self.call_key = call_key
         self.session_id = phone_session_id(call_key)
@@ -52,7 +54,7 @@ class PhoneCall:
         self.greeting_spoken: str | None = None
         self.conversation: Conversation | None = None
         self.outcome = "completed"
-        self.warmup = EngineWarmup(gw, self.session_id, caller, profile, audio_format)
+        self.warmup = EngineWarmup(gw, self.session_id, caller, profile, audio_format, channel)
         self.handoff = DtmfHandoff(gw, self.session_id, caller)
         self.adapter: MediaAdapter | None = None
         self._registered = False
@@ -78,7 +80,7 @@ class PhoneCall:
             return
         self._registered = True
         self.gw.media_pending.pop(self.session_id, None)  # the hub counts it from now on
-        info = SessionInfo(self.session_id, "phone", self.profile.name, self.caller)
+        info = SessionInfo(self.session_id, self.channel, self.profile.name, self.caller)
         self.gw.hub.open(info, end=self.hang_up)
 
     def prewarm(self) -> None:

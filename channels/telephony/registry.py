@@ -35,6 +35,8 @@ def call_key_age_s(call_key: str, now: float | None = None) -> float | None:
 
 
 class LiveCalls:
+    channel = "phone"  # the sessions' channel name (a carrier may name its own)
+
     def __init__(self, gw: Gateway, control: CallControl, purpose: str, audio_format: str = "pcm") -> None:
         self.gw = gw
         self.control = control
@@ -65,7 +67,7 @@ class LiveCalls:
         call = self.calls.get(call_key)
         if call is None:
             # a callback or media socket can reach a worker that did not answer the call: it takes the call over
-            call = PhoneCall(self.gw, self.control, call_key, caller, self.gw.profile(agent), self.audio_format)
+            call = PhoneCall(self.gw, self.control, call_key, caller, self.gw.profile(agent), self.audio_format, self.channel)
             self.calls[call_key] = call
         return call
 

@@ -16,8 +16,11 @@ ENGINE_WAIT_S = 15.0
 
 
 class EngineWarmup:
-    def __init__(self, gw: Gateway, session_id: str, caller: str, profile: AgentProfile, audio_format: str = "pcm") -> None:
+    def __init__(
+        self, gw: Gateway, session_id: str, caller: str, profile: AgentProfile, audio_format: str = "pcm", channel: str = "phone"
+    ) -> None:
         self.gw = gw
+        self.channel = channel
         self.session_id = session_id
         self.caller = caller
         self.profile = profile
@@ -39,7 +42,7 @@ class EngineWarmup:
         """Any failure here is this call's to report: logged now, returned as the task's result (the caller is told
         at the next step: the greeting's end or the media socket's arrival)."""
         try:
-            setup = self.gw.agent_setup(self.session_id, "phone", self.caller, self.profile)
+            setup = self.gw.agent_setup(self.session_id, self.channel, self.caller, self.profile)
             engine = self.gw.realtime_session(setup, self.audio_format)
             await engine.start()
         except EngineUnavailable as exc:

@@ -20,6 +20,7 @@ from gateway.services import Gateway
 from . import wire
 from .answer import answer_twiml, busy_twiml, unavailable_twiml
 from .calls import TwilioCalls
+from .emulated import emulated_calls_hook
 from .media import TwilioMedia
 from .signature import SIGNATURE_HEADER, TwilioSignatures
 from .status import parse_status
@@ -41,6 +42,7 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
     line = TwilioCalls(gw, settings) if configured else None
     signatures = TwilioSignatures(settings.twilio_auth_token, settings.public_base_url or "") if configured else None  # type: ignore[arg-type]
     bp.twilio_calls = line  # type: ignore[attr-defined]  # for tests
+    bp.attach_emulator = emulated_calls_hook(line, settings)  # type: ignore[attr-defined]  # the console's demo calls
 
     async def signed_form() -> MultiDict | None:
         """The webhook's form when its signature is Twilio's, else ``None``."""

@@ -23,6 +23,8 @@ PARAMETER_PURPOSE = "twilio-stream-parameter"
 
 
 class TwilioCalls(LiveCalls):
+    channel = "twilio"
+
     def __init__(self, gw: Gateway, settings: Settings) -> None:
         super().__init__(gw, TwilioControl(settings), TOKEN_PURPOSE, settings.twilio_audio)
         self.base_url = (settings.public_base_url or "").rstrip("/")

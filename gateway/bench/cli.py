@@ -1,4 +1,5 @@
-"""voice-gateway bench: concurrent emulated phone calls against the served gateway and against a bare relay.
+"""voice-gateway bench: concurrent emulated phone calls against the served gateway (through ACS, or Twilio with
+--targets twilio) and against a bare relay.
 
 Prints the figures (per-frame forwarding latency both ways, loss, CPU and memory per call, capacity, the ratio to
 the bare relay, the call moments) and writes bench.json and bench.png to --out.
@@ -29,7 +30,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         default=os.cpu_count() or 1,
         help="gateway (and relay) worker processes (default: one per CPU)",
     )
-    bench.add_argument("--targets", default="gateway,relay", help="comma-separated: gateway, relay (default both)")
+    bench.add_argument("--targets", default="gateway,relay", help="comma-separated: gateway (or acs: calls through ACS), twilio (calls through Twilio Media Streams), relay (default gateway,relay)")
     bench.add_argument("--moments", type=int, default=3, help="calls timed for the call moments (0: skip)")
     bench.add_argument("--out", type=Path, default=Path("bench-results"), help="where bench.json and bench.png go")
     bench.add_argument(
@@ -45,10 +46,11 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from .suite import BenchOptions, ladder_steps
 
-    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
-    unknown = set(targets) - {"gateway", "relay"}
+    named = (t.strip() for t in args.targets.split(",") if t.strip())
+    targets = tuple(dict.fromkeys("gateway" if t == "acs" else t for t in named))  # acs: the gateway's ACS line
+    unknown = set(targets) - {"gateway", "twilio", "relay"}
     if unknown or not targets:
-        raise SystemExit(f"--targets: unknown {', '.join(sorted(unknown)) or 'empty list'} (gateway, relay)")
+        raise SystemExit(f"--targets: unknown {', '.join(sorted(unknown)) or 'empty list'} (gateway or acs, twilio, relay)")
     return BenchOptions(
         out=args.out,
         steps=ladder_steps(args.start, args.step, args.max_calls),

@@ -1,4 +1,7 @@
-"""The callers: many ACS media streams in one process, each speaking real speech in real time, every frame marked.
+"""The callers: many media streams in one process, each speaking real speech in real time, every frame marked.
+
+A leg speaks its carrier's wire through a ``LegWire`` (ACS here; Twilio Media Streams in ``twilio_wire.py``): what
+to send on connect, how one marked frame goes out, what to make of each message that comes back.
 
 One pacer task sends every call's frames (frame k of a call is due at its start + k x 20 ms, so calls keep their
 own phase and lateness never accumulates) instead of one sleeping task per call, and replies are parsed only as
@@ -13,9 +16,10 @@ import heapq
 import logging
 import time
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -51,19 +55,79 @@ class Received:
     seq: array[int] = field(default_factory=lambda: array("I"))
     time: array[float] = field(default_factory=lambda: array("d"))
     unmarked: int = 0
-    stop_audio: int = 0
+    stop_audio: int = 0  # ACS StopAudio / Twilio clear
     other: int = 0
+
+    def note(self, found: tuple[int, int] | None, now: float) -> None:
+        """One agent frame: its marker (stream, seq), or ``None`` when it carried none."""
+        if found is None:
+            self.unmarked += 1
+        else:
+            self.stream.append(found[0])
+            self.seq.append(found[1])
+            self.time.append(now)
+
+
+class LegWire(Protocol):
+    """One leg's carrier protocol (one instance per leg: it may keep the leg's stream state)."""
+
+    def opening(self, leg: Leg) -> Sequence[bytes]:
+        """Messages sent once the socket is open, before the first frame."""
+        ...
+
+    def frame(self, leg: Leg, data_b64: str, now: float) -> bytes:
+        """One marked caller frame as the message that carries it."""
+        ...
+
+    def received(self, leg: Leg, payload: bytes, now: float) -> None:
+        """A text message from the target: note marked agent frames in ``leg.load.received``."""
+        ...
+
+
+class AcsWire:
+    """ACS bidirectional media streaming: ``AudioMetadata`` then ``AudioData`` (24 kHz PCM); ``StopAudio`` counted."""
+
+    __slots__ = ("participant",)
+
+    def __init__(self, participant: str = "4:+819000000000") -> None:
+        self.participant = participant
+
+    def opening(self, leg: Leg) -> Sequence[bytes]:
+        metadata = (
+            f'{{"kind":"AudioMetadata","audioMetadata":{{"subscriptionId":"bench-{leg.index}","encoding":"PCM",'
+            '"sampleRate":24000,"channels":1,"length":960}}'
+        )
+        return [metadata.encode()]
+
+    def frame(self, leg: Leg, data_b64: str, now: float) -> bytes:
+        load = leg.load
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(load.wall0 + (now - load.mono0)))
+        message = (
+            '{"kind":"AudioData","audioData":{"timestamp":"' + stamp + f'.{int(now * 1000) % 1000:03d}Z",'
+            '"participantRawID":"' + self.participant + '","data":"' + data_b64 + '","silent":false}}'
+        )
+        return message.encode()
+
+    def received(self, leg: Leg, payload: bytes, now: float) -> None:
+        rx = leg.load.received
+        if payload.startswith(_AUDIO_DATA):
+            i = payload.find(_DATA_KEY, len(_AUDIO_DATA))
+            rx.note(marker.read(payload[i + len(_DATA_KEY) : i + len(_DATA_KEY) + marker.HEAD_CHARS]) if i > 0 else None, now)
+        elif _STOP_AUDIO in payload:
+            rx.stop_audio += 1
+        else:
+            rx.other += 1
 
 
 class Leg:
     """One call's media stream: frames out on the pacer's clock, agent frames in."""
 
-    __slots__ = ("closed", "connected_at", "index", "load", "next_due", "offset", "participant", "sent", "ws")
+    __slots__ = ("closed", "connected_at", "index", "load", "next_due", "offset", "sent", "wire", "ws")
 
-    def __init__(self, load: MediaLoad, index: int, participant: str) -> None:
+    def __init__(self, load: MediaLoad, index: int, wire: LegWire) -> None:
         self.load = load
         self.index = index
-        self.participant = participant
+        self.wire = wire
         self.sent = array("d")  # send time of frame k (its marker's sequence number is k)
         self.offset = index * 37  # each caller starts at a different point of the speech
         self.ws: LeanWebSocket | None = None
@@ -72,38 +136,18 @@ class Leg:
         self.closed = asyncio.Event()
 
     def on_text(self, payload: bytes, now: float) -> None:
-        load = self.load
-        if payload.startswith(_AUDIO_DATA):
-            i = payload.find(_DATA_KEY, len(_AUDIO_DATA))
-            found = marker.read(payload[i + len(_DATA_KEY) : i + len(_DATA_KEY) + marker.HEAD_CHARS]) if i > 0 else None
-            rx = load.received
-            if found is None:
-                rx.unmarked += 1
-            else:
-                rx.stream.append(found[0])
-                rx.seq.append(found[1])
-                rx.time.append(now)
-        elif _STOP_AUDIO in payload:
-            load.received.stop_audio += 1
-        else:
-            load.received.other += 1
+        self.wire.received(self, payload, now)
 
     def on_close(self) -> None:
         self.closed.set()
         self.load.on_leg_closed(self)
 
     def send_frame(self, now: float) -> bool:
-        load = self.load
         k = len(self.sent)
-        frames = load.frames
+        frames = self.load.frames
         data = marker.stamp(frames[(self.offset + k) % len(frames)], self.index, k)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(load.wall0 + (now - load.mono0)))
-        message = (
-            '{"kind":"AudioData","audioData":{"timestamp":"' + stamp + f'.{int(now * 1000) % 1000:03d}Z",'
-            '"participantRawID":"' + self.participant + '","data":"' + data + '","silent":false}}'
-        )
         assert self.ws is not None
-        if not self.ws.send_text(message.encode()):
+        if not self.ws.send_text(self.wire.frame(self, data, now)):
             return False
         self.sent.append(now)
         return True
@@ -133,10 +177,12 @@ class MediaLoad:
             self._pacer = asyncio.create_task(self._pace(), name="bench-pacer")
 
     async def open(
-        self, url: str, headers: Mapping[str, str], participant: str = "4:+819000000000", timeout: float = 10.0
+        self, url: str, headers: Mapping[str, str], participant: str = "4:+819000000000", timeout: float = 10.0,
+        wire: LegWire | None = None,
     ) -> Leg:
-        """Connect one leg, send its AudioMetadata and put it on the pacer; raises ``HandshakeError``/``OSError``."""
-        leg = Leg(self, len(self.legs), participant)
+        """Connect one leg, send its opening messages and put it on the pacer; raises ``HandshakeError``/``OSError``.
+        ``wire``: the leg's carrier protocol (default: ACS, as ``participant``)."""
+        leg = Leg(self, len(self.legs), wire or AcsWire(participant))
         if leg.index > 0xFFFF:
             raise ValueError("at most 65536 legs per run (the marker's stream id is 16 bits)")
         self.legs.append(leg)
@@ -145,11 +191,8 @@ class MediaLoad:
         except BaseException:
             leg.closed.set()
             raise
-        metadata = (
-            f'{{"kind":"AudioMetadata","audioMetadata":{{"subscriptionId":"bench-{leg.index}","encoding":"PCM",'
-            '"sampleRate":24000,"channels":1,"length":960}}'
-        )
-        leg.ws.send_text(metadata.encode())
+        for message in leg.wire.opening(leg):
+            leg.ws.send_text(message)
         leg.connected_at = leg.next_due = time.monotonic()
         heapq.heappush(self._heap, (leg.next_due, leg.index, leg))
         self._wake.set()
@@ -219,4 +262,4 @@ class MediaLoad:
         )
 
 
-__all__ = ["CALLER_WAV", "HandshakeError", "Leg", "MediaLoad", "Received", "speech_frames"]
+__all__ = ["CALLER_WAV", "AcsWire", "HandshakeError", "Leg", "LegWire", "MediaLoad", "Received", "speech_frames"]

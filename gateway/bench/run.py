@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import gateway
 from gateway.emulators.acs import AcsEmulator, PlayConfig
 from gateway.emulators.serving import free_port
+from gateway.emulators.twilio import TwilioEmulator
 from gateway.store import Store
 
 from .ladder import FrameLogs, LadderOptions, StepResult, Window, judge, run_ladder
@@ -32,7 +34,9 @@ from .procs import (
     wait_listening,
     wait_workers,
 )
-from .targets import BenchMediaLeg, GatewayTarget, RelayTarget
+from .targets import BenchMediaLeg, GatewayTarget, RelayTarget, Target
+from .twilio_target import BenchStream, TwilioTarget
+from .twilio_wire import mulaw_speech_frames
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +47,7 @@ MODEL = "gpt-realtime"
 
 @dataclass(slots=True, frozen=True)
 class TargetOptions:
-    kind: str  # "gateway" or "relay"
+    kind: str  # "gateway" (ACS), "twilio" or "relay"
     workers: int
     ladder: LadderOptions
     reply_ms: int = 5000
@@ -63,8 +67,9 @@ class TargetResult:
 
 
 def base_env() -> dict[str, str]:
-    """The children's whole environment: nothing is inherited (see procs.py)."""
-    return {"PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"}
+    """The children's whole environment: nothing is inherited (see procs.py), except that they import this very
+    ``gateway`` package (a checkout's, not whichever one is installed in the interpreter)."""
+    return {"PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8", "PYTHONPATH": str(Path(gateway.__file__).resolve().parent.parent)}
 
 
 @contextlib.asynccontextmanager
@@ -102,6 +107,21 @@ def gateway_env(
         "ACS_ACCESS_KEY": acs.config.access_key,
         "ACS_RESOURCE_ID": acs.config.resource_id,
         "ACS_JWKS_URL": f"{acs_url}/calling/keys",
+        "OPENAI_API_KEY": API_KEY,
+        "OPENAI_BASE_URL": f"{realtime_url}/v1",
+    }
+
+
+def twilio_env(
+    port: int, twilio: TwilioEmulator, api_base: str, realtime_url: str, workdir: Path, workers: int
+) -> dict[str, str]:
+    """A gateway whose only phone line is Twilio (μ-law passed through to the provider, as deployed by default)."""
+    return {
+        **served_env(port, workdir, workers),
+        "TWILIO_ACCOUNT_SID": twilio.config.account_sid,
+        "TWILIO_AUTH_TOKEN": twilio.config.auth_token,
+        "TWILIO_API_BASE": api_base,
+        "TWILIO_AUDIO": "pcmu",
         "OPENAI_API_KEY": API_KEY,
         "OPENAI_BASE_URL": f"{realtime_url}/v1",
     }
@@ -146,11 +166,11 @@ async def run_target(options: TargetOptions, workdir: Path) -> TargetResult:
             await emu.command(f"dump {path}", f"dumped {path}")
             return path
 
-        load = MediaLoad()
+        load = MediaLoad(mulaw_speech_frames() if options.kind == "twilio" else None)
         load.start()
         profile = workdir / "gateway.prof" if options.profile else None
 
-        async def climb(target: GatewayTarget | RelayTarget, process: Service) -> list[Window]:
+        async def climb(target: Target, process: Service) -> list[Window]:
             """The ladder against ``target`` served by ``process``; its calls are hung up whatever happens."""
             try:
                 return await run_ladder(target, process, emu, load, options.ladder, dump)
@@ -169,6 +189,15 @@ async def run_target(options: TargetOptions, workdir: Path) -> TargetResult:
                     async with served_gateway(workdir, env, options.workers, port, profile) as gw:
                         target = GatewayTarget(acs, f"http://{HOST}:{port}/api/incoming-call")
                         windows = await climb(target, gw)
+            elif options.kind == "twilio":
+                twilio = TwilioEmulator(
+                    say_max_s=options.greeting_s, max_stream_s=3600.0, stream_factory=functools.partial(BenchStream, load)
+                )
+                async with twilio.serve(HOST) as api_base:
+                    port = free_port()
+                    env = twilio_env(port, twilio, api_base, realtime_url, workdir, options.workers)
+                    async with served_gateway(workdir, env, options.workers, port, profile) as gw:
+                        windows = await climb(TwilioTarget(twilio, f"http://{HOST}:{port}"), gw)
             else:
                 port = free_port()
                 rt_ws = realtime_url.replace("http://", "ws://") + f"/v1/realtime?model={MODEL}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.emulators.acs import AcsEmulator, EmulatedCall, MediaConnectError, MediaLegSpec
 from gateway.emulators.acs.media import media_headers
@@ -27,6 +27,19 @@ class Target(Protocol):
         ...
 
     async def close_all(self) -> None: ...
+
+
+async def hang_up_all(calls: list[Any]) -> None:
+    """The caller hangs up every call (at most 50 at a time), whatever state each is in; ``calls`` is emptied."""
+    limit = asyncio.Semaphore(50)
+
+    async def hang_up(call: Any) -> None:
+        async with limit:
+            with contextlib.suppress(Exception):
+                await call.hang_up(timeout_s=15.0)
+
+    await asyncio.gather(*(hang_up(c) for c in calls))
+    calls.clear()
 
 
 class BenchMediaLeg:
@@ -100,15 +113,7 @@ class GatewayTarget:
         return call.media_error is None
 
     async def close_all(self) -> None:
-        limit = asyncio.Semaphore(50)
-
-        async def hang_up(call: EmulatedCall) -> None:
-            async with limit:
-                with contextlib.suppress(Exception):
-                    await call.hang_up(timeout_s=15.0)
-
-        await asyncio.gather(*(hang_up(c) for c in self.calls))
-        self.calls.clear()
+        await hang_up_all(self.calls)
 
 
 class RelayTarget:

@@ -17,6 +17,7 @@ from ..guard import request_client
 from ..services import Gateway
 from .auth import COOKIE, COOKIE_MAX_AGE_S, ConsoleAuth
 from .emulated import AttachEmulator, EmulatedCallError, EmulatedCalls, loopback_base
+from .emulated_twilio import AttachTwilioEmulator, TwilioDemoCalls
 from .feed import FeedConfig, FeedRegistry
 from .history import QueryError, parse_query
 from .wire import event_json, session_json
@@ -39,17 +40,24 @@ def _harden(response: Response, csp: str) -> Response:
 
 
 def create_console_blueprint(
-    gw: Gateway, attach_emulator: AttachEmulator | None = None, feed_config: FeedConfig | None = None
+    gw: Gateway,
+    attach_emulator: AttachEmulator | None = None,
+    feed_config: FeedConfig | None = None,
+    attach_twilio: AttachTwilioEmulator | None = None,
 ) -> Blueprint:
-    """``attach_emulator`` comes from the phone channel and enables demo calls; ``feed_config`` tunes the feed."""
+    """``attach_emulator`` (ACS) and ``attach_twilio`` come from the phone channels and enable demo calls on each;
+    ``feed_config`` tunes the feed."""
     bp = Blueprint("console", __name__)
     token = gw.settings.console_token.get_secret_value() if gw.settings.console_token else None
     auth = ConsoleAuth(token)
     feeds = FeedRegistry(gw.hub, lambda: gw.agent, lambda: gw.draining, feed_config)
     demo_calls = EmulatedCalls(gw, attach_emulator)
+    twilio_demo_calls = TwilioDemoCalls(gw, attach_twilio)
+    lines: dict[str, EmulatedCalls | TwilioDemoCalls] = {"acs": demo_calls, "twilio": twilio_demo_calls}
     bp.auth = auth  # type: ignore[attr-defined]  # for tests and the benchmark
     bp.feeds = feeds  # type: ignore[attr-defined]
     bp.demo_calls = demo_calls  # type: ignore[attr-defined]
+    bp.twilio_demo_calls = twilio_demo_calls  # type: ignore[attr-defined]
 
     @bp.before_request
     async def require_token() -> Response | None:
@@ -176,8 +184,13 @@ def create_console_blueprint(
 
     @bp.post("/api/console/emulated-call")
     async def emulated_call() -> tuple[Response, int]:
+        body = await request.get_json(silent=True)
+        carrier = str(body.get("carrier") or "acs") if isinstance(body, dict) else "acs"
+        line = lines.get(carrier)
+        if line is None:
+            return jsonify(error="demo call failed", detail=f"unknown carrier {carrier[:20]!r} (acs, twilio)"), 400
         try:
-            placed = await demo_calls.place(loopback_base(request.scope))
+            placed = await line.place(loopback_base(request.scope))
         except EmulatedCallError as exc:
             return jsonify(error="demo call failed", detail=str(exc)), exc.status
         return jsonify(session_id=placed.session_id, caller=placed.caller, call_connection_id=placed.call_connection_id), 201
@@ -192,7 +205,7 @@ def create_console_blueprint(
                 "live_sessions": len(gw.hub.live_sessions()),
                 "console_feeds": len(feeds),
                 "store_backlog": gw.writer.backlog,
-                "emulated_calls": {"available": demo_calls.unavailable() is None, "reason": demo_calls.unavailable()},
+                "emulated_calls": demo_call_status(lines),
                 "draining": gw.draining,
             }
         )
@@ -201,5 +214,14 @@ def create_console_blueprint(
     async def stop_console() -> None:
         feeds.end_all()
         await demo_calls.close()
+        await twilio_demo_calls.close()
 
     return bp
+
+
+def demo_call_status(lines: dict[str, EmulatedCalls | TwilioDemoCalls]) -> dict[str, object]:
+    """Whether demo calls can be placed, per carrier; ``available``/``reason`` sum them up for the button."""
+    reasons = {carrier: line.unavailable() for carrier, line in lines.items()}
+    carriers = {carrier: {"available": reason is None, "reason": reason} for carrier, reason in reasons.items()}
+    available = any(reason is None for reason in reasons.values())
+    return {"available": available, "reason": None if available else reasons["acs"], "carriers": carriers}

@@ -4,7 +4,8 @@ The emulator starts on first use (most deployments never need it) on a loopback 
 stops. Its calls go through the gateway's real phone channel (Event Grid webhook, Call Automation SDK, callbacks,
 media socket), so the console shows them exactly as it shows a real call. The phone channel answers them with a
 call control pointed at this emulator, never at the real ACS: ``attach`` (provided by the phone channel) sets
-that line up; without it, emulated calls are unavailable and the console says so.
+that line up; without it, emulated calls are unavailable and the console says so. The Twilio line's demo calls are
+in ``emulated_twilio.py``.
 """
 
 from __future__ import annotations

@@ -84,3 +84,22 @@ def test_lost_frames_fail_the_run_loudly(tmp_path: Path, monkeypatch: pytest.Mon
     assert step["downlink"]["lost"] == 0
     assert report["capacity"]["relay"] == 0
     assert "FRAMES LOST" in text and "FAILED: relay carried 0 calls" in text
+
+
+def test_twilio_target_carries_calls_over_media_streams(tmp_path: Path) -> None:
+    """The Twilio line measured as the ACS one is: μ-law frames matched both ways through the served gateway."""
+    code, text = bench(
+        "--targets", "acs,twilio", "--start", "2", "--max-calls", "2", "--duration", "2", "--workers", "1",
+        "--moments", "0", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, text
+    report = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    assert set(report["targets"]) == {"gateway", "twilio"}
+    step = report["targets"]["twilio"]["steps"][-1]
+    assert step["calls"] == step["live"] == 2 and step["setup_failed"] == 0 and step["dropped"] == 0
+    for direction in ("uplink", "downlink"):
+        figures = step[direction]
+        assert figures["frames"] > 2 * 40 and figures["lost"] == 0, (direction, figures)
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"]
+    assert step["cpu_ms_per_call_s"] > 0 and step["target_cores"] > 0
+    assert "twilio" in report["capacity"] and "twilio " in text

@@ -113,3 +113,27 @@ async def test_history_search_shows_transcript_and_summary(served: Served) -> No
         assert "自動まとめ" in await conversation.locator(".summary-box").inner_text()
         await page.screenshot(path=str(artifact("console-history.png")))
         assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_twilio_demo_call_started_from_the_console_shows_its_transcript(tmp_path) -> None:
+    """The presenter picks Twilio next to "Start demo call": the call is live as a Twilio session, transcribed."""
+    from .test_emulated_call import twilio_demo_console
+
+    needs_chromium()
+    async with twilio_demo_console(tmp_path) as served:
+        served.console.twilio_demo_calls.lead_silence_ms = 200
+        async with chromium_page() as page:
+            await login(page, served.url, TOKEN)
+            carrier = page.locator("#demo-carrier")
+            await carrier.locator("option[value=twilio]:not([disabled])").wait_for(state="attached")
+            assert await carrier.get_attribute("aria-label") in ("Carrier of the demo call", "デモ通話の回線")
+            await carrier.select_option("twilio")
+            await page.locator("#demo-call:not([disabled])").click()
+            await wait_js(page, "window.__console.liveIds().some((id) => id.startsWith('phone-'))")
+            detail = page.locator("#live-view")
+            await detail.locator(".line.user").first.wait_for(timeout=20_000)  # the recorded caller, transcribed
+            await detail.locator(".line.assistant").first.wait_for(timeout=20_000)  # and the agent's answer
+            assert "Twilio" in await detail.inner_text()  # the channel is named Twilio in the call's header
+            assert await page.locator("#sessions .chan[data-channel=twilio]", has_text="Twilio").count() == 1
+            await page.screenshot(path=str(artifact("console-twilio-demo-call.png")))
+            assert page.errors == []  # type: ignore[attr-defined]

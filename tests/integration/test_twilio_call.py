@@ -156,7 +156,7 @@ async def test_a_browser_conversation_continues_by_keyed_code(tmp_path) -> None:
         assert await call.hang_up() == "completed"
         await nothing_left(rig)
         await gw.writer.flush()
-        [phone] = await gw.store.search_conversations(channel="phone")
+        [phone] = await gw.store.search_conversations(channel="twilio")
         assert phone["continued_from"] == browser_id
 
 
@@ -187,7 +187,7 @@ async def test_no_provider_the_caller_hears_the_apology_and_the_call_ends(tmp_pa
         assert any(e.verb == "Say" and e.text == APOLOGY for e in call.twiml_log)
         await nothing_left(rig)
         await rig.gw.writer.flush()
-        [phone] = await rig.gw.store.search_conversations(channel="phone")
+        [phone] = await rig.gw.store.search_conversations(channel="twilio")
         assert phone["outcome"] == "provider_unavailable"
 
 

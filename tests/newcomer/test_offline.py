@@ -117,3 +117,20 @@ async def test_real_acs_numbers_never_reach_the_emulated_agent() -> None:
     wired = Settings(**{**real.model_dump(), **values})
     assert wired.acs_connection_string is None and wired.acs_endpoint == offline.SIMULATOR_ACS_URL
     assert wired.public_base_url == "http://127.0.0.1:8000"
+
+
+async def test_real_twilio_numbers_never_reach_the_emulated_agent() -> None:
+    """A configured (real) Twilio account with no AI provider: the line takes only the simulator's signatures (its
+    published account and token) and controls calls through the loopback simulator, never api.twilio.com."""
+    from gateway.emulators.twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+
+    real = Settings(
+        _env_file=None, TWILIO_ACCOUNT_SID="AC" + "a" * 32, TWILIO_AUTH_TOKEN="the-real-accounts-token", PUBLIC_BASE_URL="https://gw.example"
+    )
+    assert offline.wanted(real)
+    async with offline_stack() as stack:
+        values = offline.offline_values(stack, "http://127.0.0.1:8000", real)
+    wired = Settings(**{**real.model_dump(), **values})
+    assert wired.twilio_account_sid == DEFAULT_ACCOUNT_SID and wired.twilio_api_base == offline.SIMULATOR_TWILIO_URL
+    assert wired.twilio_auth_token is not None and wired.twilio_auth_token.get_secret_value() == DEFAULT_AUTH_TOKEN
+    assert wired.public_base_url == "http://127.0.0.1:8000"  # a real Twilio request is signed over another URL too

@@ -1,6 +1,7 @@
 // The presenter console. Feed messages only change the models; one animation frame then draws what changed, so a
 // burst of events from hundreds of sessions costs one layout, not one per event.
 
+import { MESSAGES, pickLanguage } from "/static/i18n.js";
 import { api } from "./api.js";
 import { channelLabel, el, setText, toast } from "./dom.js";
 import { Feed } from "./feed.js";
@@ -129,17 +130,43 @@ function openHistory(id) {
 
 async function startDemoCall() {
   const button = $("demo-call");
+  const carrier = $("demo-carrier").value;
   button.disabled = true;
   try {
-    const placed = await api("/api/console/emulated-call", { method: "POST" });
-    toast(`Demo call from ${placed.caller}`);
+    const placed = await api("/api/console/emulated-call", { method: "POST", body: { carrier } });
+    toast(`Demo call (${CARRIERS[carrier]}) from ${placed.caller}`);
     pendingSelect = placed.session_id;
     trySelectPending();
   } catch (error) {
     toast(`Demo call failed: ${error.message}`, "error");
   } finally {
-    button.disabled = !(status && status.emulated_calls.available);
+    showDemoCarrier();
   }
+}
+
+// --- demo-call carrier (ACS or Twilio): labelled in the presenter's language, like the page -----------------------
+const CARRIERS = { acs: "ACS", twilio: "Twilio" };
+const WORDS = MESSAGES[pickLanguage()];
+
+/** Offer the carriers the gateway can place demo calls on; the button follows the chosen one. */
+function showDemoCarrier() {
+  const select = $("demo-carrier");
+  const carriers = (status && status.emulated_calls.carriers) || {};
+  for (const option of select.options) {
+    const line = carriers[option.value] || { available: false, reason: "not offered by this gateway" };
+    option.disabled = !line.available;
+    option.title = line.available ? CARRIERS[option.value] : WORDS.demo_carrier_off.replace("{reason}", line.reason || "");
+  }
+  if (select.selectedOptions[0] && select.selectedOptions[0].disabled) {
+    const usable = [...select.options].find((o) => !o.disabled);
+    if (usable) select.value = usable.value;
+  }
+  const chosen = carriers[select.value] || { available: false };
+  const button = $("demo-call");
+  button.disabled = !chosen.available;
+  button.title = chosen.reason || `Place a phone call from the built-in ${CARRIERS[select.value]} emulator`;
+  select.title = WORDS.demo_carrier;
+  select.setAttribute("aria-label", WORDS.demo_carrier);
 }
 
 let pendingSelect = null;
@@ -164,7 +191,7 @@ async function chooseAgent(event) {
 }
 
 // --- status (configured channels and providers) -------------------------------------------------------------------
-const SHORT = { "Phone (ACS)": "Phone", "Browser WebRTC": "WebRTC", "Browser WebSocket (STT→LLM→TTS)": "WebSocket", "Realtime provider": "Realtime", "Chat model": "Chat" };
+const SHORT = { "Phone (ACS)": "Phone", "Phone (Twilio)": "Twilio", "Browser WebRTC": "WebRTC", "Browser WebSocket (STT→LLM→TTS)": "WebSocket", "Realtime provider": "Realtime", "Chat model": "Chat" };
 
 async function loadStatus() {
   status = await api("/api/console/status");
@@ -173,10 +200,8 @@ async function loadStatus() {
   state.agent = "";
   setAgent(status.agent);
   history.setAgents(status.agents);
-  const demo = $("demo-call");
-  demo.disabled = !status.emulated_calls.available;
+  showDemoCarrier();
   $("offline").hidden = !status.emulated;
-  demo.title = status.emulated_calls.reason || "Place a phone call from the built-in ACS emulator";
   $("channels").replaceChildren(
     ...status.checks.filter((c) => SHORT[c.name]).map((c) => el("span", { class: c.ok ? "ok" : "", title: `${c.name}: ${c.detail}` }, SHORT[c.name])),
   );
@@ -214,6 +239,7 @@ document.querySelector(".tabs").addEventListener("click", (event) => {
 });
 $("agent").addEventListener("change", chooseAgent);
 $("demo-call").addEventListener("click", startDemoCall);
+$("demo-carrier").addEventListener("change", showDemoCarrier);
 $("logout").addEventListener("click", async () => {
   await fetch("/api/console/logout", { method: "POST", credentials: "same-origin" });
   window.location.assign("/console");

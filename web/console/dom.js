@@ -45,7 +45,7 @@ export function prettyJson(text) {
 }
 
 /** One name per channel wherever the console shows one (the page's badge says the same). */
-const CHANNEL_LABELS = { phone: "Phone", webrtc: "WebRTC", browser: "WebSocket" };
+const CHANNEL_LABELS = { phone: "Phone", twilio: "Twilio", webrtc: "WebRTC", browser: "WebSocket" };
 export function channelLabel(channel) {
   return CHANNEL_LABELS[channel] || channel || "";
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_ACCOUNT_SID = "AC" + "0e1a7e" + "0" * 18 + "00c0ffee"  # "AC" + 32 hex, like a real one
 DEFAULT_AUTH_TOKEN = "5e1f7e575ec2e7f0b0e1a7e0c0ffee42"  # 32 hex, like a real one; for tests only
@@ -52,3 +53,6 @@ class TwilioEmulatorConfig:
     max_stream_s: float = 900.0  # bounds the 20 ms frame loop
     status_callbacks: StatusCallbackDisorder = field(default_factory=StatusCallbackDisorder)
     rewrite_url: Callable[[str], str] | None = None  # public webhook/stream URLs → loopback (signature unchanged)
+    # builds each <Stream>'s client instead of ``MediaStreamClient`` (same constructor and interface; the benchmark's
+    # lean legs)
+    stream_factory: Callable[..., Any] | None = None

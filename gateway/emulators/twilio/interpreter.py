@@ -214,7 +214,7 @@ async def _stream(call: TwilioCall, verb: Connect, entry: TwimlEntry, doc_url: s
         call.record_error(ErrorCode.STREAM_HANDSHAKE_ERROR, problem)
         _stream_status(call, spec.status_callback, None, spec.name, "stream-error", problem)
         return
-    client = MediaStreamClient(
+    client = (call.config.stream_factory or MediaStreamClient)(
         spec,
         StreamIdentity(call.account_sid, call.sid, call.config.auth_token),
         call.audio,
