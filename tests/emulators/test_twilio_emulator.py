@@ -87,10 +87,14 @@ async def test_media_is_paced_in_real_time(world: Callable[..., Any]) -> None:
     stream = call.streams[0]
     await gw.wait(lambda: len(stream.sent_times) >= 76, what="1.5 s of frames")
     times = np.array(stream.sent_times[:76])
-    rate = (len(times) - 1) / (times[-1] - times[0])
-    assert 48.5 <= rate <= 51.5, rate
     stamps = np.array(stream.sent_timestamps[:76])
-    assert np.all(np.abs(np.diff(stamps) - 20) <= 8)  # media.timestamp advances 20 ms per frame
+    start = times[0] - stamps[0] / 1000  # the stream's own clock origin
+    schedule = np.arange(76) * 0.020
+    # never ahead of real time (no burst), and lateness does not pile up (a busy machine may delay single frames)
+    assert (schedule - (times - start)).max() <= 0.002
+    assert (times - start - schedule)[-10:].min() < 0.1
+    # media.timestamp is the stream clock: it rises with the frames and matches when each was sent
+    assert np.all(np.diff(stamps) >= 0) and np.all(np.abs(stamps - (times - start) * 1000) <= 1.5)
     assert len(session.events("media")) >= 70
     await call.hang_up()
     assert session.events("stop")[0]["stop"] == {"accountSid": emu.config.account_sid, "callSid": call.sid}
