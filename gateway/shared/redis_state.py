@@ -64,13 +64,16 @@ def _ms(seconds: float) -> int:
 class RedisState:
     distributed = True
 
-    def __init__(self, url: str, fallback: LocalState | None = None, prefix: str = PREFIX) -> None:
+    def __init__(
+        self, url: str, fallback: LocalState | None = None, prefix: str = PREFIX, retry_s: float = RETRY_S
+    ) -> None:
         self._redis = aioredis.Redis.from_url(
             url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, decode_responses=True
         )
         self._window = self._redis.register_script(SLIDING_WINDOW)
         self._prefix = prefix
         self.fallback = fallback or LocalState()
+        self.retry_s = retry_s
         self._skip_until = 0.0
         self.down = False  # Redis failed last time it was asked
 
@@ -127,17 +130,17 @@ class RedisState:
         return self._messages(pubsub, self._prefix + channel)
 
     async def _messages(self, pubsub: aioredis.client.PubSub, channel: str) -> AsyncIterator[str]:
-        """Reads on through outages: a lost connection is re-made every ``RETRY_S`` and re-subscribed."""
+        """Reads on through outages: a lost connection is re-made every ``retry_s`` and re-subscribed."""
         try:
             while True:
                 try:
                     if not pubsub.subscribed:
                         await pubsub.subscribe(channel)
-                    message = await pubsub.get_message(timeout=RETRY_S)
+                    message = await pubsub.get_message(timeout=self.retry_s)
                 except (RedisError, OSError) as exc:
                     self._failed(exc)
                     await pubsub.reset()
-                    await asyncio.sleep(RETRY_S)
+                    await asyncio.sleep(self.retry_s)
                     continue
                 if message is not None and message["type"] == "message":
                     self._recovered()
@@ -158,7 +161,7 @@ class RedisState:
         return result
 
     def _failed(self, exc: BaseException) -> None:
-        self._skip_until = time.monotonic() + RETRY_S
+        self._skip_until = time.monotonic() + self.retry_s
         if not self.down:
             self.down = True
             logger.error(
