@@ -40,7 +40,9 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while not self.answers():
             if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited: {self.process.stderr.read().decode() if self.process.stderr else ''}")
+                raise RuntimeError(
+                    f"redis-server exited: {self.process.stderr.read().decode() if self.process.stderr else ''}"
+                )
             if time.monotonic() > deadline:
                 raise TimeoutError("redis-server did not answer PING")
             time.sleep(0.02)

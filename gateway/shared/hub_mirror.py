@@ -35,7 +35,10 @@ OUTBOX = 10_000  # events waiting to be relayed; past it the oldest go (the next
 LOST = "lost: the process carrying it stopped answering"
 
 _EVENT_TYPES: dict[str, type] = {
-    f.default: cls for cls in get_args(HubEvent) for f in dataclasses.fields(cls) if f.name == "kind"  # type: ignore[misc]
+    f.default: cls
+    for cls in get_args(HubEvent)
+    for f in dataclasses.fields(cls)
+    if f.name == "kind"  # type: ignore[misc]
 }
 Spawn = Callable[[Coroutine[Any, Any, Any], str], Any]
 
@@ -141,7 +144,9 @@ class HubMirror:
             except (ValueError, KeyError, TypeError) as exc:
                 self._bad_messages += 1
                 if self._bad_messages == 1:  # one line, not one per message of a misbehaving peer
-                    logger.warning("hub mirror: ignoring a malformed message on the shared channel (%s)", type(exc).__name__)
+                    logger.warning(
+                        "hub mirror: ignoring a malformed message on the shared channel (%s)", type(exc).__name__
+                    )
 
     async def _apply(self, message: dict[str, Any]) -> None:
         origin, kind = message["o"], message["k"]
