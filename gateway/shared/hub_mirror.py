@@ -23,6 +23,7 @@ from typing import Any, get_args
 
 from ..events import HubEvent, SessionEnded, SessionStarted
 from ..hub import SessionHub
+from ..logs import session_context
 from .base import SharedState
 from .remote import RemoteSessions, info_from
 
@@ -114,7 +115,8 @@ class HubMirror:
             await self._beat()
             await asyncio.sleep(self.heartbeat_s)
             for session_id in self.remote.expire():
-                logger.warning("session %s left the console view: %s", session_id, LOST)
+                with session_context(session_id):
+                    logger.warning("session %s left the console view: %s", session_id, LOST)
                 self.hub.deliver_remote(session_id, SessionEnded(LOST))
 
     async def _beat(self) -> None:
@@ -165,8 +167,9 @@ class HubMirror:
             for session_id in self.remote.forget(origin):
                 self.hub.deliver_remote(session_id, SessionEnded("ended: its process stopped"))
         elif kind == "end" and message["to"] == self.origin and self._spawn is not None:
-            logger.info("console on another process ends session %s", message["s"])
-            self._spawn(self.hub.end(message["s"]), "hub-mirror-end")
+            with session_context(message["s"]):
+                logger.info("console on another process ends session %s", message["s"])
+                self._spawn(self.hub.end(message["s"]), "hub-mirror-end")
 
     def _apply_item(self, origin: str, item: list[Any]) -> None:
         if item[0] == "open" and item[1] is not None:

@@ -1,0 +1,117 @@
+"""The real proof: two ``voice-gateway serve`` processes on different ports sharing ``REDIS_URL``. A browser
+conversation on one is listed by the other's console, the other's console can end it, and when the process carrying
+a conversation is killed the conversation leaves the other's list within the heartbeat TTL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import websockets
+
+from gateway.emulators.serving import free_port
+from gateway.emulators.stack import OfflineStack, offline_stack
+from gateway.shared.hub_mirror import HEARTBEAT_S, TTL_BEATS
+from tests.console.conftest import AUTH, TOKEN
+from tests.hardening.served import Served, gateway_env, wait_ready
+
+
+@contextlib.asynccontextmanager
+async def serve(stack: OfflineStack, directory: Path, redis_url: str) -> AsyncIterator[Served]:
+    await asyncio.to_thread(directory.mkdir)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = gateway_env(stack, url, directory / "gateway.db", drain_timeout_s=5)
+    env.update(REDIS_URL=redis_url, CONSOLE_TOKEN=TOKEN)
+    log = directory / "gateway.log"
+    with log.open("wb") as sink:
+        args = ["-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *args, env=env, cwd=directory, stdout=sink, stderr=sink
+        )
+    served = Served(process, url, log, directory / "gateway.db")
+    try:
+        await wait_ready(served)
+        yield served
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 15)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def listed(http: aiohttp.ClientSession, served: Served) -> dict[str, Any]:
+    async with http.get(f"{served.url}/api/console/sessions", headers=AUTH) as response:
+        assert response.status == 200
+        return {s["session_id"]: s for s in (await response.json())["sessions"]}
+
+
+async def until_listed(
+    http: aiohttp.ClientSession, served: Served, session_id: str, present: bool, timeout: float
+) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (session_id in await listed(http, served)) != present:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(
+                f"{session_id} {'never listed' if present else 'still listed'} on {served.url}:\n{served.output()[-3000:]}"
+            )
+        await asyncio.sleep(0.05)
+
+
+async def browser_conversation(served: Served) -> tuple[Any, str]:
+    socket = await websockets.connect(served.url.replace("http://", "ws://") + "/ws/browser")
+    await socket.send(json.dumps({"type": "hello"}))
+    while True:
+        message = await asyncio.wait_for(socket.recv(), 20)
+        if isinstance(message, str) and json.loads(message)["type"] == "ready":
+            return socket, json.loads(message)["session_id"]
+
+
+async def closed(socket: Any, timeout: float) -> None:
+    async def drain() -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for _ in socket:
+                pass
+
+    await asyncio.wait_for(drain(), timeout)
+
+
+async def test_two_served_processes_are_one_console(tmp_path: Path, redis_url: str) -> None:
+    async with (
+        offline_stack() as stack,
+        serve(stack, tmp_path / "a", redis_url) as a,
+        serve(stack, tmp_path / "b", redis_url) as b,
+        aiohttp.ClientSession() as http,
+    ):
+        socket, session_id = await browser_conversation(a)
+        await until_listed(http, b, session_id, present=True, timeout=5)
+        assert (await listed(http, b))[session_id]["channel"] == "browser"
+        assert session_id in await listed(http, a)
+        async with http.get(f"{b.url}/api/console/status", headers=AUTH) as response:
+            status = await response.json()
+        assert status["live_sessions"] == 0 and status["live_sessions_all_processes"] == 1
+
+        # b's console ends the conversation a carries: a hangs up its socket
+        async with http.post(f"{b.url}/api/console/sessions/{session_id}/end", headers=AUTH) as response:
+            assert response.status == 202, await response.text()
+        await closed(socket, 10)
+        await until_listed(http, b, session_id, present=False, timeout=5)
+
+        # a process that dies mid-conversation leaves no ghost in the other's console
+        socket, session_id = await browser_conversation(a)
+        await until_listed(http, b, session_id, present=True, timeout=5)
+        a.process.kill()
+        await a.process.wait()
+        await until_listed(http, b, session_id, present=False, timeout=HEARTBEAT_S * (TTL_BEATS + 2))
+        with contextlib.suppress(Exception):
+            await socket.close()
