@@ -24,7 +24,7 @@ from tests.hardening.served import Served, gateway_env, wait_ready
 
 
 @contextlib.asynccontextmanager
-async def serve(stack: OfflineStack, directory: Path, redis_url: str) -> AsyncIterator[Served]:
+async def serve(stack: OfflineStack, directory: Path, redis_url: str, workers: int = 1) -> AsyncIterator[Served]:
     await asyncio.to_thread(directory.mkdir)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -32,7 +32,7 @@ async def serve(stack: OfflineStack, directory: Path, redis_url: str) -> AsyncIt
     env.update(REDIS_URL=redis_url, CONSOLE_TOKEN=TOKEN)
     log = directory / "gateway.log"
     with log.open("wb") as sink:
-        args = ["-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        args = ["-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
         process = await asyncio.create_subprocess_exec(
             sys.executable, *args, env=env, cwd=directory, stdout=sink, stderr=sink
         )
@@ -115,3 +115,28 @@ async def test_two_served_processes_are_one_console(tmp_path: Path, redis_url: s
         await until_listed(http, b, session_id, present=False, timeout=HEARTBEAT_S * (TTL_BEATS + 2))
         with contextlib.suppress(Exception):
             await socket.close()
+
+
+async def test_every_worker_of_one_serve_shows_every_conversation(tmp_path: Path, redis_url: str) -> None:
+    """``--workers 2``: whichever worker a console request lands on lists the conversation the other one carries."""
+    async with (
+        offline_stack() as stack,
+        serve(stack, tmp_path / "w", redis_url, workers=2) as gateway,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,  # a new connection each time
+    ):
+        socket, session_id = await browser_conversation(gateway)
+
+        async def seen() -> tuple[int, int]:
+            """(carries it, lists it) as the worker that answered saw it."""
+            async with http.get(f"{gateway.url}/api/console/status", headers=AUTH) as response:
+                status = await response.json()
+            return status["live_sessions"], status["live_sessions_all_processes"]
+
+        answers = [await seen()]
+        while (0, 1) not in answers:  # the worker that does not carry it answers, and lists it
+            assert len(answers) < 200, f"the other worker never listed the conversation: {set(answers)}"
+            answers.append(await seen())
+            await asyncio.sleep(0.02)
+        later = {await seen() for _ in range(20)}  # from then on, whichever worker answers lists it
+        assert later <= {(1, 1), (0, 1)}, later
+        await socket.close()
