@@ -1,9 +1,10 @@
 """``SharedState`` in Redis (``REDIS_URL``): every worker and replica counts the same hits.
 
 Each operation is one round trip and atomic: a sliding window is a sorted set trimmed and counted inside one Lua
-script (timed by the Redis server's clock, so hosts with skewed clocks still agree); a budget is ``INCR`` +
-``PEXPIRE NX`` in one ``MULTI``; a single-use claim is ``SET NX PX``. Every key sits under ``vg:`` and expires with
-its window, so nothing grows without bound.
+script (timed by the Redis server's clock, so hosts with skewed clocks still agree); a budget is a Lua ``INCR`` that
+sets ``PEXPIRE`` on the first count (``PEXPIRE NX`` would need Redis 7, which some managed caches are not); a
+single-use claim is ``SET NX PX``. Every key sits under ``vg:`` and expires with its window, so nothing grows
+without bound. Redis 5 or later.
 
 When Redis goes away mid-run the gateway keeps serving calls. It says so once (and once again when Redis is back),
 and for ``RETRY_S`` it does not even try, so a dead Redis costs no call a timeout. Meanwhile:
@@ -55,6 +56,12 @@ if ARGV[3] == '1' then
 end
 return 0
 """
+# KEYS[1] the counter; ARGV[1] its lifetime in ms, set by the first count only. Returns the new total.
+COUNTER = """
+local total = redis.call('INCR', KEYS[1])
+if total == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return total
+"""
 
 
 def _ms(seconds: float) -> int:
@@ -71,6 +78,7 @@ class RedisState:
             url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, decode_responses=True
         )
         self._window = self._redis.register_script(SLIDING_WINDOW)
+        self._counter = self._redis.register_script(COUNTER)
         self._prefix = prefix
         self.fallback = fallback or LocalState()
         self.retry_s = retry_s
@@ -104,10 +112,7 @@ class RedisState:
 
     async def count(self, key: str, ttl_s: float) -> int:
         async def incr() -> int:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(self._prefix + key).pexpire(self._prefix + key, _ms(ttl_s), nx=True)
-                total, _ = await pipe.execute()
-            return int(total)
+            return int(await self._counter(keys=[self._prefix + key], args=[_ms(ttl_s)]))
 
         return await self._guarded(incr, lambda: self.fallback.count(key, ttl_s))
 
@@ -165,7 +170,7 @@ class RedisState:
         if not self.down:
             self.down = True
             logger.error(
-                "shared state: Redis unreachable (%s); limits now count in this process only, single-use claims are "
+                "shared state: Redis unreachable or failing (%s); limits now count in this process only, single-use claims are "
                 "refused, and other processes' sessions fade from the console until it is back",
                 type(exc).__name__,
             )
