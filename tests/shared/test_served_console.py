@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import websockets
 
 from gateway.emulators.serving import free_port
@@ -21,6 +22,7 @@ from gateway.emulators.stack import OfflineStack, offline_stack
 from gateway.shared.hub_mirror import HEARTBEAT_S, TTL_BEATS
 from tests.console.conftest import AUTH, TOKEN
 from tests.hardening.served import Served, gateway_env, wait_ready
+from tests.redis_server import RedisServer
 
 
 @contextlib.asynccontextmanager
@@ -140,3 +142,30 @@ async def test_every_worker_of_one_serve_shows_every_conversation(tmp_path: Path
         later = {await seen() for _ in range(20)}  # from then on, whichever worker answers lists it
         assert later <= {(1, 1), (0, 1)}, later
         await socket.close()
+
+
+async def test_conversations_go_on_when_redis_dies_under_a_served_gateway(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    server = RedisServer(tmp_path_factory.mktemp("redis-dies")).start()
+    try:
+        async with (
+            offline_stack() as stack,
+            serve(stack, tmp_path / "a", server.url) as gateway,
+            aiohttp.ClientSession() as http,
+        ):
+            before, _ = await browser_conversation(gateway)
+            server.stop(kill=True)
+            socket, session_id = await browser_conversation(gateway)  # a new conversation starts all the same
+            listed_now = await listed(http, gateway)
+            assert session_id in listed_now and len(listed_now) == 2
+            async with http.get(
+                f"{gateway.url}/api/console/status", headers={"Authorization": "Bearer wrong"}
+            ) as response:
+                assert response.status == 403  # the throttle counts here now: a wrong token is still refused
+            for open_socket in (before, socket):
+                await open_socket.close()
+        output = gateway.output()
+        assert output.count("Redis unreachable") == 1 and "Traceback" not in output, output[-4000:]
+    finally:
+        server.stop()
