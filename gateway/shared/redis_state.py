@@ -141,6 +141,7 @@ class RedisState:
                 try:
                     if not pubsub.subscribed:
                         await pubsub.subscribe(channel)
+                        self._recovered()  # a buffered message proves nothing; a new subscription does
                     message = await pubsub.get_message(timeout=self.retry_s)
                 except (RedisError, OSError) as exc:
                     self._failed(exc)
@@ -148,7 +149,6 @@ class RedisState:
                     await asyncio.sleep(self.retry_s)
                     continue
                 if message is not None and message["type"] == "message":
-                    self._recovered()
                     yield message["data"]
         finally:
             await pubsub.aclose()

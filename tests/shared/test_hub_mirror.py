@@ -141,8 +141,13 @@ async def test_a_dead_process_leaves_no_ghost(redis_url: str, caplog: pytest.Log
         await wait_until(lambda: two.hub.find("web-ghost"), 5, "web-ghost listed")
         await one.die()
         with caplog.at_level(logging.WARNING, logger="gateway.shared.hub_mirror"):
-            await wait_until(lambda: two.hub.find("web-ghost") is None, 5, "the ghost to expire")
-        assert ("web-ghost", LOST) in [(sid, e.outcome) for sid, e in on_two() if isinstance(e, SessionEnded)]
+            await wait_until(lambda: two.hub.find("web-ghost") is None, 5, "the ghost to leave the list")
+            # and the console pages are told, so they drop it too
+            await wait_until(
+                lambda: ("web-ghost", LOST) in [(sid, e.outcome) for sid, e in on_two() if isinstance(e, SessionEnded)],
+                5,
+                "the pages told",
+            )
         assert any("web-ghost" in r.getMessage() for r in caplog.records)
 
 
