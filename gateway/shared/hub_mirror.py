@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, get_args
 
 from ..events import HubEvent, SessionEnded, SessionStarted
-from ..hub import SessionHub
+from ..hub import SessionHub, SessionInfo
 from ..logs import session_context
 from .base import SharedState
 from .remote import RemoteSessions, info_from
@@ -68,7 +68,7 @@ class HubMirror:
         self.heartbeat_s = heartbeat_s
         self.remote = RemoteSessions()
         self.ready = asyncio.Event()  # subscribed: from now on other processes' events arrive
-        self._outbox: deque[list[Any]] = deque(maxlen=OUTBOX)
+        self._outbox: deque[tuple[str, HubEvent, SessionInfo | None]] = deque(maxlen=OUTBOX)
         self._pending = asyncio.Event()
         self._spawn: Spawn | None = None
         self._bad_messages = 0
@@ -91,20 +91,18 @@ class HubMirror:
 
     # --- this process → the others --------------------------------------------------------------------------------
     def _relay(self, session_id: str, event: HubEvent) -> None:
-        if isinstance(event, SessionStarted):
-            info = self.hub.get(session_id)
-            item: list[Any] = ["open", info.as_dict() if info else None]
-        else:
-            item = ["event", session_id, encode_event(event)]
-        self._outbox.append(item)
+        """On the audio path: only queues (the sender encodes); the oldest go first when Redis cannot keep up."""
+        info = self.hub.get(session_id) if isinstance(event, SessionStarted) else None
+        self._outbox.append((session_id, event, info))
         self._pending.set()
 
     async def _send(self) -> None:
         while True:
             await self._pending.wait()
             self._pending.clear()
-            items = list(self._outbox)
+            queued = list(self._outbox)
             self._outbox.clear()
+            items = [_item(session_id, event, info) for session_id, event, info in queued]
             if items:
                 await self.state.publish(CHANNEL, self._message("batch", items=items))
 
@@ -187,5 +185,11 @@ class HubMirror:
             self.hub.deliver_remote(session_id, event)
 
 
-def _started(info: Any) -> SessionStarted:
+def _item(session_id: str, event: HubEvent, info: SessionInfo | None) -> list[Any]:
+    if isinstance(event, SessionStarted):
+        return ["open", info.as_dict() if info is not None else None]
+    return ["event", session_id, encode_event(event)]
+
+
+def _started(info: SessionInfo) -> SessionStarted:
     return SessionStarted(info.session_id, info.channel, info.agent, info.caller, info.started_at)
