@@ -98,7 +98,7 @@ def create_core_blueprint(gw: Gateway) -> Blueprint:
             if name not in profile_tool_names(gw.registry, profile.tools, profile.mcp_servers):
                 logger.warning("tool %s refused: not a tool of agent %s", name, profile.name)
                 return jsonify(error=f"{name} is not a tool of this session's agent", code="not_allowed"), 403
-            if not gw.tool_budget.spend(session_id):
+            if not await gw.tool_budget.spend(session_id):
                 logger.warning("tool %s refused: the session used its %d tool calls", name, gw.tool_budget.per_session)
                 return jsonify(error="this session has used all its tool calls", code="budget_exhausted"), 429
             info = gw.hub.get(session_id)

@@ -151,6 +151,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     from .serving import run_workers
 
+    if settings.redis_url is None:
+        logger.warning("%d workers without REDIS_URL: rate limits, lock-outs and the console's live view are per worker", settings.workers)
     share_secret_with_workers(settings)
     return run_workers(_hypercorn_config(settings), settings)
 

@@ -86,6 +86,12 @@ ACS_CONNECTION_STRING_HELP = (
 )
 
 
+REDIS_URL_HELP = (
+    "expected redis://[:password@]host[:port][/db], rediss://... for TLS (Azure Cache for Redis: port 6380), or "
+    "unix:///path/to/redis.sock"
+)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
@@ -112,6 +118,8 @@ class Settings(BaseSettings):
     agents_dir: Path | None = None  # default: the profiles shipped in gateway/agents
     readings_file: Path | None = None  # default: readings.yaml beside the agent profiles
     database_url: str = "sqlite+aiosqlite:///./data/gateway.db"
+    # live state every worker and replica shares (limits, lock-outs, the console's live view); unset: per process
+    redis_url: SecretStr | None = None
     tool_timeout_s: float = Field(default=8.0, gt=0)
 
     # --- ACS -------------------------------------------------------------------------------------------------------
@@ -223,6 +231,24 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """redis://, rediss:// (TLS) or unix://; the message never repeats the value: it may carry a password."""
+        if value is None or not value.get_secret_value().strip():
+            return None
+        text = value.get_secret_value().strip()
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError(REDIS_URL_HELP) from None
+        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path) or " " in text:
+            raise ValueError(REDIS_URL_HELP)
+        if parts.scheme == "unix" and not parts.path:
+            raise ValueError(REDIS_URL_HELP)
+        return SecretStr(text)
+
     @field_validator("acs_connection_string")
     @classmethod
     def _acs_connection_string(cls, value: SecretStr | None) -> SecretStr | None:
@@ -310,6 +336,8 @@ class Settings(BaseSettings):
                 name, _, value = part.partition("=")
                 if name.strip().lower() == "accesskey":
                     values.append(value.strip())
+        if self.redis_url is not None:  # its password alone may appear too (e.g. in a driver's message)
+            values.append(redis_password(self.redis_url.get_secret_value()) or "")
         return [v for v in values if v]
 
     def secret(self) -> bytes:
@@ -317,6 +345,20 @@ class Settings(BaseSettings):
         if self.gateway_secret is None:
             self.gateway_secret = SecretStr(secrets.token_urlsafe(32))
         return self.gateway_secret.get_secret_value().encode()
+
+
+def redis_password(url: str) -> str | None:
+    return urlsplit(url).password
+
+
+def redis_location(url: str) -> str:
+    """Where ``REDIS_URL`` points, for people to read: scheme, host, port, database; never the password."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    host = parts.hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}:{parts.port or (6380 if parts.scheme == 'rediss' else 6379)}{parts.path or '/0'}"
 
 
 def share_secret_with_workers(settings: Settings) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from . import offline
-from .config import MICROSOFT_ACS_JWKS_URL, Settings
+from .config import MICROSOFT_ACS_JWKS_URL, Settings, redis_location
 
 
 @dataclass(slots=True)
@@ -92,6 +92,14 @@ def _twilio(settings: Settings, realtime_ok: bool) -> Check:
     return Check("Phone (Twilio)", True, detail, optional=True)
 
 
+def _shared_state(settings: Settings) -> Check:
+    if settings.redis_url is not None:
+        where = redis_location(settings.redis_url.get_secret_value())
+        return Check("Shared state", True, f"Redis at {where}: limits and the console's live view span every worker", optional=True)
+    detail = "in this process: with more than one worker, limits and the console's live view are per worker"
+    return Check("Shared state", False, detail, ["REDIS_URL"], optional=True)
+
+
 def run_checks(settings: Settings, emulated: bool = False) -> list[Check]:
     """``emulated``: this gateway runs on the built-in emulators (its provider settings point at them)."""
     realtime, chat = _realtime(settings), _chat(settings)
@@ -145,6 +153,7 @@ def run_checks(settings: Settings, emulated: bool = False) -> list[Check]:
     checks.append(
         Check("Presenter console", bool(settings.console_token), "/console" if settings.console_token else "console disabled", [] if settings.console_token else ["CONSOLE_TOKEN"])
     )
+    checks.append(_shared_state(settings))
     if settings.mcp_servers:
         labels = ", ".join(f"{s.label}{' (native)' if s.native else ''}" for s in settings.mcp_servers)
         checks.append(Check("MCP servers", True, labels, optional=True))

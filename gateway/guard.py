@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
+
+from .shared.base import SharedState
+from .shared.local import SlidingWindows
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -51,46 +53,41 @@ def same_origin(headers: Mapping[str, str], host: str, public_base_url: str | No
 
 
 class RateLimiter:
-    """At most ``per_minute`` hits per client in any ``window_s`` window (60 s by default); memory stays bounded."""
+    """At most ``per_minute`` hits per client in any ``window_s`` window (60 s by default), in this process only;
+    memory stays bounded. ``SharedRateLimiter`` is the same limit across every worker (``REDIS_URL``)."""
 
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, window_s: float = WINDOW_S) -> None:
         self.per_minute = per_minute
         self.window_s = window_s
-        self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
+        self._windows = SlidingWindows(clock, MAX_TRACKED_CLIENTS)
 
     def retry_after(self, client: str) -> float:
         """0 when the client may go on, else the seconds until it may; records nothing."""
-        hits = self._hits.get(client)
-        if not hits:
-            return 0.0
-        now = self._clock()
-        while hits and now - hits[0] >= self.window_s:
-            hits.popleft()
-        if len(hits) >= self.per_minute:
-            return max(0.0, self.window_s - (now - hits[0]))
-        return 0.0
+        return self._windows.retry_after(client, self.per_minute, self.window_s)
 
     def hit(self, client: str) -> float:
         """Record a hit; returns 0 when allowed, else the seconds until the client may try again."""
-        retry = self.retry_after(client)
-        if retry:
-            return retry
-        now = self._clock()
-        hits = self._hits.get(client)
-        if hits is None:
-            if len(self._hits) >= MAX_TRACKED_CLIENTS:
-                self._prune(now)
-            hits = self._hits[client] = deque()
-        hits.append(now)
-        return 0.0
+        return self._windows.hit(client, self.per_minute, self.window_s)
 
-    def _prune(self, now: float) -> None:
-        for client in [c for c, h in self._hits.items() if not h or now - h[-1] >= self.window_s]:
-            del self._hits[client]
-        if len(self._hits) >= MAX_TRACKED_CLIENTS:  # everyone is active: forget the oldest half
-            for client in sorted(self._hits, key=lambda c: self._hits[c][-1])[: MAX_TRACKED_CLIENTS // 2]:
-                del self._hits[client]
+
+class SharedRateLimiter:
+    """``RateLimiter`` counted in the shared state: with ``REDIS_URL`` one client's hits on every worker add up.
+    ``purpose`` namespaces the keys (``rate:<purpose>:<client>``) so two limits never share a count."""
+
+    def __init__(self, state: SharedState, purpose: str, per_minute: int, window_s: float = WINDOW_S) -> None:
+        self.state = state
+        self.purpose = purpose
+        self.per_minute = per_minute
+        self.window_s = window_s
+
+    def _key(self, client: str) -> str:
+        return f"rate:{self.purpose}:{client}"
+
+    async def retry_after(self, client: str) -> float:
+        return await self.state.retry_after(self._key(client), self.per_minute, self.window_s)
+
+    async def hit(self, client: str) -> float:
+        return await self.state.hit(self._key(client), self.per_minute, self.window_s)
 
 
 @dataclass(frozen=True, slots=True)

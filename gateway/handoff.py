@@ -7,8 +7,8 @@ replica) can redeem them; the two conversations are linked (``continued_from``).
 
 A code opens another caller's transcript, so guessing is capped: after ``MAX_FAILED_CLAIMS`` wrong codes from one
 session or one client (phone number, browser address) within ``LOCKOUT_S``, that session or client may not claim
-at all until the window passes (``TooManyAttempts``). The count is per worker process; the claim itself is atomic
-in the store across processes.
+at all until the window passes (``TooManyAttempts``). The count lives in the shared state (every worker's wrong
+codes add up with ``REDIS_URL``); the claim itself is atomic in the store across processes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .guard import RateLimiter
+from .shared import LocalState, SharedState
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -66,9 +66,10 @@ def _step_from(results: list[tuple[str, str, str]]) -> str | None:
 
 
 class Handoffs:
-    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: Store, state: SharedState | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        """``state``: where wrong codes are counted (``clock`` times this process's own count when it is None)."""
         self.store = store
-        self._failures = RateLimiter(MAX_FAILED_CLAIMS, clock=clock, window_s=LOCKOUT_S)
+        self._failures = state if state is not None else LocalState(clock)
 
     async def issue(self, conversation_id: str) -> str:
         expires = dt.datetime.now(dt.UTC) + CODE_TTL
@@ -83,8 +84,8 @@ class Handoffs:
         """The continuation ``code`` opens for session ``claimed_by`` (``client``: the caller's number or address).
 
         Raises ``TooManyAttempts`` while the session or the client is locked out after too many wrong codes."""
-        keys = [f"session:{claimed_by}"] + ([f"client:{client}"] if client else [])
-        retry = max(self._failures.retry_after(key) for key in keys)
+        keys = [f"handoff-fail:session:{claimed_by}"] + ([f"handoff-fail:client:{client}"] if client else [])
+        retry = max([await self._failures.retry_after(key, MAX_FAILED_CLAIMS, LOCKOUT_S) for key in keys])
         if retry:
             logger.warning("handoff claim refused for session %s (client %s): too many wrong codes", claimed_by, client or "-")
             raise TooManyAttempts(retry)
@@ -92,7 +93,7 @@ class Handoffs:
         source = await self.store.claim_handoff(digits, claimed_by) if len(digits) == CODE_DIGITS else None
         if source is None:
             for key in keys:
-                self._failures.hit(key)
+                await self._failures.hit(key, MAX_FAILED_CLAIMS, LOCKOUT_S)
             logger.info("handoff code refused for session %s (unknown, used or expired)", claimed_by)
             return None
         record = await self.store.conversation(source)

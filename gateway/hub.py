@@ -2,6 +2,11 @@
 
 Publishing is synchronous and never waits: events go to the store writer's queue and to each subscriber's bounded
 queue; a subscriber that falls behind loses its oldest events (and is told so), never the audio path's time.
+
+With ``REDIS_URL`` the hub mirror (gateway/shared/hub_mirror.py) hands this process's events to the other
+processes (``relay``) and theirs to this one's subscribers (``deliver_remote``); ``remote`` then lists their live
+sessions, which the console shows beside this process's own (``all_sessions``). Everything else (``live_sessions``,
+``get``, ``end``, capacity, drain) stays about this process's own sessions.
 """
 
 from __future__ import annotations
@@ -12,9 +17,12 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import HubEvent, SessionEnded, SessionStarted, TurnLatency
+
+if TYPE_CHECKING:
+    from .shared.remote import RemoteSessions
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +86,8 @@ class SessionHub:
         self._live: dict[str, _Live] = {}
         self._subscribers: set[Subscription] = set()
         self._ended: OrderedDict[str, str] = OrderedDict()  # recently ended sessions: their tokens are void
+        self.relay: Callable[[str, HubEvent], None] | None = None  # this process's events to the others
+        self.remote: RemoteSessions | None = None  # the other processes' live sessions
 
     def open(self, info: SessionInfo, end: EndCall | None = None) -> None:
         self._live[info.session_id] = _Live(info, end, deque(maxlen=HISTORY))
@@ -95,6 +105,8 @@ class SessionHub:
                 live.info.turns += 1
         if self._sink is not None:
             self._sink(session_id, event)
+        if self.relay is not None:
+            self.relay(session_id, event)
         for sub in tuple(self._subscribers):
             sub.offer(session_id, event)
 
@@ -108,14 +120,27 @@ class SessionHub:
         if live is None:
             return
         live.info.state = "ended"
+        self._remember_ended(session_id, outcome)
+        # published after removal so a subscriber's live list no longer shows it
+        ended = SessionEnded(outcome)
+        if self._sink is not None:
+            self._sink(session_id, ended)
+        if self.relay is not None:
+            self.relay(session_id, ended)
+        for sub in tuple(self._subscribers):
+            sub.offer(session_id, ended)
+
+    def deliver_remote(self, session_id: str, event: HubEvent) -> None:
+        """Another process's event: to this process's subscribers only (never the store: its owner writes it)."""
+        if isinstance(event, SessionEnded):
+            self._remember_ended(session_id, event.outcome)  # its token is void on every process
+        for sub in tuple(self._subscribers):
+            sub.offer(session_id, event)
+
+    def _remember_ended(self, session_id: str, outcome: str) -> None:
         self._ended[session_id] = outcome
         while len(self._ended) > REMEMBER_ENDED:
             self._ended.popitem(last=False)
-        # published after removal so a subscriber's live list no longer shows it
-        if self._sink is not None:
-            self._sink(session_id, SessionEnded(outcome))
-        for sub in tuple(self._subscribers):
-            sub.offer(session_id, SessionEnded(outcome))
 
     def ended(self, session_id: str) -> bool:
         """True when this process saw the session end (recent sessions only; memory stays bounded)."""
@@ -125,12 +150,27 @@ class SessionHub:
         live = self._live.get(session_id)
         return live.info if live else None
 
+    def find(self, session_id: str) -> SessionInfo | None:
+        """A live session of any process (``get``: of this one)."""
+        info = self.get(session_id)
+        if info is None and self.remote is not None:
+            info = self.remote.get(session_id)
+        return info
+
     def history(self, session_id: str) -> list[HubEvent]:
         live = self._live.get(session_id)
+        if live is None and self.remote is not None:
+            return self.remote.history(session_id)
         return list(live.history) if live else []
 
     def live_sessions(self) -> list[SessionInfo]:
+        """This process's live sessions (what it carries: capacity, drain)."""
         return [live.info for live in self._live.values()]
+
+    def all_sessions(self) -> list[SessionInfo]:
+        """Every process's live sessions, this one's first (what the console shows)."""
+        others = self.remote.sessions() if self.remote is not None else []
+        return self.live_sessions() + [info for info in others if info.session_id not in self._live]
 
     def subscribe(self, session_id: str | None = None, maxsize: int = 2000) -> Subscription:
         sub = Subscription(self, session_id, maxsize)

@@ -16,13 +16,13 @@ import hashlib
 import hmac
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
 
 from .config import ACS_ISSUER
+from .shared import LocalState, SharedState
 
 logger = logging.getLogger(__name__)
 
@@ -99,19 +99,17 @@ class SessionTokens:
 
 
 class CallBudget:
-    """At most ``per_session`` tool calls per browser session in this process; memory stays bounded."""
+    """At most ``per_session`` tool calls per browser session, counted in the shared state (every worker's calls
+    add up with ``REDIS_URL``); a session's count lives as long as its token may (``ttl_s``), then goes."""
 
-    def __init__(self, per_session: int) -> None:
+    def __init__(self, per_session: int, state: SharedState | None = None, ttl_s: float = 86_400) -> None:
         self.per_session = per_session
-        self._spent: OrderedDict[str, int] = OrderedDict()
+        self.state = state if state is not None else LocalState(max_keys=MAX_TRACKED_SESSIONS)
+        self.ttl_s = ttl_s
 
-    def spend(self, session_id: str) -> bool:
+    async def spend(self, session_id: str) -> bool:
         """Count one call; False when the session has used its budget."""
-        spent = self._spent.pop(session_id, 0)
-        self._spent[session_id] = min(spent + 1, self.per_session + 1)
-        while len(self._spent) > MAX_TRACKED_SESSIONS:
-            self._spent.popitem(last=False)
-        return spent < self.per_session
+        return await self.state.count(f"tool-budget:{session_id}", self.ttl_s) <= self.per_session
 
 
 class AcsJwtValidator:

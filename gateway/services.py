@@ -13,7 +13,7 @@ from .config import Settings
 from .engines.base import AgentSetup
 from .engines.providers import RealtimeTarget, chat_target, realtime_target
 from .engines.realtime import RealtimeSession
-from .guard import TrustedProxies
+from .guard import SharedRateLimiter, TrustedProxies
 from .handoff import Handoffs
 from .hub import SessionHub
 from .logs import protect_secrets, session_id_var
@@ -21,6 +21,8 @@ from .preflight import profile_problems
 from .profiles import AgentProfile, ProfileLibrary
 from .readings.library import ReadingsLibrary, readings_path
 from .security import AcsJwtValidator, CallBudget, SessionTokens, TokenSigner
+from .shared import SharedState, open_shared_state
+from .shared.hub_mirror import HubMirror
 from .store import Store
 from .store.writer import StoreWriter
 from .summary import Summarizer
@@ -64,6 +66,8 @@ class Gateway:
     handoffs: Handoffs
     tokens: SessionTokens  # browser sessions' tokens (scoped, expiring)
     tool_budget: CallBudget  # tool calls per browser session
+    shared: SharedState  # live state all workers share (REDIS_URL), else this process's
+    mint_limiter: SharedRateLimiter  # MINT_RATE_PER_MINUTE per client, across workers
     draining: bool = False
     emulated: bool = False  # offline mode: the agent runs on the built-in emulators (gateway/offline.py)
     mcp_status: dict[str, str] = field(default_factory=dict)
@@ -71,6 +75,7 @@ class Gateway:
     tasks: set[asyncio.Task[object]] = field(default_factory=set)
     media_pending: dict[str, float] = field(default_factory=dict)  # answered, not yet live: session id → when
     readings: ReadingsLibrary = field(default_factory=lambda: ReadingsLibrary(readings_path(None, None)))
+    mirror: HubMirror | None = None  # other processes' sessions in this one's hub (only with REDIS_URL)
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
@@ -78,7 +83,8 @@ class Gateway:
         store = Store(settings.database_url)
         summarizer = Summarizer(store, chat_target(settings))
         writer = StoreWriter(store, compose=summarizer.compose)
-        handoffs = Handoffs(store)
+        shared = open_shared_state(settings)
+        handoffs = Handoffs(store, shared)
         registry = build_registry(settings, handoffs)
         acs_jwt = AcsJwtValidator(settings.acs_jwks_url, settings.acs_resource_id) if settings.acs_resource_id else None
         hub = SessionHub(writer.offer)
@@ -96,7 +102,9 @@ class Gateway:
             agent=settings.agent,
             handoffs=handoffs,
             tokens=SessionTokens(signer, settings.session_token_ttl_s, hub.ended),
-            tool_budget=CallBudget(settings.session_tool_calls),
+            tool_budget=CallBudget(settings.session_tool_calls, shared, settings.session_token_ttl_s),
+            shared=shared,
+            mint_limiter=SharedRateLimiter(shared, "mint", settings.mint_rate_per_minute),
             proxies=settings.trusted_proxies,
             readings=ReadingsLibrary(readings_path(settings.agents_dir, settings.readings_file)),
         )
@@ -104,6 +112,10 @@ class Gateway:
     async def start(self) -> None:
         await self.store.open()
         self.writer.start()
+        await self.shared.start()
+        if self.shared.distributed:
+            self.mirror = HubMirror(self.hub, self.shared)
+            self.mirror.start(self.spawn)
         if self.settings.mcp_servers:
             self.mcp_status = await load_mcp_tools(self.registry, self.settings.mcp_servers)
         for problem in profile_problems(self.settings, self.registry.names()):  # serve stopped on fatal ones already
@@ -111,11 +123,14 @@ class Gateway:
         self.readings.current()  # a broken readings file is reported now, not at the first call
 
     async def stop(self) -> None:
+        if self.mirror is not None:
+            await self.mirror.stop()
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.writer.stop()
         await self.store.close()
+        await self.shared.close()
 
     def spawn(self, coro: object, name: str) -> asyncio.Task[object]:
         """A background task the app owns (cancelled on shutdown), never fire-and-forget. A failure is logged with

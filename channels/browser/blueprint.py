@@ -15,7 +15,7 @@ from gateway.engines.base import EngineUnavailable
 from gateway.engines.cascade import CascadeSession
 from gateway.engines.providers import chat_target
 from gateway.engines.speech_io import SpeechTarget
-from gateway.guard import RateLimiter, request_client, same_origin
+from gateway.guard import request_client, same_origin
 from gateway.logs import session_context
 from gateway.services import Gateway, new_session_id
 
@@ -36,7 +36,6 @@ def create_browser_blueprint(gw: Gateway, grace_s: float | None = None) -> Bluep
     chat = chat_target(gw.settings)
     if chat is not None:
         _ = chat[0].chat.completions  # the SDK imports this lazily (~0.2 s): not on the first caller's turn
-    limiter = RateLimiter(gw.settings.mint_rate_per_minute)
     bp.browser_sessions = sessions  # type: ignore[attr-defined]  # for the console, benchmarks and tests
 
     async def new_session(link: Link, hello: wire.Hello) -> BrowserSession | None:
@@ -51,7 +50,7 @@ def create_browser_blueprint(gw: Gateway, grace_s: float | None = None) -> Bluep
             logger.warning("at capacity (MAX_MEDIA_SESSIONS=%d): a browser conversation turned away", gw.settings.max_media_sessions)
             await refuse(link, "busy", "All lines are busy; please try again in a moment.", wire.TRY_LATER)
             return None
-        retry = limiter.hit(request_client(websocket, gw.proxies))
+        retry = await gw.mint_limiter.hit(request_client(websocket, gw.proxies))
         if retry:
             await refuse(link, "rate_limited", f"Too many conversations; try again in {retry:.0f} s.", wire.POLICY)
             return None

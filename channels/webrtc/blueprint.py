@@ -18,7 +18,7 @@ from quart import Blueprint, Response, jsonify, request
 
 from gateway.api import bearer
 from gateway.events import Health, TranscriptDelta, TranscriptFinal
-from gateway.guard import RateLimiter, request_client, same_origin
+from gateway.guard import request_client, same_origin
 from gateway.logs import session_context
 from gateway.services import Gateway, new_session_id
 from gateway.tools.mcp_source import native_mcp_tools, profile_tool_names
@@ -44,7 +44,6 @@ def _refuse(status: int, code: str, message: str, **headers: str) -> tuple[Respo
 def create_webrtc_blueprint(gw: Gateway) -> Blueprint:
     bp = Blueprint("webrtc", __name__)
     settings = gw.settings
-    limiter = RateLimiter(settings.mint_rate_per_minute)
     sessions = BrowserSessions(gw, idle_s=HEARTBEAT_S * 4)
     bp.browser_sessions = sessions  # type: ignore[attr-defined]  # for the console and tests
 
@@ -63,7 +62,7 @@ def create_webrtc_blueprint(gw: Gateway) -> Blueprint:
             logger.warning("refused a key for a cross-origin request (origin %r)", request.headers.get("Origin"))
             return _refuse(403, "cross_origin", "This endpoint serves only the gateway's own page.")
         client = request_client(request, gw.proxies)
-        retry = limiter.hit(client)
+        retry = await gw.mint_limiter.hit(client)
         if retry:
             return _refuse(
                 429, "rate_limited", "Too many sessions; try again shortly.", **{"Retry-After": str(math.ceil(retry))}

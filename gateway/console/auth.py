@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
-from collections import deque
 from dataclasses import dataclass
+
+from ..shared import LocalState, SharedState
 
 COOKIE = "console_token"
 COOKIE_MAX_AGE_S = 12 * 3600
 FAILURES_PER_MINUTE = 20
-_TRACKED_CLIENTS = 1024
+WINDOW_S = 60.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -35,34 +35,31 @@ THROTTLED = Refusal(429, "too many attempts", "too many wrong console tokens fro
 class FailureThrottle:
     """Caps wrong-token attempts per client address (``guard.client_address``), so the token cannot be guessed at
     network speed. Per client and bounded: it never locks the console for everyone, and a presenter who holds the
-    login cookie passes whatever their address did (the cookie is an HMAC, not guessable)."""
+    login cookie passes whatever their address did (the cookie is an HMAC, not guessable). Counted in the shared
+    state, so with ``REDIS_URL`` every worker's wrong guesses add up."""
 
-    def __init__(self, per_minute: int = FAILURES_PER_MINUTE) -> None:
+    def __init__(self, state: SharedState, per_minute: int = FAILURES_PER_MINUTE) -> None:
+        self.state = state
         self.per_minute = per_minute
-        self._failures: dict[str, deque[float]] = {}
 
-    def blocked(self, client: str) -> bool:
-        times = self._failures.get(client)
-        if not times:
-            return False
-        cutoff = time.monotonic() - 60
-        while times and times[0] < cutoff:
-            times.popleft()
-        return len(times) >= self.per_minute
+    async def blocked(self, client: str) -> bool:
+        return bool(await self.state.retry_after(_key(client), self.per_minute, WINDOW_S))
 
-    def failed(self, client: str) -> None:
-        if client not in self._failures and len(self._failures) >= _TRACKED_CLIENTS:
-            self._failures.pop(next(iter(self._failures)))  # forget the oldest address, memory stays bounded
-        self._failures.setdefault(client, deque(maxlen=self.per_minute)).append(time.monotonic())
+    async def failed(self, client: str) -> None:
+        await self.state.hit(_key(client), self.per_minute, WINDOW_S)
+
+
+def _key(client: str) -> str:
+    return f"rate:console-token:{client}"
 
 
 class ConsoleAuth:
     """The cookie carries a value derived from the token, not the token: a copied cookie never reveals it."""
 
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, token: str | None, state: SharedState | None = None) -> None:
         self._token = (token or "").encode()
         self._cookie = hmac.new(self._token, b"console-cookie/v1", hashlib.sha256).hexdigest().encode()
-        self.throttle = FailureThrottle()
+        self.throttle = FailureThrottle(state if state is not None else LocalState())
 
     @property
     def cookie_value(self) -> str:
@@ -75,7 +72,7 @@ class ConsoleAuth:
     def matches(self, candidate: str | None) -> bool:
         return bool(self._token) and candidate is not None and hmac.compare_digest(candidate.encode(), self._token)
 
-    def check(self, bearer: str | None, cookie: str | None, client: str) -> Refusal | None:
+    async def check(self, bearer: str | None, cookie: str | None, client: str) -> Refusal | None:
         """None if the request may pass; else why not. A header, when sent, wins over the cookie."""
         if not self.enabled:
             return DISABLED
@@ -83,10 +80,10 @@ class ConsoleAuth:
             return MISSING
         if bearer is None and cookie is not None and hmac.compare_digest(cookie.encode(), self._cookie):
             return None  # a logged-in presenter is never locked out by someone else's wrong guesses
-        if self.throttle.blocked(client):
+        if await self.throttle.blocked(client):
             return THROTTLED
         ok = self.matches(bearer) if bearer is not None else False
         if not ok:
-            self.throttle.failed(client)
+            await self.throttle.failed(client)
             return WRONG
         return None

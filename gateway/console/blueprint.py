@@ -49,7 +49,7 @@ def create_console_blueprint(
     ``feed_config`` tunes the feed."""
     bp = Blueprint("console", __name__)
     token = gw.settings.console_token.get_secret_value() if gw.settings.console_token else None
-    auth = ConsoleAuth(token)
+    auth = ConsoleAuth(token, gw.shared)
     feeds = FeedRegistry(gw.hub, lambda: gw.agent, lambda: gw.draining, feed_config)
     demo_calls = EmulatedCalls(gw, attach_emulator)
     twilio_demo_calls = TwilioDemoCalls(gw, attach_twilio)
@@ -63,7 +63,7 @@ def create_console_blueprint(
     async def require_token() -> Response | None:
         if request.endpoint in PUBLIC and auth.enabled:
             return None
-        refusal = auth.check(bearer(request.headers.get("Authorization")), request.cookies.get(COOKIE), request_client(request, gw.proxies))
+        refusal = await auth.check(bearer(request.headers.get("Authorization")), request.cookies.get(COOKIE), request_client(request, gw.proxies))
         if refusal is None:
             return None
         if request.path == "/console" and refusal.status in (401, 403):
@@ -95,10 +95,10 @@ def create_console_blueprint(
         form = await request.form
         body = await request.get_json(silent=True)
         candidate = form.get("token") or (body.get("token") if isinstance(body, dict) else None)
-        if auth.throttle.blocked(client):
+        if await auth.throttle.blocked(client):
             return jsonify(error="too many attempts", detail="wait a minute"), 429
         if not isinstance(candidate, str) or not auth.matches(candidate):
-            auth.throttle.failed(client)
+            await auth.throttle.failed(client)
             logger.warning("console login refused from %s", client)
             return jsonify(error="forbidden", detail="the console token is wrong"), 403
         response: Response = redirect("/console", 303) if form else jsonify(ok=True)  # type: ignore[assignment]
@@ -123,11 +123,12 @@ def create_console_blueprint(
     # --- live -----------------------------------------------------------------------------------------------------
     @bp.get("/api/console/sessions")
     async def sessions() -> Response:
-        return jsonify(sessions=[session_json(s, gw.hub) for s in gw.hub.live_sessions()], agent=gw.agent)
+        """Every process's live sessions (with ``REDIS_URL``; else this process's)."""
+        return jsonify(sessions=[session_json(s, gw.hub) for s in gw.hub.all_sessions()], agent=gw.agent)
 
     @bp.get("/api/console/sessions/<session_id>")
     async def session_detail(session_id: str) -> tuple[Response, int]:
-        info = gw.hub.get(session_id)
+        info = gw.hub.find(session_id)
         if info is None:
             return jsonify(error="not live", detail="this session has ended; see /api/console/conversations"), 404
         events = [event_json(session_id, e) for e in gw.hub.history(session_id)]
@@ -136,6 +137,9 @@ def create_console_blueprint(
     @bp.post("/api/console/sessions/<session_id>/end")
     async def end_session(session_id: str) -> tuple[Response, int]:
         if gw.hub.get(session_id) is None:
+            if gw.mirror is not None and await gw.mirror.end_remote(session_id):
+                logger.info("console asks the process carrying session %s to end it", session_id)
+                return jsonify(ended=session_id, elsewhere=True), 202
             return jsonify(error="not live", detail=f"no live session {session_id}"), 404
         logger.info("console ends session %s", session_id)
         if not await gw.hub.end(session_id):
@@ -203,6 +207,8 @@ def create_console_blueprint(
                 **private_status(gw),
                 "agents": [p.summary() for p in gw.profiles.all()],
                 "live_sessions": len(gw.hub.live_sessions()),
+                "live_sessions_all_processes": len(gw.hub.all_sessions()),
+                "shared_state": "redis" if gw.shared.distributed else "this process",
                 "console_feeds": len(feeds),
                 "store_backlog": gw.writer.backlog,
                 "emulated_calls": demo_call_status(lines),

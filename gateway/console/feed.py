@@ -58,7 +58,7 @@ class ConsoleFeed:
         self._wake.set()
 
     def snapshot(self, resync: bool = False) -> bytes:
-        sessions = [session_json(info, self.hub) for info in self.hub.live_sessions()]
+        sessions = [session_json(info, self.hub) for info in self.hub.all_sessions()]
         return sse("snapshot", {"sessions": sessions, "agent": self.agent(), "now": time.time(), "resync": resync})
 
     async def stream(self) -> AsyncIterator[bytes]:
@@ -74,7 +74,7 @@ class ConsoleFeed:
                     yield sse("bye", {"reason": "the gateway is shutting down"})
                     return
                 if first is None and not self._notices:
-                    yield sse("heartbeat", {"t": time.time(), "live": len(self.hub.live_sessions()), "agent": self.agent()})
+                    yield sse("heartbeat", {"t": time.time(), "live": len(self.hub.all_sessions()), "agent": self.agent()})
                     continue
                 if first is not None:
                     batch.add(*first)
