@@ -137,4 +137,9 @@ async def test_the_drain_deadline_ends_calls_that_do_not_end(tmp_path: Path, wor
         await session.wait_for(lambda s: s.closed, timeout=5)
         ops = acs.operations(call.call_connection_id)
         assert ops[-1] in ("hangUp", "terminate"), ops
-        assert await conversation_outcomes(gw.database) == [("hung_up", True)]
+        outcomes = await conversation_outcomes(gw.database)
+        if workers == 1:
+            assert outcomes == [("hung_up", True)]
+        else:  # callbacks and media may sit on two workers: the media worker can see its socket close (the other's
+            # hang-up) before its own deadline fires; the hang-up above and the closed provider session are the proof
+            assert len(outcomes) == 1 and outcomes[0][1] and outcomes[0][0] in ("hung_up", "media_closed"), outcomes
