@@ -67,15 +67,18 @@ def demo_caller_number() -> str:
     return f"+81900000{secrets.randbelow(10_000):04d}"
 
 
-class EmulatedCalls:
-    def __init__(self, gw: Gateway, attach: AttachEmulator | None, wav: Path = CALLER_WAV) -> None:
+class EmulatedLine:
+    """What every demo line shares: refusals, one in-process emulator served on first use, and a clean stop.
+    A line brings its emulator and how it places a call; ``OFF_REASON`` says why it is off without ``attach``."""
+
+    OFF_REASON = "this line does not accept emulated calls in this build"
+
+    def __init__(self, gw: Gateway, attach: Any, wav: Path = CALLER_WAV) -> None:
         self.gw = gw
         self.attach = attach
         self.wav = wav
         self.lead_silence_ms = LEAD_SILENCE_MS
-        self.emulator_options: dict[str, Any] = {}  # AcsEmulator config fields (tests shorten the greeting's play)
-        self.emulator: AcsEmulator | None = None
-        self.acs_url: str | None = None
+        self.emulator_options: dict[str, Any] = {}  # the emulator's config fields (tests shorten the greeting)
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
@@ -83,12 +86,43 @@ class EmulatedCalls:
     def unavailable(self) -> str | None:
         """Why a demo call cannot be placed now, or None."""
         if self.attach is None:
-            return "the phone channel does not accept emulated calls in this build"
+            return self.OFF_REASON
         if self.gw.realtime is None:
             return "no Realtime provider is configured (see voice-gateway doctor)"
         if self.gw.draining:
             return "the gateway is draining"
         return None
+
+    async def _serve_emulator(self, emulator: Any, task_name: str) -> str:
+        """Serve ``emulator`` until ``close``; returns its base URL once it listens."""
+        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._task = self.gw.spawn(self._serve(emulator, ready), task_name)
+        return await ready
+
+    async def _serve(self, emulator: Any, ready: asyncio.Future[str]) -> None:
+        try:
+            async with emulator.serve() as url:
+                ready.set_result(url)
+                await self._stop.wait()
+        except Exception as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+
+class EmulatedCalls(EmulatedLine):
+    OFF_REASON = "the phone channel does not accept emulated calls in this build"
+
+    def __init__(self, gw: Gateway, attach: AttachEmulator | None, wav: Path = CALLER_WAV) -> None:
+        super().__init__(gw, attach, wav)
+        self.emulator: AcsEmulator | None = None
+        self.acs_url: str | None = None
 
     async def place(self, gateway_base: str) -> PlacedCall:
         reason = self.unavailable()
@@ -137,30 +171,12 @@ class EmulatedCalls:
 
             key = base64.b64encode(secrets.token_bytes(32)).decode()
             emulator = AcsEmulator(access_key=key, **self.emulator_options)
-            ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            self._task = self.gw.spawn(self._serve(emulator, ready), "console-acs-emulator")
-            self.acs_url = await ready
+            self.acs_url = await self._serve_emulator(emulator, "console-acs-emulator")
             assert self.attach is not None
             self.attach(self.acs_url, emulator.config.access_key, gateway_base, lambda ctx: emulator.call_by_context(ctx) is not None)
             self.emulator = emulator
             logger.info("ACS emulator for demo calls at %s", self.acs_url)
             return emulator
-
-    async def _serve(self, emulator: AcsEmulator, ready: asyncio.Future[str]) -> None:
-        try:
-            async with emulator.serve() as url:
-                ready.set_result(url)
-                await self._stop.wait()
-        except Exception as exc:
-            if not ready.done():
-                ready.set_exception(exc)
-            raise
-
-    async def close(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
 
 def answered_and_quiet(timeline: Any, now: float | None = None) -> bool:

@@ -14,15 +14,15 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .emulated import (
     ANSWER_TIMEOUT_S,
     CALLER_WAV,
     DEMO_CALL_MAX_S,
     HANG_UP_AFTER_S,
-    LEAD_SILENCE_MS,
     EmulatedCallError,
+    EmulatedLine,
     PlacedCall,
     demo_caller_number,
 )
@@ -37,27 +37,12 @@ CHANNEL = "twilio"
 AttachTwilioEmulator = Callable[[str, Callable[[str], bool]], None]
 
 
-class TwilioDemoCalls:
-    def __init__(self, gw: Gateway, attach: AttachTwilioEmulator | None, wav: Path = CALLER_WAV) -> None:
-        self.gw = gw
-        self.attach = attach
-        self.wav = wav
-        self.lead_silence_ms = LEAD_SILENCE_MS
-        self.emulator_options: dict[str, Any] = {}  # TwilioEmulatorConfig fields (tests shorten the greeting)
-        self.emulator: TwilioEmulator | None = None
-        self._lock = asyncio.Lock()
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[Any] | None = None
+class TwilioDemoCalls(EmulatedLine):
+    OFF_REASON = "the Twilio channel is off (TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN + PUBLIC_BASE_URL)"
 
-    def unavailable(self) -> str | None:
-        """Why a Twilio demo call cannot be placed now, or None."""
-        if self.attach is None:
-            return "the Twilio channel is off (TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN + PUBLIC_BASE_URL)"
-        if self.gw.realtime is None:
-            return "no Realtime provider is configured (see voice-gateway doctor)"
-        if self.gw.draining:
-            return "the gateway is draining"
-        return None
+    def __init__(self, gw: Gateway, attach: AttachTwilioEmulator | None, wav: Path = CALLER_WAV) -> None:
+        super().__init__(gw, attach, wav)
+        self.emulator: TwilioEmulator | None = None
 
     async def place(self, gateway_base: str) -> PlacedCall:
         from ..emulators.twilio import Silence
@@ -124,29 +109,11 @@ class TwilioDemoCalls:
                 rewrite_url=to_loopback(public, gateway_base),
                 **self.emulator_options,
             )
-            ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            self._task = self.gw.spawn(self._serve(emulator, ready), "console-twilio-emulator")
-            api_base = await ready
+            api_base = await self._serve_emulator(emulator, "console-twilio-emulator")
             self.attach(api_base, lambda call_sid: call_sid in emulator.calls)
             self.emulator = emulator
             logger.info("Twilio emulator for demo calls at %s", api_base)
             return emulator
-
-    async def _serve(self, emulator: TwilioEmulator, ready: asyncio.Future[str]) -> None:
-        try:
-            async with emulator.serve() as url:
-                ready.set_result(url)
-                await self._stop.wait()
-        except Exception as exc:
-            if not ready.done():
-                ready.set_exception(exc)
-            raise
-
-    async def close(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
 
 def to_loopback(public: str, loopback: str) -> Callable[[str], str]:
