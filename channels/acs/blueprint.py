@@ -16,12 +16,13 @@ from channels.telephony.call import PhoneCall, phone_session_id
 from channels.telephony.carrier import MediaRefused
 from channels.telephony.registry import LiveCalls, new_call_key
 from gateway.engines.providers import ws_url
-from gateway.events import Health
+from gateway.events import CallProgress, Health
 from gateway.logs import session_context
 from gateway.services import Gateway
 
 from .control import APOLOGY_CONTEXT, GREETING_CONTEXT, CallControl
 from .media import AcsMedia
+from .outbound import create_failure_outcome
 from .wire import IncomingCall, SubscriptionValidation, WireError, parse_callbacks, parse_event_grid
 
 logger = logging.getLogger(__name__)
@@ -211,7 +212,12 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                 if event.call_connection_id and not call.connection_id:
                     call.connection_id = event.call_connection_id
                 if event.name == "CallConnected":
+                    gw.hub.publish(call.session_id, CallProgress("in-progress"))
                     gw.spawn(call.on_connected(event.call_connection_id), f"connected-{call_key}")
+                elif event.name == "CreateCallFailed":  # an outbound call that never connected: busy, no answer…
+                    outcome = create_failure_outcome(event.result_code)
+                    gw.hub.publish(call.session_id, CallProgress(outcome, event.detail))
+                    gw.spawn(phone.end(call_key, outcome), f"end-{call_key}")
                 elif event.name in ("PlayCompleted", "PlayFailed", "PlayCanceled"):
                     ok = event.name == "PlayCompleted"
                     gw.spawn(play_finished(call, event.operation_context, ok), f"play-{call_key}")

@@ -18,6 +18,7 @@ from azure.communication.callautomation import (
     MediaStreamingAudioChannelType,
     MediaStreamingContentType,
     MediaStreamingOptions,
+    PhoneNumberIdentifier,
     StreamingTransportType,
     TextSource,
 )
@@ -71,8 +72,8 @@ class CallControl:
     def sample_rate(self) -> int:
         return 24_000 if self.audio_format == AudioFormat.PCM24_K_MONO else 16_000
 
-    async def answer(self, incoming_call_context: str, callback_url: str, transport_url: str, operation_context: str) -> str:
-        media = MediaStreamingOptions(
+    def media_options(self, transport_url: str) -> MediaStreamingOptions:
+        return MediaStreamingOptions(
             transport_url=transport_url,
             transport_type=StreamingTransportType.WEBSOCKET,
             content_type=MediaStreamingContentType.AUDIO,
@@ -82,6 +83,22 @@ class CallControl:
             audio_format=self.audio_format,
             enable_dtmf_tones=True,  # a caller can key in a handoff code to continue a browser conversation
         )
+
+    async def create_call(self, to: str, caller_id: str, callback_url: str, transport_url: str, operation_context: str) -> str:
+        """Call ``to`` from ``caller_id`` (outbound): the same media streaming as an answered call, greeting first."""
+        kwargs = {"cognitive_services_endpoint": self.cognitive_services_endpoint} if self.cognitive_services_endpoint else {}
+        props = await self.client.create_call(
+            PhoneNumberIdentifier(to),
+            callback_url,
+            source_caller_id_number=PhoneNumberIdentifier(caller_id),
+            media_streaming=self.media_options(transport_url),
+            operation_context=operation_context,
+            **kwargs,
+        )
+        return str(props.call_connection_id)
+
+    async def answer(self, incoming_call_context: str, callback_url: str, transport_url: str, operation_context: str) -> str:
+        media = self.media_options(transport_url)
         kwargs = {"cognitive_services_endpoint": self.cognitive_services_endpoint} if self.cognitive_services_endpoint else {}
         props = await unsent_retried(
             "answer",

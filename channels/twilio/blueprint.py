@@ -62,6 +62,7 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
         call_sid = str(form.get("CallSid") or "")
         if not call_sid:
             return Response("a Voice URL request names its CallSid", 400)
+        line.outbound_answered(request.args.get("call"), call_sid)  # a call we placed was answered
         call_key = line.key_for(call_sid)  # Twilio asking again for a call we answered: the same answer
         if call_key is None:
             if line.sid_ended(call_sid):

@@ -9,7 +9,7 @@ from channels.telephony.call import PhoneCall
 from channels.telephony.registry import LiveCalls
 from gateway.config import Settings
 from gateway.engines.providers import ws_url
-from gateway.events import Health
+from gateway.events import CallProgress, Health
 from gateway.logs import session_context
 from gateway.services import Gateway
 
@@ -29,6 +29,7 @@ class TwilioCalls(LiveCalls):
         self.keys_by_sid: dict[str, str] = {}
         self.statuses = CallStatuses()
         self._stream_waits: dict[str, asyncio.Task[object]] = {}
+        self.outbound_pending: set[str] = set()  # keys of calls we placed that have not been answered yet
 
     def stream_url(self, call_key: str, token: str | None = None) -> str:
         """The media URL as written in the TwiML (``wss://`` for an https base; ``ws://`` for loopback tests)."""
@@ -42,6 +43,12 @@ class TwilioCalls(LiveCalls):
 
     def sid_ended(self, call_sid: str) -> bool:
         return self.statuses.ended(call_sid)
+
+    def outbound_answered(self, call_key: str | None, call_sid: str) -> None:
+        """The Voice URL of a call we placed (``?call=<key>``, signed by Twilio with the URL): it is live now."""
+        if call_key is not None and call_key in self.outbound_pending:
+            self.outbound_pending.discard(call_key)
+            self.answer(call_key, call_sid, "", self.gw.agent)
 
     def answer(self, call_key: str, call_sid: str, caller: str, agent: str) -> PhoneCall:
         """The Voice URL was requested: the call is live from here, its Realtime session opening at once."""
@@ -85,8 +92,10 @@ class TwilioCalls(LiveCalls):
                 await self.end(call_key, call.outcome if call.outcome != "completed" else ended)  # type: ignore[arg-type]
             else:
                 self.gw.hub.publish(call.session_id, Health("ok", f"call {update.status}"))
+                self.gw.hub.publish(call.session_id, CallProgress(update.status))
 
     async def end(self, call_key: str, outcome: str) -> None:
+        self.outbound_pending.discard(call_key)
         waiting = self._stream_waits.pop(call_key, None)
         if waiting is not None and waiting is not asyncio.current_task():
             waiting.cancel()

@@ -1,0 +1,66 @@
+"""The record of outbound calls: one row per call placed, its carrier's progress and its outcome."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from . import schema
+from .store import Store, utcnow
+
+
+class OutboundRecords:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def create(self, call_id: str, carrier: str, to_number: str, agent: str) -> None:
+        now = utcnow()
+        async with self.store.engine.begin() as conn:
+            await conn.execute(
+                insert(schema.outbound_calls).values(
+                    id=call_id, carrier=carrier, to_number=to_number, agent=agent, status="dialling",
+                    detail="", progress=json.dumps([[now.isoformat(), "dialling"]]), created_at=now, updated_at=now,
+                )
+            )
+
+    async def progress(self, call_id: str, status: str, detail: str = "", carrier_call_id: str | None = None) -> None:
+        """Append ``status`` to the call's progress and make it the current one (``detail``: the carrier's reason)."""
+        table = schema.outbound_calls
+        async with self.store.engine.begin() as conn:
+            row = (await conn.execute(select(table.c.progress).where(table.c.id == call_id))).first()
+            if row is None:
+                return
+            now = utcnow()
+            steps = json.loads(row.progress or "[]") + [[now.isoformat(), status]]
+            values: dict[str, Any] = {"status": status, "progress": json.dumps(steps), "updated_at": now}
+            if detail:
+                values["detail"] = detail[:500]
+            if carrier_call_id:
+                values["carrier_call_id"] = carrier_call_id
+            await conn.execute(update(table).where(table.c.id == call_id).values(**values))
+
+    async def get(self, call_id: str) -> dict[str, Any] | None:
+        table = schema.outbound_calls
+        async with self.store.engine.connect() as conn:
+            row = (await conn.execute(select(table).where(table.c.id == call_id))).first()
+        if row is None:
+            return None
+        return {
+            "id": row.id,
+            "carrier": row.carrier,
+            "to": row.to_number,
+            "agent": row.agent,
+            "status": row.status,
+            "carrier_call_id": row.carrier_call_id,
+            "detail": row.detail,
+            "progress": [{"at": at, "status": status} for at, status in json.loads(row.progress or "[]")],
+            "created_at": _iso(row.created_at),
+            "updated_at": _iso(row.updated_at),
+        }
+
+
+def _iso(value: dt.datetime) -> str:
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
