@@ -27,12 +27,12 @@ async def call_record(base: str, call_id: str) -> dict[str, Any]:
         return await r.json()
 
 
-async def record_reaches(base: str, call_id: str, status: str, timeout: float = 10.0) -> dict[str, Any]:
-    """The call's record once its status is ``status`` (polled: the record is written by the gateway's writer)."""
+async def record_reaches(base: str, call_id: str, *status: str, timeout: float = 10.0) -> dict[str, Any]:
+    """The call's record once its status is one of ``status`` (polled: the gateway's writer writes it)."""
     deadline = time.monotonic() + timeout
     while True:
         record = await call_record(base, call_id)
-        if record["status"] == status:
+        if record["status"] in status:
             return record
         if time.monotonic() > deadline:
             raise AssertionError(f"call {call_id} status {record['status']!r}, not {status!r}: {record}")

@@ -38,6 +38,11 @@ from .tokens import TokenIssuer
 logger = logging.getLogger(__name__)
 
 Waitable = str | Callable[["EmulatedCall"], Any]
+CREATE_FAILURES = {  # an outbound call that never connected: the SIP status ACS reports as the result code
+    "busy": (486, "Busy here: the callee's line is busy."),
+    "no-answer": (408, "Request timeout: the callee did not answer."),
+    "failed": (404, "Not found: the number could not be reached."),
+}
 
 
 class EmulatedCall:
@@ -118,6 +123,16 @@ class EmulatedCall:
     # -- driven by the REST layer --
     def connect(self, callback_uri: str, media: MediaStreamingConfig | None, operation_context: str | None) -> None:
         """Answer (inbound) or pick up (outbound): CallConnected, then media if ``startMediaStreaming``."""
+        self._open_callbacks(callback_uri, media)
+        self._spawn(self._connected(operation_context), "connected")
+
+    def dial(self, callback_uri: str, media: MediaStreamingConfig | None, operation_context: str | None, outcome: str) -> None:
+        """Outbound: the callee's phone rings, then CallConnected (``answer``) or CreateCallFailed (``busy``,
+        ``no-answer``, ``failed``) with the SIP status in ``resultInformation``."""
+        self._open_callbacks(callback_uri, media)
+        self._spawn(self._ring(outcome, operation_context), "ring")
+
+    def _open_callbacks(self, callback_uri: str, media: MediaStreamingConfig | None) -> None:
         self.callback_uri = self._rewrite(callback_uri)
         self.media_config = media
         self.state = CallState.CONNECTING  # what answer's response reports; CallConnected follows
@@ -131,7 +146,6 @@ class EmulatedCall:
             disorder=self.config.callbacks,
             on_extra=self.deliveries.append,
         )
-        self._spawn(self._connected(operation_context), "connected")
 
     def start_media(self, operation_context: str | None) -> None:
         self._spawn(self._start_media(operation_context), "media-start")
@@ -256,6 +270,17 @@ class EmulatedCall:
                 self._audio.add(item)
             self._script.clear()
         return self._audio
+
+    async def _ring(self, outcome: str, operation_context: str | None) -> None:
+        await asyncio.sleep(self.config.ring_delay_s)
+        if outcome == "answer":
+            await self._connected(operation_context)
+            return
+        if outcome == "no-answer":
+            await asyncio.sleep(self.config.no_answer_timeout_s)
+        code, message = CREATE_FAILURES[outcome]
+        self._emit("CreateCallFailed", operation_context, result={"code": code, "subCode": 0, "message": message})
+        self.end("callee", notify=False)
 
     async def _connected(self, operation_context: str | None) -> None:
         self.state = CallState.CONNECTED

@@ -23,6 +23,8 @@ class EmulatorConfig:
     access_key: str = DEFAULT_ACCESS_KEY
     resource_id: str = DEFAULT_RESOURCE_ID
     acs_number: str = "+815012345678"  # the number callers dial (IncomingCall ``to``)
+    ring_delay_s: float = 0.2  # outbound: create_call → the callee answers, is busy, or starts ringing unanswered
+    no_answer_timeout_s: float = 2.0  # outbound: how long an unanswered call rings before CreateCallFailed
     callback_delay_s: float = 0.02  # before each callback POST, so answer's response usually lands first
     callbacks: CallbackDisorder = field(default_factory=CallbackDisorder)  # duplicated, reordered, late deliveries
     play: PlayConfig = field(default_factory=PlayConfig)

@@ -31,6 +31,15 @@ from .rest import create_acs_app
 from .tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
+OUTBOUND_OUTCOMES = ("answer", "busy", "no-answer", "failed")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutboundCallee:
+    """The person (or line) the gateway's ``create_call`` reaches."""
+
+    outcome: str = "answer"
+    script: tuple[ScriptItem | str | Path | AudioChunk, ...] = ()
 
 
 class AcsEmulator:
@@ -59,6 +68,7 @@ class AcsEmulator:
         self._http: aiohttp.ClientSession | None = None
         self._app: Quart | None = None
         self._notifier = Notifier()
+        self._callees: dict[str, OutboundCallee] = {}
 
     # -- lifecycle --
     @property
@@ -120,6 +130,18 @@ class AcsEmulator:
         self._by_context[call.incoming_call_context] = call
         self._notifier.notify()
         return call
+
+    def set_outbound_outcome(
+        self, to: str, outcome: str = "answer", script: Iterable[ScriptItem | str | Path | AudioChunk] = ()
+    ) -> None:
+        """What happens when the gateway calls ``to``: ``answer`` (then the callee says ``script``), ``busy``,
+        ``no-answer`` or ``failed``. Numbers without one answer and stay silent."""
+        if outcome not in OUTBOUND_OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        self._callees[to] = OutboundCallee(outcome, tuple(script))
+
+    def outbound_callee(self, to: str) -> OutboundCallee:
+        return self._callees.get(to, OutboundCallee())
 
     def call_by_context(self, incoming_call_context: str) -> EmulatedCall | None:
         return self._by_context.get(incoming_call_context)

@@ -97,9 +97,10 @@ async def create_call(emu: AcsEmulator, body: dict[str, Any]) -> OpResult:
     except ValueError as exc:
         return error(400, "BadRequest", str(exc))
     source = (body.get("sourceCallerIdNumber") or {}).get("value") or emu.config.acs_number
-    call = emu.new_call(caller=str(source), callee=number, direction="outbound")
+    callee = emu.outbound_callee(number)
+    call = emu.new_call(caller=str(source), callee=number, direction="outbound", script=callee.script)
     call.answer_body = body
-    call.connect(callback, media, _op_context(body))
+    call.dial(callback, media, _op_context(body), callee.outcome)
     return OpResult(201, call.properties())
 
 
