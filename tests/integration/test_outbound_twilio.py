@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.emulators.realtime import Script
+from gateway.events import CallProgress
 from tests.integration.outbound_rig import CALLER_ID, OUTBOUND_SETTINGS, post_call, record_reaches
 from tests.integration.twilio_rig import twilio_rig
 
@@ -32,6 +33,9 @@ async def test_an_answered_call_bridges_the_agent_with_the_variables_as_data(tmp
         assert record["carrier"] == "twilio" and record["to"] == "+819012345678" and record["carrier_call_id"] == call.sid
         assert [p["status"] for p in record["progress"]][0] == "dialling"
         assert "ringing" in [p["status"] for p in record["progress"]]
+        # the console's feed (the hub) shows the call as it progresses
+        assert rig.gw.hub.get(body["id"]).caller == "+819012345678"
+        assert "ringing" in [e.status for e in rig.gw.hub.history(body["id"]) if isinstance(e, CallProgress)]
         assert await call.hang_up() == "completed"
         record = await record_reaches(rig.url, body["id"], "caller_hung_up")
         conversation = await rig.gw.store.conversation(body["id"])
