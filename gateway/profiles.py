@@ -46,6 +46,7 @@ class FrontMatter(BaseModel):
     tools: list[str] = Field(default_factory=list)
     mcp_servers: list[str] = Field(default_factory=list)
     turn_taking: TurnTaking = Field(default_factory=TurnTaking)
+    operator_number: str | None = None  # where transfer_to_operator sends the call (a person's phone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class AgentProfile:
     common: str
     steps: dict[str, str] = field(default_factory=dict)
     path: str = ""
+    operator_number: str | None = None
 
     @property
     def first_step(self) -> str | None:
@@ -132,6 +134,7 @@ def parse_profile(text: str, path: str = "") -> AgentProfile:
         common=common,
         steps=steps,
         path=path,
+        operator_number=meta.operator_number,
     )
 
 

@@ -15,6 +15,7 @@ from quart import Blueprint, Response, jsonify, request, websocket
 from channels.telephony.call import PhoneCall, phone_session_id
 from channels.telephony.carrier import MediaRefused
 from channels.telephony.registry import LiveCalls, new_call_key
+from channels.telephony.transfer import transfer_failed
 from gateway.engines.providers import ws_url
 from gateway.events import CallProgress, Health
 from gateway.logs import session_context
@@ -214,6 +215,10 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                 if event.name == "CallConnected":
                     gw.hub.publish(call.session_id, CallProgress("in-progress"))
                     gw.spawn(call.on_connected(event.call_connection_id), f"connected-{call_key}")
+                elif event.name == "CallTransferAccepted":
+                    gw.hub.publish(call.session_id, CallProgress("transferred"))
+                elif event.name == "CallTransferFailed":
+                    gw.spawn(transfer_failed(call, event.detail or "the operator could not be reached"), f"transfer-{call_key}")
                 elif event.name == "CreateCallFailed":  # an outbound call that never connected: busy, no answer…
                     outcome = create_failure_outcome(event.result_code)
                     gw.hub.publish(call.session_id, CallProgress(outcome, event.detail))

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 GREETING_CONTEXT = "greeting"  # operation contexts: PlayCompleted/PlayFailed tell which play ended
 APOLOGY_CONTEXT = "apology"
+TRANSFER_CONTEXT = "transfer"
 
 
 async def unsent_retried(operation: str, request: Callable[[], Awaitable[T]]) -> T:
@@ -60,6 +61,7 @@ class CallControl:
         self._credential = AzureKeyCredential(key)
         self.audio_format = AudioFormat.PCM24_K_MONO if settings.acs_audio_format == "pcm24k" else AudioFormat.PCM16_K_MONO
         self.cognitive_services_endpoint = settings.cognitive_services_endpoint
+        self.caller_id = settings.acs_phone_number  # shown to the operator a call is transferred to
         self._client: CallAutomationClient | None = None
 
     @property
@@ -128,6 +130,12 @@ class CallControl:
     async def start_streaming(self, call_connection_id: str) -> None:
         connection = self.client.get_call_connection(call_connection_id)
         await unsent_retried("start media streaming", lambda: connection.start_media_streaming(operation_context="start-media"))
+
+    async def transfer(self, call_id: str, target: str, call_key: str) -> None:
+        """Cold transfer: ACS answers 202, then ``CallTransferAccepted`` (the call leaves us) or ``CallTransferFailed``."""
+        connection = self.client.get_call_connection(call_id)
+        kwargs = {"source_caller_id_number": PhoneNumberIdentifier(self.caller_id)} if self.caller_id else {}
+        await connection.transfer_call_to_participant(PhoneNumberIdentifier(target), operation_context=TRANSFER_CONTEXT, **kwargs)
 
     async def hang_up(self, call_connection_id: str) -> None:
         connection = self.client.get_call_connection(call_connection_id)

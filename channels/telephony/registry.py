@@ -78,7 +78,7 @@ class LiveCalls:
         call = self.calls.pop(call_key, None)
         self.remember_ended(call_key)
         if call is not None:
-            await call.finish(outcome)
+            await call.finish("transferred" if call.outcome == "transferring" else outcome)  # the call left us
 
     async def end_all(self, outcome: str) -> None:
         for key in list(self.calls):

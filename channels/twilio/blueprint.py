@@ -18,7 +18,7 @@ from gateway.logs import session_context
 from gateway.services import Gateway
 
 from . import wire
-from .answer import answer_twiml, busy_twiml, unavailable_twiml
+from .answer import answer_twiml, busy_twiml, dial_done_twiml, unavailable_twiml
 from .calls import TwilioCalls
 from .media import TwilioMedia
 from .signature import SIGNATURE_HEADER, TwilioSignatures
@@ -96,6 +96,18 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
             return Response("a status callback names its CallSid and CallStatus", 400)
         await line.on_status(update)
         return Response("", 204)
+
+    @bp.post("/api/twilio/dial-result")
+    async def dial_result() -> Response:
+        """How a transfer's ``<Dial>`` went (its ``action``): the record keeps it; a failed one ends politely."""
+        if line is None or signatures is None:
+            return Response("the Twilio channel is not configured", 503)
+        form = await signed_form()
+        if form is None:
+            return forbidden()
+        dial_status = str(form.get("DialCallStatus") or "")
+        connected = await line.dial_result(request.args.get("call", ""), dial_status)
+        return Response(dial_done_twiml(settings, connected), 200, content_type=TWIML)
 
     @bp.websocket("/ws/twilio/<call_key>/<token>")
     async def media(call_key: str, token: str) -> Response | None:

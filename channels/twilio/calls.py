@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
-from channels.telephony.call import PhoneCall
+from channels.telephony.call import PhoneCall, phone_session_id
 from channels.telephony.registry import LiveCalls
 from gateway.config import Settings
 from gateway.engines.providers import ws_url
 from gateway.events import CallProgress, Health
 from gateway.logs import session_context
 from gateway.services import Gateway
+from gateway.store.outbound import OutboundRecords
 
 from .control import TwilioControl
 from .status import CallStatuses, StatusUpdate
@@ -93,6 +95,19 @@ class TwilioCalls(LiveCalls):
             else:
                 self.gw.hub.publish(call.session_id, Health("ok", f"call {update.status}"))
                 self.gw.hub.publish(call.session_id, CallProgress(update.status))
+
+    async def dial_result(self, call_key: str, dial_status: str) -> bool:
+        """A transfer's ``<Dial>`` ended with ``dial_status``; the record says whether the operator took the call."""
+        connected = dial_status in ("completed", "answered")
+        session_id = phone_session_id(call_key[:64])
+        with session_context(session_id):
+            logger.info("transfer dial ended: %s", dial_status or "no status")
+            if not connected:
+                outcome = "transfer_failed"
+                await self.gw.writer.flush(timeout=5)  # the call's own end is written first
+                await self.gw.store.end_conversation(session_id, outcome, time.time())
+                await OutboundRecords(self.gw.store).progress(session_id, outcome, f"DialCallStatus {dial_status}")
+        return connected
 
     async def end(self, call_key: str, outcome: str) -> None:
         self.outbound_pending.discard(call_key)

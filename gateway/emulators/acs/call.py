@@ -82,6 +82,7 @@ class EmulatedCall:
         self.media_error: MediaConnectError | None = None
         self.continuous_dtmf = False
         self.disconnected_by: str | None = None
+        self.transferred_to: str | None = None
         self.incoming_response: WebhookResponse | None = None
         self._script: list[ScriptItem] = [as_script_item(item) for item in script]  # read WAVs now, not mid-call
         self._audio: CallerAudio | None = None
@@ -155,6 +156,10 @@ class EmulatedCall:
 
     def send_dtmf_tones(self, tones: list[str], operation_context: str | None) -> None:
         self._spawn(self._dtmf_tones_done(len(tones), operation_context), "dtmf-tones")
+
+    def transfer(self, target: str, outcome: str, operation_context: str | None) -> None:
+        """A cold transfer to ``target``: ``accept`` (CallTransferAccepted, then this leg leaves) or a SIP failure."""
+        self._spawn(self._transfer(target, outcome, operation_context), "transfer")
 
     def end(self, by: str, notify: bool = True) -> None:
         """Start tearing the call down (idempotent); ``notify`` sends CallDisconnected to the gateway."""
@@ -281,6 +286,16 @@ class EmulatedCall:
         code, message = CREATE_FAILURES[outcome]
         self._emit("CreateCallFailed", operation_context, result={"code": code, "subCode": 0, "message": message})
         self.end("callee", notify=False)
+
+    async def _transfer(self, target: str, outcome: str, operation_context: str | None) -> None:
+        await asyncio.sleep(self.config.ring_delay_s)  # the operator's phone rings
+        if outcome == "accept":
+            self.transferred_to = target
+            self._emit("CallTransferAccepted", operation_context, transferTarget=phone_identifier(target))
+            self.end("transfer")
+            return
+        code, message = CREATE_FAILURES[outcome]
+        self._emit("CallTransferFailed", operation_context, result={"code": code, "subCode": 7000, "message": message})
 
     async def _connected(self, operation_context: str | None) -> None:
         self.state = CallState.CONNECTED

@@ -69,6 +69,7 @@ class AcsEmulator:
         self._app: Quart | None = None
         self._notifier = Notifier()
         self._callees: dict[str, OutboundCallee] = {}
+        self._transfers: dict[str, str] = {}
 
     # -- lifecycle --
     @property
@@ -139,6 +140,16 @@ class AcsEmulator:
         if outcome not in OUTBOUND_OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
         self._callees[to] = OutboundCallee(outcome, tuple(script))
+
+    def set_transfer_outcome(self, target: str, outcome: str = "accept") -> None:
+        """What happens when the gateway transfers a call to ``target``: ``accept``, ``busy``, ``no-answer`` or
+        ``failed`` (CallTransferFailed, and the call stays with the gateway). Targets without one accept."""
+        if outcome not in ("accept", "busy", "no-answer", "failed"):
+            raise ValueError(f"unknown transfer outcome {outcome!r}")
+        self._transfers[target] = outcome
+
+    def transfer_outcome(self, target: str) -> str:
+        return self._transfers.get(target, "accept")
 
     def outbound_callee(self, to: str) -> OutboundCallee:
         return self._callees.get(to, OutboundCallee())

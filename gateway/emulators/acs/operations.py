@@ -165,6 +165,15 @@ async def send_dtmf_tones(_emu: AcsEmulator, call: EmulatedCall, body: dict[str,
     return OpResult(202, {"operationContext": _op_context(body)})
 
 
+@call_op("POST", "transferToParticipant")
+async def transfer(emu: AcsEmulator, call: EmulatedCall, body: dict[str, Any]) -> OpResult:
+    target = ((body.get("targetParticipant") or {}).get("phoneNumber") or {}).get("value")
+    if not isinstance(target, str):
+        return error(400, "BadRequest", "targetParticipant.phoneNumber is required (emulator: PSTN only).")
+    call.transfer(target, emu.transfer_outcome(target), _op_context(body))
+    return OpResult(202, {"operationContext": _op_context(body)})
+
+
 @call_op("POST", "hold")
 @call_op("POST", "unhold")
 async def hold(_emu: AcsEmulator, _call: EmulatedCall, _body: dict[str, Any]) -> OpResult:
