@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
     app.register_blueprint(create_webrtc_blueprint(gw))
     app.register_blueprint(create_browser_blueprint(gw))
     app.register_blueprint(create_console_blueprint(gw, attach_emulator=acs.attach_emulator))  # type: ignore[attr-defined]
-    app.register_blueprint(create_calls_blueprint(gw, carrier_dialers(gw, acs.phone_calls, twilio.twilio_calls)))  # type: ignore[attr-defined]
+    app.register_blueprint(create_calls_blueprint(gw, *carrier_dialers(gw, acs.phone_calls, twilio.twilio_calls)))  # type: ignore[attr-defined]
     json_errors(app)
 
     @app.before_serving

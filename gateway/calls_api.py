@@ -18,6 +18,7 @@ from .api import bearer
 from .call_variables import InvalidVariables, check_variables
 from .phone_numbers import InvalidNumber, to_e164
 from .services import Gateway
+from .sms import AfterCallSms, SmsSender
 
 logger = logging.getLogger(__name__)
 CARRIERS = ("acs", "twilio")
@@ -30,9 +31,9 @@ def error(status: int, message: str, **more: Any) -> tuple[Response, int]:
     return response, status
 
 
-def create_calls_blueprint(gw: Gateway, dialers: dict[str, Dialer]) -> Blueprint:
+def create_calls_blueprint(gw: Gateway, dialers: dict[str, Dialer], sms: dict[str, SmsSender] | None = None) -> Blueprint:
     bp = Blueprint("calls", __name__)
-    outbound = OutboundCalls(gw, dialers)
+    outbound = OutboundCalls(gw, dialers, AfterCallSms(gw, sms or {}))
     bp.outbound = outbound  # type: ignore[attr-defined]  # for tests and campaigns
 
     def refused() -> tuple[Response, int] | None:
@@ -84,19 +85,28 @@ def create_calls_blueprint(gw: Gateway, dialers: dict[str, Dialer]) -> Blueprint
         record = await outbound.records.get(call_id[:64])
         if record is None:
             return error(404, "no such call")
+        record["sms"] = await outbound.sms.records.of_conversation(record["id"]) if outbound.sms else []
         return jsonify(record), 200
 
     return bp
 
 
-def carrier_dialers(gw: Gateway, acs_line: Any, twilio_line: Any) -> dict[str, Dialer]:
-    """The dialers of the carriers whose lines are configured."""
+def carrier_dialers(gw: Gateway, acs_line: Any, twilio_line: Any) -> tuple[dict[str, Dialer], dict[str, SmsSender]]:
+    """The dialers and SMS senders of the carriers whose lines are configured (SMS: with a number to send from)."""
     from channels.acs.outbound import AcsDialer
+    from channels.acs.sms import AcsSms
     from channels.twilio.outbound import TwilioDialer
+    from channels.twilio.sms import TwilioSms
 
+    settings = gw.settings
     dialers: dict[str, Dialer] = {}
+    senders: dict[str, SmsSender] = {}
     if acs_line is not None:
-        dialers["acs"] = AcsDialer(acs_line, gw.settings)
+        dialers["acs"] = AcsDialer(acs_line, settings)
+        if settings.acs_phone_number:
+            senders["acs"] = AcsSms(acs_line.control, settings.acs_phone_number)
     if twilio_line is not None:
-        dialers["twilio"] = TwilioDialer(twilio_line, gw.settings)
-    return dialers
+        dialers["twilio"] = TwilioDialer(twilio_line, settings)
+        if settings.twilio_phone_number:
+            senders["twilio"] = TwilioSms(twilio_line.control, settings.twilio_phone_number, settings.public_base_url or "")
+    return dialers, senders

@@ -35,6 +35,14 @@ class TurnTaking(BaseModel):
     )
 
 
+class SmsAfterCall(BaseModel):
+    """An SMS sent to the other party once a call ends, only when ``when_tool`` succeeded during the call (e.g. a
+    booking was made). ``text`` may name the call's variables and the tool's output fields as ``{name}``."""
+
+    text: str = Field(min_length=1, max_length=670)
+    when_tool: str
+
+
 class FrontMatter(BaseModel):
     name: str
     title: str = ""
@@ -47,6 +55,7 @@ class FrontMatter(BaseModel):
     mcp_servers: list[str] = Field(default_factory=list)
     turn_taking: TurnTaking = Field(default_factory=TurnTaking)
     operator_number: str | None = None  # where transfer_to_operator sends the call (a person's phone)
+    sms_after_call: SmsAfterCall | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,7 @@ class AgentProfile:
     steps: dict[str, str] = field(default_factory=dict)
     path: str = ""
     operator_number: str | None = None
+    sms_after_call: SmsAfterCall | None = None
 
     @property
     def first_step(self) -> str | None:
@@ -135,6 +145,7 @@ def parse_profile(text: str, path: str = "") -> AgentProfile:
         steps=steps,
         path=path,
         operator_number=meta.operator_number,
+        sms_after_call=meta.sms_after_call,
     )
 
 

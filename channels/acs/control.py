@@ -71,6 +71,11 @@ class CallControl:
         return self._client
 
     @property
+    def credential(self) -> AzureKeyCredential:
+        """The resource's access key, for the other ACS clients (SMS) on the same resource."""
+        return self._credential
+
+    @property
     def sample_rate(self) -> int:
         return 24_000 if self.audio_format == AudioFormat.PCM24_K_MONO else 16_000
 

@@ -13,6 +13,7 @@ from gateway.events import CallProgress, SessionEnded
 from gateway.hub import Subscription
 from gateway.logs import session_context
 from gateway.services import Gateway
+from gateway.sms import AfterCallSms
 from gateway.store.outbound import OutboundRecords
 
 from .call import PhoneCall
@@ -45,10 +46,11 @@ class CallRequest:
 
 
 class OutboundCalls:
-    def __init__(self, gw: Gateway, dialers: dict[str, Dialer]) -> None:
+    def __init__(self, gw: Gateway, dialers: dict[str, Dialer], sms: AfterCallSms | None = None) -> None:
         self.gw = gw
         self.dialers = dialers
         self.records = OutboundRecords(gw.store)
+        self.sms = sms
 
     def refusal(self, carrier: str) -> str | None:
         dialer = self.dialers.get(carrier)
@@ -71,7 +73,7 @@ class OutboundCalls:
         await self.records.create(call.session_id, request.carrier, request.to, profile.name)
         subscription = self.gw.hub.subscribe(call.session_id, maxsize=200)
         with session_context(call.session_id):
-            self.gw.spawn(self._follow(call.session_id, subscription), f"outbound-record-{call_key}")
+            self.gw.spawn(self._follow(call, request, subscription), f"outbound-record-{call_key}")
             call.register()
             logger.info("dialling %s on %s (agent %s)", request.to, request.carrier, profile.name)
             self.gw.spawn(self._dial(dialer, call, request.to), f"outbound-dial-{call_key}")
@@ -88,14 +90,19 @@ class OutboundCalls:
         logger.info("the carrier placed the call (%s)", carrier_call_id)
         self.gw.hub.publish(call.session_id, CallProgress("queued", carrier_call_id=carrier_call_id))
 
-    async def _follow(self, session_id: str, subscription: Subscription) -> None:
-        """Write the call's progress and outcome to its record (the only writer of that row)."""
+    async def _follow(self, call: PhoneCall, request: CallRequest, subscription: Subscription) -> None:
+        """Write the call's progress and outcome to its record (the only writer of that row), then the SMS."""
+        session_id = call.session_id
         try:
             async for _, event in subscription:
                 if isinstance(event, CallProgress):
                     await self.records.progress(session_id, event.status, event.detail, event.carrier_call_id or None)
                 elif isinstance(event, SessionEnded):
                     await self.records.progress(session_id, event.outcome)
-                    return
+                    break
         finally:
             subscription.close()
+        if self.sms is not None:
+            with session_context(session_id):
+                decision = await self.sms.after_call(session_id, request.carrier, request.to, call.profile, request.variables)
+                await self.records.sms_decided(session_id, decision)

@@ -16,6 +16,7 @@ from channels.telephony.carrier import MediaRefused
 from channels.telephony.registry import new_call_key
 from gateway.logs import session_context
 from gateway.services import Gateway
+from gateway.store.sms import SmsRecords
 
 from . import wire
 from .answer import answer_twiml, busy_twiml, dial_done_twiml, unavailable_twiml
@@ -108,6 +109,22 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
         dial_status = str(form.get("DialCallStatus") or "")
         connected = await line.dial_result(request.args.get("call", ""), dial_status)
         return Response(dial_done_twiml(settings, connected), 200, content_type=TWIML)
+
+    @bp.post("/api/twilio/sms-status")
+    async def sms_status() -> Response:
+        """A message's delivery status (sent, delivered, failed, undelivered): into the SMS record."""
+        if line is None or signatures is None:
+            return Response("the Twilio channel is not configured", 503)
+        form = await signed_form()
+        if form is None:
+            return forbidden()
+        message_sid, status = str(form.get("MessageSid") or ""), str(form.get("MessageStatus") or "")
+        if not message_sid or not status:
+            return Response("a message status callback names its MessageSid and MessageStatus", 400)
+        detail = str(form.get("ErrorCode") or "")
+        if not await SmsRecords(gw.store).delivery(message_sid, status, detail):
+            logger.info("status %s of message %s: not a message of ours", status, message_sid)
+        return Response("", 204)
 
     @bp.websocket("/ws/twilio/<call_key>/<token>")
     async def media(call_key: str, token: str) -> Response | None:

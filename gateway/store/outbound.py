@@ -22,7 +22,8 @@ class OutboundRecords:
             await conn.execute(
                 insert(schema.outbound_calls).values(
                     id=call_id, carrier=carrier, to_number=to_number, agent=agent, status="dialling",
-                    detail="", progress=json.dumps([[now.isoformat(), "dialling"]]), created_at=now, updated_at=now,
+                    detail="", progress=json.dumps([[now.isoformat(), "dialling"]]), sms="pending", created_at=now,
+                    updated_at=now,
                 )
             )
 
@@ -42,6 +43,13 @@ class OutboundRecords:
                 values["carrier_call_id"] = carrier_call_id
             await conn.execute(update(table).where(table.c.id == call_id).values(**values))
 
+    async def sms_decided(self, call_id: str, decision: str) -> None:
+        """What became of the SMS after the call: ``sent``, ``not_due`` (its condition did not hold), ``failed``,
+        ``none`` (the profile has none)."""
+        async with self.store.engine.begin() as conn:
+            table = schema.outbound_calls
+            await conn.execute(update(table).where(table.c.id == call_id).values(sms=decision, updated_at=utcnow()))
+
     async def get(self, call_id: str) -> dict[str, Any] | None:
         table = schema.outbound_calls
         async with self.store.engine.connect() as conn:
@@ -56,6 +64,7 @@ class OutboundRecords:
             "status": row.status,
             "carrier_call_id": row.carrier_call_id,
             "detail": row.detail,
+            "sms_after_call": row.sms,
             "progress": [{"at": at, "status": status} for at, status in json.loads(row.progress or "[]")],
             "created_at": _iso(row.created_at),
             "updated_at": _iso(row.updated_at),

@@ -28,6 +28,7 @@ from .models import RecordedRequest
 from .notify import Notifier
 from .operations import OpResult, error
 from .rest import create_acs_app
+from .sms import SentSms
 from .tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ class AcsEmulator:
         self._notifier = Notifier()
         self._callees: dict[str, OutboundCallee] = {}
         self._transfers: dict[str, str] = {}
+        self.sms: list[SentSms] = []  # messages the resource accepted
+        self.sms_failures: dict[str, str] = {}  # recipient → the error message its SMS is refused with
 
     # -- lifecycle --
     @property
