@@ -20,11 +20,12 @@ from gateway.engines.providers import ws_url
 from gateway.events import CallProgress, Health
 from gateway.logs import session_context
 from gateway.services import Gateway
+from gateway.store.sms import SmsRecords
 
 from .control import APOLOGY_CONTEXT, GREETING_CONTEXT, CallControl
 from .media import AcsMedia
 from .outbound import create_failure_outcome
-from .wire import IncomingCall, SubscriptionValidation, WireError, parse_callbacks, parse_event_grid
+from .wire import IncomingCall, SmsDeliveryReport, SubscriptionValidation, WireError, parse_callbacks, parse_event_grid
 
 logger = logging.getLogger(__name__)
 TOKEN_PURPOSE = "acs"
@@ -159,9 +160,13 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
             if isinstance(event, SubscriptionValidation):
                 logger.info("Event Grid subscription validated")
                 return jsonify(validationResponse=event.code), 200
+        for report in (event for event in events if isinstance(event, SmsDeliveryReport)):
+            if not await SmsRecords(gw.store).delivery(report.message_id, report.status.lower(), report.details):
+                logger.info("SMS delivery report for a message not of ours ignored")
         answered, busy = [], 0
         for event in events:
-            assert isinstance(event, IncomingCall)
+            if not isinstance(event, IncomingCall):
+                continue
             line = line_for_context(event.incoming_call_context)
             if line is None or not (line.base_url or gw.settings.public_base_url) or gw.realtime is None:
                 return jsonify(error="the phone channel is not configured (see voice-gateway doctor)"), 503

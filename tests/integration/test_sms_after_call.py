@@ -1,6 +1,6 @@
 """The SMS after an outbound call, on each carrier: the profile's template with the call's variables and the
 booking's output, sent only when the booking tool succeeded; delivery status in the record (Twilio's signed status
-callbacks; ACS's SMS endpoint, HMAC-checked like Call Automation)."""
+callbacks; ACS's SMS endpoint, HMAC-checked like Call Automation, and its Event Grid delivery reports)."""
 
 from __future__ import annotations
 
@@ -98,6 +98,7 @@ async def test_twilio_sms_only_after_a_booking_with_its_delivery_status(tmp_path
 async def test_acs_sms_only_after_a_booking(tmp_path, booked: bool) -> None:
     async with phone_rig(tmp_path, script(booked), acs_options={"ring_delay_s": 0.05}, **settings(tmp_path)) as rig:
         rig.acs.set_outbound_outcome(PROSPECT, "answer", CALLEE_SAYS)
+        rig.acs.config.sms_events_url = rig.incoming_url  # the Event Grid subscription for SMS events
         status, body = await post_call(rig.url, {"to": "090-1234-5678", "carrier": "acs", "variables": {"name": "佐藤"}})
         assert status == 202
         call = await rig.acs.wait_for_call(lambda c: c.direction == "outbound", 5)
@@ -116,5 +117,6 @@ async def test_acs_sms_only_after_a_booking(tmp_path, booked: bool) -> None:
         [request] = rig.acs.requests_for("sms")
         assert request.status == 202  # the SDK's HMAC checked by the emulator
         await sms_decided(rig.url, body["id"], "sent")
-        rows = await sms_reach(rig.url, body["id"], "accepted")
-        assert [(m["message_id"], m["status"]) for m in rows] == [(sms.message_id, "accepted")]
+        rows = await sms_reach(rig.url, body["id"], "delivered")  # from the Event Grid delivery report
+        assert [(m["message_id"], m["status"]) for m in rows] == [(sms.message_id, "delivered")]
+        assert sms.reports == [200]

@@ -3,11 +3,12 @@ rings the gateway. Tests hold one ``AcsEmulator`` and drive everything through i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,8 @@ class AcsEmulator:
         self._transfers: dict[str, str] = {}
         self.sms: list[SentSms] = []  # messages the resource accepted
         self.sms_failures: dict[str, str] = {}  # recipient → the error message its SMS is refused with
+        self.sms_undelivered: dict[str, tuple[str, str]] = {}  # recipient → (DeliveryStatus, details) reported
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle --
     @property
@@ -97,6 +100,9 @@ class AcsEmulator:
         for call in list(self.calls.values()):
             with contextlib.suppress(TimeoutError):
                 await call.wait_closed(timeout_s=10.0)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -209,6 +215,15 @@ class AcsEmulator:
             return next((c for c in self.calls.values() if predicate is None or predicate(c)), None)
 
         return await self._notifier.wait_until(check, timeout_s, "a matching call")
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """A background job of the resource (not of a call), cancelled when the emulator stops."""
+        task = asyncio.create_task(coro, name=f"acs-emu-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def notify_changed(self) -> None:
+        self._notifier.notify()
 
     # -- REST bookkeeping (used by rest.py) --
     def record_request(self, record: RecordedRequest) -> None:

@@ -4,6 +4,7 @@ Recipients ``set_sms_failure`` names get an unsuccessful result (as a number tha
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Response, request
 
+from .eventgrid import post_events
+from .events import DEFAULT_TOPIC, utc_now_iso
 from .hmac_auth import verify_request
 from .models import RecordedRequest
 
@@ -34,6 +37,7 @@ class SentSms:
     delivery_report: bool
     tag: str | None
     at: float = field(default_factory=time.monotonic)
+    reports: list[int] = field(default_factory=list)  # the HTTP status of each delivery report posted
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -76,5 +80,44 @@ def _handle(emulator: AcsEmulator, path_and_query: str, body_bytes: bytes, recor
             continue
         sms = SentSms(f"Outgoing_{uuid.uuid4().hex}_noam", from_, to, str(message), bool(options.get("enableDeliveryReport")), options.get("tag"))
         emulator.sms.append(sms)
+        if sms.delivery_report and config.sms_events_url:
+            emulator.spawn(deliver_report(emulator, sms), f"sms-report-{sms.message_id}")
         results.append({"to": to, "messageId": sms.message_id, "httpStatusCode": 202, "repeatabilityResult": "accepted", "successful": True, "errorMessage": None})
     return Response(json.dumps({"value": results}), status=202, content_type="application/json")
+
+
+def delivery_report_event(sms: SentSms, status: str, details: str) -> dict[str, Any]:
+    """``Microsoft.Communication.SMSDeliveryReportReceived`` (Event Grid schema; its data keys are PascalCase)."""
+    now = utc_now_iso()
+    data: dict[str, Any] = {
+        "MessageId": sms.message_id,
+        "From": sms.from_,
+        "To": sms.to,
+        "DeliveryStatus": status,
+        "DeliveryStatusDetails": details,
+        "ReceivedTimestamp": now,
+        "DeliveryAttempts": [{"Timestamp": now, "SegmentsSucceeded": 1 if status == "Delivered" else 0, "SegmentsFailed": 0}],
+    }
+    if sms.tag is not None:
+        data["Tag"] = sms.tag
+    return {
+        "id": str(uuid.uuid4()),
+        "topic": DEFAULT_TOPIC,
+        "subject": f"/phonenumber/{sms.from_.lstrip('+')}",
+        "data": data,
+        "eventType": "Microsoft.Communication.SMSDeliveryReportReceived",
+        "dataVersion": "1.0",
+        "metadataVersion": "1",
+        "eventTime": now,
+    }
+
+
+async def deliver_report(emulator: AcsEmulator, sms: SentSms) -> None:
+    """The delivery report Event Grid posts once the handset took the message (or the carrier gave up)."""
+    await asyncio.sleep(emulator.config.sms_delivery_delay_s)
+    status, details = emulator.sms_undelivered.get(sms.to, ("Delivered", "No error."))
+    url = emulator.config.sms_events_url
+    assert url is not None
+    response = await post_events(url, [delivery_report_event(sms, status, details)], session=emulator.http())
+    sms.reports.append(response.status)
+    emulator.notify_changed()
