@@ -43,6 +43,14 @@ class SmsAfterCall(BaseModel):
     when_tool: str
 
 
+class AnsweringMachine(BaseModel):
+    """What an outbound call does when a machine answers (Twilio's answering-machine detection): hang up, or
+    leave ``message`` after the beep."""
+
+    action: Literal["hang_up", "leave_message"] = "hang_up"
+    message: str = Field(default="", max_length=500)
+
+
 class FrontMatter(BaseModel):
     name: str
     title: str = ""
@@ -56,6 +64,7 @@ class FrontMatter(BaseModel):
     turn_taking: TurnTaking = Field(default_factory=TurnTaking)
     operator_number: str | None = None  # where transfer_to_operator sends the call (a person's phone)
     sms_after_call: SmsAfterCall | None = None
+    answering_machine: AnsweringMachine = Field(default_factory=AnsweringMachine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,7 @@ class AgentProfile:
     path: str = ""
     operator_number: str | None = None
     sms_after_call: SmsAfterCall | None = None
+    answering_machine: AnsweringMachine = field(default_factory=AnsweringMachine)
 
     @property
     def first_step(self) -> str | None:
@@ -146,6 +156,7 @@ def parse_profile(text: str, path: str = "") -> AgentProfile:
         path=path,
         operator_number=meta.operator_number,
         sms_after_call=meta.sms_after_call,
+        answering_machine=meta.answering_machine,
     )
 
 

@@ -19,6 +19,7 @@ from gateway.services import Gateway
 from gateway.store.sms import SmsRecords
 
 from . import wire
+from .amd import on_answered_by
 from .answer import answer_twiml, busy_twiml, dial_done_twiml, unavailable_twiml
 from .calls import TwilioCalls
 from .media import TwilioMedia
@@ -109,6 +110,18 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
         dial_status = str(form.get("DialCallStatus") or "")
         connected = await line.dial_result(request.args.get("call", ""), dial_status)
         return Response(dial_done_twiml(settings, connected), 200, content_type=TWIML)
+
+    @bp.post("/api/twilio/amd")
+    async def amd() -> Response:
+        """Asynchronous answering-machine detection's result for a call we placed (``?call=<key>``, signed)."""
+        if line is None or signatures is None:
+            return Response("the Twilio channel is not configured", 503)
+        form = await signed_form()
+        if form is None:
+            return forbidden()
+        call_key = request.args.get("call", "")
+        gw.spawn(on_answered_by(line, call_key, str(form.get("AnsweredBy") or "")), f"amd-{call_key[:32]}")
+        return Response("", 204)  # at once: the hang-up or the message may take seconds
 
     @bp.post("/api/twilio/sms-status")
     async def sms_status() -> Response:

@@ -65,13 +65,17 @@ class TwilioControl:
         """The answer's ``<Connect><Stream>`` connects the media socket after the greeting: nothing to do here."""
 
     async def apologise(self, call_id: str, text: str, voice: str, language: str) -> None:
+        await self.say_then_hang_up(call_id, text, language)
+
+    async def say_then_hang_up(self, call_id: str, text: str, language: str) -> None:
+        """The call's TwiML becomes ``<Say>`` then ``<Hangup/>`` (which also ends the media stream)."""
         twiml = say_twiml(text, self.say_voice, language)
         try:
             await self.client.calls(call_id).update_async(twiml=twiml)
         except TwilioRestException as exc:
             if not gone(exc):
                 raise
-            logger.info("apology not spoken: the call has ended already")
+            logger.info("not spoken: the call has ended already")
 
     async def transfer(self, call_id: str, target: str, call_key: str) -> None:
         """Cold transfer: the call's TwiML becomes ``<Dial>`` (which ends the media stream); how the dial went comes

@@ -39,6 +39,9 @@ class TwilioDialer:
             status_callback=f"{self.base_url}/api/twilio/status",
             status_callback_event=STATUS_EVENTS,
             timeout=self.ring_timeout_s,
+            machine_detection="DetectMessageEnd",  # machine_end_*: after the greeting, at the beep
+            async_amd="true",  # the agent starts at once; the result comes to the AMD callback
+            async_amd_status_callback=f"{self.base_url}/api/twilio/amd?call={call.call_key}",
         )
         sid = str(created.sid)
         call.connection_id = call.connection_id or sid
