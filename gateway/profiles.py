@@ -49,6 +49,10 @@ class AnsweringMachine(BaseModel):
 
     action: Literal["hang_up", "leave_message"] = "hang_up"
     message: str = Field(default="", max_length=500)
+    # ACS has no detection: "press_key" asks the callee to press a key before the agent speaks (none: no check)
+    check: Literal["none", "press_key"] = "none"
+    check_prompt: str = "お電話ありがとうございます。お話しいただける場合は、いずれかのボタンを押してください。"
+    check_timeout_s: int = Field(default=8, ge=2, le=30)
 
 
 class FrontMatter(BaseModel):

@@ -22,7 +22,8 @@ from gateway.logs import session_context
 from gateway.services import Gateway
 from gateway.store.sms import SmsRecords
 
-from .control import APOLOGY_CONTEXT, GREETING_CONTEXT, CallControl
+from . import machine_check
+from .control import APOLOGY_CONTEXT, GREETING_CONTEXT, HUMAN_CHECK_CONTEXT, CallControl
 from .media import AcsMedia
 from .outbound import create_failure_outcome
 from .wire import IncomingCall, SmsDeliveryReport, SubscriptionValidation, WireError, parse_callbacks, parse_event_grid
@@ -48,6 +49,7 @@ class PhoneCalls(LiveCalls):
         self.base_url = base_url
         self.verify_jwt = verify_jwt
         self.owns: Callable[[str], bool] = lambda _context: False
+        self.key_checks: dict[str, str] = {}  # outbound calls asking for a key before the agent: call key → state
 
     async def for_callbacks(self, call_key: str, names: list[str], agent: str | None) -> PhoneCall | None:
         """The live call these callbacks are about, or ``None`` when they must change nothing.
@@ -219,7 +221,13 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                     call.connection_id = event.call_connection_id
                 if event.name == "CallConnected":
                     gw.hub.publish(call.session_id, CallProgress("in-progress"))
-                    gw.spawn(call.on_connected(event.call_connection_id), f"connected-{call_key}")
+                    if call_key in phone.key_checks:  # an outbound call that asks for a key before the agent speaks
+                        gw.spawn(machine_check.ask(phone, call, event.call_connection_id), f"key-check-{call_key}")
+                    else:
+                        gw.spawn(call.on_connected(event.call_connection_id), f"connected-{call_key}")
+                elif event.name in ("RecognizeCompleted", "RecognizeFailed") and event.operation_context == HUMAN_CHECK_CONTEXT:
+                    keyed = event.name == "RecognizeCompleted"
+                    gw.spawn(machine_check.answered(phone, call, keyed), f"key-check-{call_key}")
                 elif event.name == "CallTransferAccepted":
                     gw.hub.publish(call.session_id, CallProgress("transferred"))
                 elif event.name == "CallTransferFailed":
@@ -234,6 +242,7 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                 elif event.name.startswith("MediaStreaming"):
                     gw.hub.publish(call.session_id, media_health(event.name, event.detail))
                 elif event.name == "CallDisconnected":
+                    phone.key_checks.pop(call_key, None)
                     gw.spawn(phone.end(call_key, call.outcome if call.outcome != "completed" else "caller_hung_up"), f"end-{call_key}")
         return jsonify(ok=True), 200
 

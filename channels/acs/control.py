@@ -19,6 +19,7 @@ from azure.communication.callautomation import (
     MediaStreamingContentType,
     MediaStreamingOptions,
     PhoneNumberIdentifier,
+    RecognizeInputType,
     StreamingTransportType,
     TextSource,
 )
@@ -34,6 +35,7 @@ T = TypeVar("T")
 GREETING_CONTEXT = "greeting"  # operation contexts: PlayCompleted/PlayFailed tell which play ended
 APOLOGY_CONTEXT = "apology"
 TRANSFER_CONTEXT = "transfer"
+HUMAN_CHECK_CONTEXT = "human-check"
 
 
 async def unsent_retried(operation: str, request: Callable[[], Awaitable[T]]) -> T:
@@ -141,6 +143,20 @@ class CallControl:
         connection = self.client.get_call_connection(call_id)
         kwargs = {"source_caller_id_number": PhoneNumberIdentifier(self.caller_id)} if self.caller_id else {}
         await connection.transfer_call_to_participant(PhoneNumberIdentifier(target), operation_context=TRANSFER_CONTEXT, **kwargs)
+
+    async def ask_key_press(self, call_id: str, target: str, prompt: str, voice: str, language: str, timeout_s: int) -> None:
+        """Play ``prompt`` and wait for one key from ``target``: ``RecognizeCompleted`` (a person) or
+        ``RecognizeFailed`` (nothing pressed: an answering machine, most likely)."""
+        connection = self.client.get_call_connection(call_id)
+        await connection.start_recognizing_media(
+            RecognizeInputType.DTMF,
+            PhoneNumberIdentifier(target),
+            play_prompt=TextSource(text=prompt, voice_name=voice, source_locale=language),
+            initial_silence_timeout=timeout_s,
+            dtmf_max_tones_to_collect=1,
+            interrupt_prompt=True,
+            operation_context=HUMAN_CHECK_CONTEXT,
+        )
 
     async def hang_up(self, call_connection_id: str) -> None:
         connection = self.client.get_call_connection(call_connection_id)

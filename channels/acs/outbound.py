@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from channels.telephony.call import PhoneCall
 from gateway.config import Settings
 
+from .machine_check import PENDING
+
 if TYPE_CHECKING:
     from .blueprint import PhoneCalls
 
@@ -44,6 +46,8 @@ class AcsDialer:
 
     async def dial(self, call: PhoneCall, to: str) -> str:
         assert self.caller_id is not None
+        if call.profile.answering_machine.check == "press_key":
+            self._line.key_checks[call.call_key] = PENDING
         callback_url, media_url = self._line.urls(call.call_key, call.profile.name)
         connection_id = await self._line.control.create_call(to, self.caller_id, callback_url, media_url, call.call_key)
         call.connection_id = call.connection_id or connection_id

@@ -58,3 +58,45 @@ async def test_a_refused_create_call_is_a_failed_call(tmp_path) -> None:
         assert status == 202
         record = await record_reaches(rig.url, body["id"], "failed")
         assert "caller ID" in record["detail"]
+
+
+KEY_CHECK_PROFILE = """---
+name: key-check
+greeting: こんにちは、サンプル社です。
+greeting_mode: play
+answering_machine:
+  check: press_key
+  check_timeout_s: 2
+  action: {action}
+  message: サンプル社です。またお電話いたします。
+---
+ご案内してください。
+"""
+
+
+@pytest.mark.parametrize(("keys", "action", "recorded"), [("1", "hang_up", None), (None, "hang_up", "machine"), (None, "leave_message", "machine_message_left")])
+async def test_acs_asks_for_a_key_before_the_agent_speaks(tmp_path, keys: str | None, action: str, recorded: str | None) -> None:
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    (folder / "check.md").write_text(KEY_CHECK_PROFILE.format(action=action), encoding="utf-8")
+    settings = {**OUTBOUND_SETTINGS, "agents_dir": folder, "agent": "key-check"}
+    async with phone_rig(tmp_path, Script(steps=[]), acs_options={"ring_delay_s": 0.05}, **settings) as rig:
+        rig.acs.set_outbound_outcome(PROSPECT, "answer", [Silence(3000)], keys=keys)
+        status, body = await post_call(rig.url, {"to": PROSPECT, "carrier": "acs"})
+        assert status == 202
+        call = await rig.acs.wait_for_call(lambda c: c.direction == "outbound", 5)
+        if keys:
+            await call.wait_for("RecognizeCompleted", 10)
+            await call.wait_for(lambda c: c.media is not None and c.media.connected, 10)
+            operations = rig.acs.operations(call.call_connection_id)
+            assert operations.index("recognize") < operations.index("play") < operations.index("startMediaStreaming")
+            record = await record_reaches(rig.url, body["id"], "answered")
+            assert "a key was pressed" in record["detail"]
+            await call.hang_up()
+            return
+        record = await record_reaches(rig.url, body["id"], recorded, timeout=15)
+        operations = rig.acs.operations(call.call_connection_id)
+        assert "startMediaStreaming" not in operations  # the agent never spoke to the machine
+        plays = [r.body["playSources"][0]["text"]["text"] for r in rig.acs.requests_for("play")]
+        assert plays == (["サンプル社です。またお電話いたします。"] if action == "leave_message" else [])
+        assert [p["status"] for p in record["progress"]][-2:] == ["answered", recorded]

@@ -32,6 +32,7 @@ from .models import (
 )
 from .notify import Notifier
 from .playback import PlayQueue
+from .recognize import recognize_dtmf
 from .timeline import MediaTimeline
 from .tokens import TokenIssuer
 
@@ -160,6 +161,11 @@ class EmulatedCall:
     def transfer(self, target: str, outcome: str, operation_context: str | None) -> None:
         """A cold transfer to ``target``: ``accept`` (CallTransferAccepted, then this leg leaves) or a SIP failure."""
         self._spawn(self._transfer(target, outcome, operation_context), "transfer")
+
+    def recognize(self, tones: str | None, silence_timeout_s: float, operation_context: str | None) -> None:
+        """A DTMF recognize with a prompt: the callee keys ``tones`` after it, or nothing (RecognizeFailed)."""
+        prompt_s = self.config.play.duration_s or self.config.play.min_duration_s
+        self._spawn(recognize_dtmf(self._emit, prompt_s, tones, silence_timeout_s, operation_context), "recognize")
 
     def end(self, by: str, notify: bool = True) -> None:
         """Start tearing the call down (idempotent); ``notify`` sends CallDisconnected to the gateway."""

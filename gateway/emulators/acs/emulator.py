@@ -42,6 +42,7 @@ class OutboundCallee:
 
     outcome: str = "answer"
     script: tuple[ScriptItem | str | Path | AudioChunk, ...] = ()
+    keys: str | None = "1"  # what a person keys when asked to press a key; None: a machine, which never does
 
 
 class AcsEmulator:
@@ -142,13 +143,18 @@ class AcsEmulator:
         return call
 
     def set_outbound_outcome(
-        self, to: str, outcome: str = "answer", script: Iterable[ScriptItem | str | Path | AudioChunk] = ()
+        self,
+        to: str,
+        outcome: str = "answer",
+        script: Iterable[ScriptItem | str | Path | AudioChunk] = (),
+        keys: str | None = "1",
     ) -> None:
         """What happens when the gateway calls ``to``: ``answer`` (then the callee says ``script``), ``busy``,
-        ``no-answer`` or ``failed``. Numbers without one answer and stay silent."""
+        ``no-answer`` or ``failed``; ``keys``: what it keys when a prompt asks (None: an answering machine).
+        Numbers without one answer and stay silent."""
         if outcome not in OUTBOUND_OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
-        self._callees[to] = OutboundCallee(outcome, tuple(script))
+        self._callees[to] = OutboundCallee(outcome, tuple(script), keys)
 
     def set_transfer_outcome(self, target: str, outcome: str = "accept") -> None:
         """What happens when the gateway transfers a call to ``target``: ``accept``, ``busy``, ``no-answer`` or

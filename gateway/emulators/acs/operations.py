@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .models import CallState, MediaStreamingConfig, phone_identifier
+from .recognize import silence_timeout_s
 
 if TYPE_CHECKING:
     from .call import EmulatedCall
@@ -172,6 +173,16 @@ async def transfer(emu: AcsEmulator, call: EmulatedCall, body: dict[str, Any]) -
         return error(400, "BadRequest", "targetParticipant.phoneNumber is required (emulator: PSTN only).")
     call.transfer(target, emu.transfer_outcome(target), _op_context(body))
     return OpResult(202, {"operationContext": _op_context(body)})
+
+
+@call_op("POST", "recognize")
+async def recognize(emu: AcsEmulator, call: EmulatedCall, body: dict[str, Any]) -> OpResult:
+    timeout_s = silence_timeout_s(body)
+    if timeout_s is None:
+        return error(400, "BadRequest", "The emulator recognizes DTMF only.")
+    callee = emu.outbound_callee(call.callee) if call.direction == "outbound" else None
+    call.recognize(callee.keys if callee else None, timeout_s, _op_context(body))
+    return OpResult(202)
 
 
 @call_op("POST", "hold")
