@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 
 from gateway.profiles import AgentProfile
 
 MAX_VARIABLES = 20
 MAX_KEY_CHARS = 40
 MAX_VALUE_CHARS = 200
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FENCE = "```"
 DATA_HEADING = "# この通話のデータ (call data)"
 DATA_RULE = (
@@ -37,8 +35,8 @@ def check_variables(raw: object) -> dict[str, str]:
         raise InvalidVariables(f"at most {MAX_VARIABLES} variables")
     checked: dict[str, str] = {}
     for key, value in raw.items():
-        if not isinstance(key, str) or len(key) > MAX_KEY_CHARS or not _KEY.fullmatch(key):
-            raise InvalidVariables(f"variable name {str(key)[:MAX_KEY_CHARS]!r}: letters, digits and _ only, at most {MAX_KEY_CHARS}")
+        if not isinstance(key, str) or len(key) > MAX_KEY_CHARS or not key.isidentifier():
+            raise InvalidVariables(f"variable name {str(key)[:MAX_KEY_CHARS]!r}: letters (any script), digits and _ only, at most {MAX_KEY_CHARS}")
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise InvalidVariables(f"variable {key!r}: a value is a string or a number")
         text = str(value)

@@ -86,6 +86,8 @@ def create_calls_blueprint(gw: Gateway, dialers: dict[str, Dialer], sms: dict[st
         if record is None:
             return error(404, "no such call")
         record["sms"] = await outbound.sms.records.of_conversation(record["id"]) if outbound.sms else []
+        conversation = await gw.store.conversation(record["id"])
+        record["summary"] = (conversation or {}).get("summary")
         return jsonify(record), 200
 
     return bp

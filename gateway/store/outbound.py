@@ -56,8 +56,11 @@ class OutboundRecords:
             row = (await conn.execute(select(table).where(table.c.id == call_id))).first()
         if row is None:
             return None
+        progress = json.loads(row.progress or "[]")
         return {
             "id": row.id,
+            "done": row.sms != "pending",  # ended, and what follows the end (the SMS decision) is done
+            "duration_s": _talk_seconds(progress),
             "carrier": row.carrier,
             "to": row.to_number,
             "agent": row.agent,
@@ -65,10 +68,18 @@ class OutboundRecords:
             "carrier_call_id": row.carrier_call_id,
             "detail": row.detail,
             "sms_after_call": row.sms,
-            "progress": [{"at": at, "status": status} for at, status in json.loads(row.progress or "[]")],
+            "progress": [{"at": at, "status": status} for at, status in progress],
             "created_at": _iso(row.created_at),
             "updated_at": _iso(row.updated_at),
         }
+
+
+def _talk_seconds(progress: list[list[str]]) -> float | None:
+    """Seconds from the answer (``in-progress``) to the last step; ``None`` for a call never answered."""
+    answered = next((at for at, status in progress if status == "in-progress"), None)
+    if answered is None or not progress:
+        return None
+    return round((dt.datetime.fromisoformat(progress[-1][0]) - dt.datetime.fromisoformat(answered)).total_seconds(), 1)
 
 
 def _iso(value: dt.datetime) -> str:
