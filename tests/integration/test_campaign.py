@@ -1,0 +1,72 @@
+"""A campaign from the CLI against a gateway on the Twilio emulator: every good row dialled (at most two at once),
+a busy number retried, bad and repeated rows reported and never dialled, results exported as CSV with a BOM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+
+from gateway.cli import main
+from gateway.emulators.realtime import Script
+from gateway.emulators.twilio import TwilioCall
+from tests.integration.outbound_rig import API_TOKEN, OUTBOUND_SETTINGS
+from tests.integration.twilio_rig import twilio_rig
+
+CALL_LIST = """電話番号,氏名,会社
+090-1234-5001,山田,A社
+090-1234-5002,佐藤,B社
+12345,誤り,C社
+090-1234-5003,鈴木,D社
++81 90 1234 5001,山田（重複）,A社
+090-1234-5004,高橋,E社
+"""
+
+
+async def test_a_campaign_run_from_the_cli(tmp_path, monkeypatch) -> None:
+    listed = tmp_path / "list.csv"
+    listed.write_text(CALL_LIST, encoding="utf-8")
+    out = tmp_path / "results.csv"
+    async with twilio_rig(tmp_path, Script(steps=[]), twilio_config={"ring_delay_s": 0.05}, **OUTBOUND_SETTINGS) as rig:
+        rig.twilio.set_outbound_outcome("+819012345003", "busy")
+        peak, seen = 0, set()
+
+        def new_call(call: TwilioCall) -> bool:
+            nonlocal peak
+            peak = max(peak, sum(1 for c in rig.twilio.calls.values() if not c.status.terminal))
+            return call.sid not in seen
+
+        async def talk_then_hang_up(call: TwilioCall) -> None:
+            await call.wait_for(lambda c: c.status.terminal or (c.stream is not None and c.stream.connected), 30)
+            if not call.status.terminal:
+                await call.hang_up()
+
+        async def callees_hang_up() -> None:  # each prospect who answers talks a moment, then hangs up
+            async with asyncio.TaskGroup() as group:
+                while True:
+                    call = await rig.twilio.wait_for_call(new_call, 60)
+                    seen.add(call.sid)
+                    group.create_task(talk_then_hang_up(call))
+
+        hang_ups = asyncio.create_task(callees_hang_up())
+        monkeypatch.setenv("API_TOKEN", API_TOKEN)
+        argv = ["campaign", "run", str(listed), "--gateway", rig.url, "--carrier", "twilio", "--concurrency", "2",
+                "--retries", "1", "--retry-delay", "0.1", "--any-time", "--out", str(out)]
+        try:
+            assert await asyncio.wait_for(asyncio.to_thread(main, argv), 60) == 0
+        finally:
+            hang_ups.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hang_ups
+        data = out.read_bytes()
+        assert data.startswith(b"\xef\xbb\xbf")
+        rows = {int(r["line"]): r for r in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))}
+        assert {line: r["outcome"] for line, r in rows.items()} == {
+            2: "answered", 3: "answered", 4: "invalid", 5: "busy", 6: "invalid", 7: "answered"}
+        assert rows[5]["attempts"] == "2" and rows[2]["attempts"] == "1"
+        assert rows[2]["name"] == "山田" and rows[2]["call_id"].startswith("phone-") and float(rows[2]["duration_s"]) >= 0
+        assert "same number as line 2" in rows[6]["reason"]
+        dialled = sorted(c.to for c in rig.twilio.calls.values())
+        assert dialled == ["+819012345001", "+819012345002", "+819012345003", "+819012345003", "+819012345004"]
+        assert 1 <= peak <= 2
