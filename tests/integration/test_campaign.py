@@ -9,9 +9,11 @@ import csv
 import io
 
 from gateway.cli import main
+from gateway.emulators.acs import EmulatedCall
 from gateway.emulators.realtime import Script
 from gateway.emulators.twilio import TwilioCall
 from tests.integration.outbound_rig import API_TOKEN, OUTBOUND_SETTINGS
+from tests.integration.phone_rig import phone_rig
 from tests.integration.twilio_rig import twilio_rig
 
 CALL_LIST = """電話番号,氏名,会社
@@ -70,3 +72,39 @@ async def test_a_campaign_run_from_the_cli(tmp_path, monkeypatch) -> None:
         dialled = sorted(c.to for c in rig.twilio.calls.values())
         assert dialled == ["+819012345001", "+819012345002", "+819012345003", "+819012345003", "+819012345004"]
         assert 1 <= peak <= 2
+
+
+async def test_twenty_prospects_on_acs(tmp_path, monkeypatch) -> None:
+    """The issue's size: 20 prospects on the ACS emulator, three at once; every one ends answered."""
+    numbers = [f"+8190123456{n:02d}" for n in range(20)]
+    listed = tmp_path / "list.csv"
+    listed.write_text("phone,name\n" + "".join(f"{n},客{i}\n" for i, n in enumerate(numbers)), encoding="utf-8")
+    out = tmp_path / "results.csv"
+    acs_options = {"ring_delay_s": 0.05}
+    async with phone_rig(tmp_path, Script(steps=[]), acs_options=acs_options, play_s=0.1, **OUTBOUND_SETTINGS) as rig:
+        seen: set[str] = set()
+
+        async def talk_then_hang_up(call: EmulatedCall) -> None:
+            await call.wait_for(lambda c: c.media is not None and c.media.connected, 30)
+            await call.hang_up()
+
+        async def callees_hang_up() -> None:
+            async with asyncio.TaskGroup() as group:
+                while True:
+                    call = await rig.acs.wait_for_call(lambda c: c.call_connection_id not in seen, 60)
+                    seen.add(call.call_connection_id)
+                    group.create_task(talk_then_hang_up(call))
+
+        hang_ups = asyncio.create_task(callees_hang_up())
+        monkeypatch.setenv("API_TOKEN", API_TOKEN)
+        argv = ["campaign", "run", str(listed), "--gateway", rig.url, "--carrier", "acs", "--concurrency", "3",
+                "--any-time", "--out", str(out)]
+        try:
+            assert await asyncio.wait_for(asyncio.to_thread(main, argv), 120) == 0
+        finally:
+            hang_ups.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hang_ups
+        rows = list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
+        assert [r["to"] for r in rows] == numbers and {r["outcome"] for r in rows} == {"answered"}
+        assert sorted(c.callee for c in rig.acs.calls.values()) == numbers
