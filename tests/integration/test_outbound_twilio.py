@@ -113,3 +113,19 @@ async def test_a_human_answer_lets_the_agent_go_on(tmp_path) -> None:
         await wait_until(lambda: any(isinstance(e, CallProgress) and e.detail == "answered by human" for e in rig.gw.hub.history(body["id"])), 5, "the AMD result")
         assert not rig.gw.hub.ended(body["id"])
         assert await call.hang_up() == "completed"
+
+
+async def test_the_new_webhooks_take_only_twilios_signature(tmp_path) -> None:
+    async with twilio_rig(tmp_path, Script(steps=[]), **OUTBOUND_SETTINGS) as rig:
+        forms = {
+            "/api/twilio/amd?call=00000000deadbeef": [("CallSid", "CA" + "1" * 32), ("AnsweredBy", "machine_end_beep")],
+            "/api/twilio/dial-result?call=00000000deadbeef": [("CallSid", "CA" + "1" * 32), ("DialCallStatus", "busy")],
+            "/api/twilio/sms-status": [("MessageSid", "SM" + "1" * 32), ("MessageStatus", "delivered")],
+        }
+        for path, params in forms.items():
+            assert (await rig.post(path, params, signed=False))[0] == 403, path
+            assert (await rig.post(path, params, signature="Zm9yZ2Vk"))[0] == 403, path
+        # signed, but about nothing of ours: accepted, and nothing changes
+        assert (await rig.post("/api/twilio/sms-status", forms["/api/twilio/sms-status"]))[0] == 204
+        assert (await rig.post("/api/twilio/amd?call=00000000deadbeef", forms["/api/twilio/amd?call=00000000deadbeef"]))[0] == 204
+        assert not rig.line.calls and rig.twilio.requests == []
