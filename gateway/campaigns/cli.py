@@ -14,11 +14,17 @@ from .export import to_csv
 from .hours import CallingHours
 from .runner import CampaignOptions, CampaignRunner
 
+DESCRIPTION = (
+    "Dial a CSV call list through a running gateway's calls API (API_TOKEN in the environment): at most "
+    "--concurrency calls at once, within calling hours, busy and no answer retried; each row's outcome is printed "
+    "as it ends and written to a CSV in UTF-8 with a BOM."
+)
+
 
 def add_campaign_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    campaign = sub.add_parser("campaign", help="dial a CSV call list through a running gateway", description=__doc__)
+    campaign = sub.add_parser("campaign", help="dial a CSV call list through a running gateway", description=DESCRIPTION)
     actions = campaign.add_subparsers(dest="campaign_command", required=True)
-    run = actions.add_parser("run", help="dial every row of a call list", description=__doc__)
+    run = actions.add_parser("run", help="dial every row of a call list", description=DESCRIPTION)
     run.add_argument("call_list", type=Path, help="CSV: a phone column (phone / 電話番号), name, other columns as variables")
     run.add_argument("--gateway", default="http://127.0.0.1:8000", help="the gateway's base URL")
     run.add_argument("--agent", default=None, help="agent profile (default: the gateway's AGENT)")
