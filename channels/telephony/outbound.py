@@ -60,6 +60,8 @@ class OutboundCalls:
             return "no AI provider is configured"
         if self.gw.draining:
             return "draining: not placing new calls"
+        if self.gw.at_media_capacity():
+            return f"at capacity (MAX_MEDIA_SESSIONS={self.gw.settings.max_media_sessions}): try again when a call ends"
         return dialer.refusal()
 
     async def place(self, request: CallRequest) -> str:

@@ -129,3 +129,18 @@ async def test_the_new_webhooks_take_only_twilios_signature(tmp_path) -> None:
         assert (await rig.post("/api/twilio/sms-status", forms["/api/twilio/sms-status"]))[0] == 204
         assert (await rig.post("/api/twilio/amd?call=00000000deadbeef", forms["/api/twilio/amd?call=00000000deadbeef"]))[0] == 204
         assert not rig.line.calls and rig.twilio.requests == []
+
+
+async def test_no_call_is_placed_past_capacity(tmp_path) -> None:
+    async with twilio_rig(tmp_path, Script(steps=[]), max_media_sessions=1, **OUTBOUND_SETTINGS) as rig:
+        status, first = await post_call(rig.url, {"to": "090-1234-5678", "carrier": "twilio"})
+        assert status == 202
+        status, body = await post_call(rig.url, {"to": "090-1234-5679", "carrier": "twilio"})
+        assert status == 503 and "at capacity" in body["error"]
+        assert len(calls_created(rig)) <= 1
+        call = await rig.twilio.wait_for_call(lambda c: c.to == "+819012345678", 5)
+        await call.wait_for(lambda c: c.stream is not None and c.stream.connected, 10)
+        assert await call.hang_up() == "completed"
+        await record_reaches(rig.url, first["id"], "caller_hung_up")
+        status, _ = await post_call(rig.url, {"to": "090-1234-5679", "carrier": "twilio"})
+        assert status == 202  # the line is free again
