@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from .call_list import CallListError, parse_call_list
 from .export import to_csv
@@ -36,8 +39,17 @@ def add_campaign_parser(sub: argparse._SubParsersAction) -> None:  # type: ignor
     run.add_argument("--days", default="mon-fri", help="calling days: mon-fri, mon,wed,sat or all (default mon-fri)")
     run.add_argument("--tz", default="Asia/Tokyo", help="time zone of the calling hours (default Asia/Tokyo)")
     run.add_argument("--any-time", action="store_true", help="ignore calling hours (only for lists cleared for now)")
-    run.add_argument("--out", type=Path, default=None, help="results CSV (UTF-8 with BOM; default: <list>-results.csv)")
+    run.add_argument("--out", type=Path, default=None, help="results CSV (UTF-8 with BOM; default: <list>-results.csv), rewritten as each row ends")
+    run.add_argument("--resume", action="store_true", help="skip the rows --out already has a result for (a campaign stopped half-way)")
     run.set_defaults(func=cmd_campaign_run)
+
+
+def read_results(path: Path) -> dict[int, dict[str, Any]]:
+    """The rows an earlier run of this campaign finished (bad rows are re-checked, not taken from it)."""
+    if not path.is_file():
+        return {}
+    rows = csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8-sig")))
+    return {int(r["line"]): dict(r) for r in rows if r.get("outcome") and r["outcome"] != "invalid"}
 
 
 def cmd_campaign_run(args: argparse.Namespace) -> int:
@@ -62,12 +74,20 @@ def cmd_campaign_run(args: argparse.Namespace) -> int:
     if args.concurrency < 1 or args.retries < 0:
         sys.stderr.write("campaign: --concurrency is at least 1 and --retries at least 0\n")
         return 2
-    options = CampaignOptions(args.agent, args.carrier, args.concurrency, args.retries, args.retry_delay, hours)
-    say(f"dialling {len(call_list.prospects)} numbers, {args.concurrency} at once")
-    results = asyncio.run(CampaignRunner(args.gateway, token.get_secret_value(), options, say).run(call_list.prospects))
-    bad_rows = [{"line": b.line, "to": b.raw, "outcome": "invalid", "reason": b.reason} for b in call_list.bad_rows]
     out = args.out or args.call_list.with_name(f"{args.call_list.stem}-results.csv")
-    out.write_bytes(to_csv(sorted(results + bad_rows, key=lambda r: r["line"])))
+    done = read_results(out) if args.resume else {}
+    prospects = [p for p in call_list.prospects if p.line not in done]
+    rows = {b.line: {"line": b.line, "to": b.raw, "outcome": "invalid", "reason": b.reason} for b in call_list.bad_rows}
+    rows.update(done)
+
+    def row_done(row: dict[str, Any]) -> None:  # the file is whole after every row: a stopped campaign resumes from it
+        rows[row["line"]] = row
+        out.write_bytes(to_csv(sorted(rows.values(), key=lambda r: int(r["line"]))))
+
+    options = CampaignOptions(args.agent, args.carrier, args.concurrency, args.retries, args.retry_delay, hours)
+    say(f"dialling {len(prospects)} numbers, {args.concurrency} at once" + (f" ({len(done)} done before)" if done else ""))
+    results = asyncio.run(CampaignRunner(args.gateway, token.get_secret_value(), options, say, row_done).run(prospects))
+    out.write_bytes(to_csv(sorted(rows.values(), key=lambda r: int(r["line"]))))
     counts = Counter(r["outcome"] for r in results)
     say("done: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f"; results in {out}")
     return 0

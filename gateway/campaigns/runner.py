@@ -45,11 +45,20 @@ def campaign_outcome(record: dict[str, Any]) -> str:
 
 
 class CampaignRunner:
-    def __init__(self, base_url: str, token: str, options: CampaignOptions, report: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        options: CampaignOptions,
+        report: Callable[[str], None] = lambda _: None,
+        row_done: Callable[[dict[str, Any]], None] = lambda _: None,
+    ) -> None:
+        """``report``: one line of progress; ``row_done``: a row's final result, the moment it has one."""
         self.base_url = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"}
         self.options = options
         self.report = report
+        self.row_done = row_done
         self.live = 0
         self.peak = 0  # the most calls live at once
 
@@ -74,6 +83,7 @@ class CampaignRunner:
                        summary=record.get("summary"), reason=record.get("detail") or record.get("error"))
             self.report(f"line {prospect.line} {prospect.to}: {outcome} (attempt {attempt})")
             if outcome not in RETRIED or attempt > self.options.retries:
+                self.row_done(row)
                 return row
             await asyncio.sleep(self.options.retry_delay_s)
         return row

@@ -108,3 +108,19 @@ async def test_twenty_prospects_on_acs(tmp_path, monkeypatch) -> None:
         rows = list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
         assert [r["to"] for r in rows] == numbers and {r["outcome"] for r in rows} == {"answered"}
         assert sorted(c.callee for c in rig.acs.calls.values()) == numbers
+
+
+async def test_a_stopped_campaign_resumes_with_the_rows_not_yet_done(tmp_path, monkeypatch) -> None:
+    listed = tmp_path / "list.csv"
+    listed.write_text("phone,name\n090-1234-5001,山田\n090-1234-5002,佐藤\n", encoding="utf-8")
+    out = tmp_path / "results.csv"
+    out.write_bytes("\ufeffline,to,name,outcome,attempts,call_id\r\n2,+819012345001,山田,answered,1,phone-earlier\r\n".encode())
+    async with twilio_rig(tmp_path, Script(steps=[]), twilio_config={"ring_delay_s": 0.05}, **OUTBOUND_SETTINGS) as rig:
+        rig.twilio.set_outbound_outcome("+819012345002", "busy")
+        monkeypatch.setenv("API_TOKEN", API_TOKEN)
+        argv = ["campaign", "run", str(listed), "--gateway", rig.url, "--carrier", "twilio", "--retries", "0",
+                "--any-time", "--resume", "--out", str(out)]
+        assert await asyncio.wait_for(asyncio.to_thread(main, argv), 60) == 0
+        assert [c.to for c in rig.twilio.calls.values()] == ["+819012345002"]  # line 2 was done: not dialled again
+    rows = {r["line"]: r for r in csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig")))}
+    assert rows["2"]["call_id"] == "phone-earlier" and rows["3"]["outcome"] == "busy"
