@@ -29,6 +29,7 @@ A voice gateway between callers (phone, browser) and one AI voice agent.
   simulate-call  place an emulated phone call against a running gateway
   bench          measure concurrent calls, latency and cost per call
   readings       how a text would be read aloud (katakana, --ssml, or --digits for what a caller said)
+  campaign       dial a CSV call list through a running gateway (outcomes exported as CSV)
 """
 
 
@@ -177,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="show which channels and providers are configured", description="Prints one line per channel and provider (never a secret); exit 1 when a needed one is missing.")
     doctor.set_defaults(func=cmd_doctor)
     from .bench.cli import add_bench_parser
+    from .campaigns.cli import add_campaign_parser
     from .demo import add_demo_parser
     from .readings.cli import add_readings_parser
     from .simulate import add_simulate_parser
@@ -185,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_parser(sub)
     add_bench_parser(sub)
     add_readings_parser(sub)
+    add_campaign_parser(sub)
     return parser
 
 

@@ -132,6 +132,7 @@ class Settings(BaseSettings):
     event_grid_secret: SecretStr | None = None
     acs_jwks_url: str = MICROSOFT_ACS_JWKS_URL
     cognitive_services_endpoint: str | None = None
+    acs_phone_number: str | None = None  # the caller ID of outbound ACS calls (E.164, a number of the resource)
 
     # --- Twilio ----------------------------------------------------------------------------------------------------
     twilio_account_sid: str | None = None
@@ -174,6 +175,8 @@ class Settings(BaseSettings):
 
     # --- console and web -------------------------------------------------------------------------------------------
     console_token: SecretStr | None = None
+    api_token: SecretStr | None = None  # bearer token of POST /api/calls (outbound calls); unset: the API is off
+    outbound_ring_timeout_s: int = Field(default=30, ge=5, le=600)  # an outbound call rings this long, then no answer
     mint_rate_per_minute: int = Field(default=10, ge=1)
     browser_resume_grace_s: float = Field(default=30.0, ge=0)  # a dropped browser socket may reconnect this long
     ephemeral_key_ttl_s: int = Field(default=120, ge=10, le=7200)

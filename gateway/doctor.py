@@ -100,6 +100,17 @@ def _shared_state(settings: Settings) -> Check:
     return Check("Shared state", False, detail, ["REDIS_URL"], optional=True)
 
 
+def _outbound(settings: Settings) -> Check:
+    """Outbound calls (POST /api/calls, campaigns): the API token, and a caller ID per configured carrier."""
+    missing = [] if settings.api_token is not None and settings.api_token.get_secret_value() else ["API_TOKEN"]
+    if settings.acs_configured and not settings.acs_phone_number:
+        missing.append("ACS_PHONE_NUMBER (caller ID on ACS)")
+    if settings.twilio_configured and not settings.twilio_phone_number:
+        missing.append("TWILIO_PHONE_NUMBER (caller ID on Twilio)")
+    detail = "POST /api/calls places calls" if not missing else "outbound calls disabled or partial"
+    return Check("Outbound calls", not missing, detail, missing, optional=True)
+
+
 def run_checks(settings: Settings, emulated: bool = False) -> list[Check]:
     """``emulated``: this gateway runs on the built-in emulators (its provider settings point at them)."""
     realtime, chat = _realtime(settings), _chat(settings)
@@ -129,6 +140,7 @@ def run_checks(settings: Settings, emulated: bool = False) -> list[Check]:
     else:
         checks.append(Check("ACS JWT validation", False, "only the per-call URL token protects callbacks", ["ACS_RESOURCE_ID"], optional=True))
 
+    checks.append(_outbound(settings))
     if settings.event_grid_secret is not None:
         checks.append(Check("Event Grid secret", True, "/api/incoming-call takes only deliveries with ?code=", optional=True))
     else:

@@ -148,6 +148,16 @@ class Health:
 
 
 @dataclass(slots=True, frozen=True)
+class CallProgress:
+    """An outbound call's progress as its carrier reports it (``initiated``, ``ringing``, ``in-progress``)."""
+
+    status: str
+    detail: str = ""
+    carrier_call_id: str = ""  # the carrier's id of the call, once it has given one
+    kind: str = field(default="call.progress", init=False)
+
+
+@dataclass(slots=True, frozen=True)
 class SessionStarted:
     session_id: str
     channel: str
@@ -175,6 +185,7 @@ HubEvent = (
     | TurnLatency
     | SessionError
     | Health
+    | CallProgress
     | SessionStarted
     | SessionEnded
 )

@@ -37,6 +37,26 @@ class TurnTaking(BaseModel):
     )
 
 
+class SmsAfterCall(BaseModel):
+    """An SMS sent to the other party once a call ends, only when ``when_tool`` succeeded during the call (e.g. a
+    booking was made). ``text`` may name the call's variables and the tool's output fields as ``{name}``."""
+
+    text: str = Field(min_length=1, max_length=670)
+    when_tool: str
+
+
+class AnsweringMachine(BaseModel):
+    """What an outbound call does when a machine answers (Twilio's answering-machine detection): hang up, or
+    leave ``message`` after the beep."""
+
+    action: Literal["hang_up", "leave_message"] = "hang_up"
+    message: str = Field(default="", max_length=500)
+    # ACS has no detection: "press_key" asks the callee to press a key before the agent speaks (none: no check)
+    check: Literal["none", "press_key"] = "none"
+    check_prompt: str = "お電話ありがとうございます。お話しいただける場合は、いずれかのボタンを押してください。"
+    check_timeout_s: int = Field(default=8, ge=2, le=30)
+
+
 class FrontMatter(BaseModel):
     name: str
     title: str = ""
@@ -48,6 +68,9 @@ class FrontMatter(BaseModel):
     tools: list[str] = Field(default_factory=list)
     mcp_servers: list[str] = Field(default_factory=list)
     turn_taking: TurnTaking = Field(default_factory=TurnTaking)
+    operator_number: str | None = None  # where transfer_to_operator sends the call (a person's phone)
+    sms_after_call: SmsAfterCall | None = None
+    answering_machine: AnsweringMachine = Field(default_factory=AnsweringMachine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +88,9 @@ class AgentProfile:
     common: str
     steps: dict[str, str] = field(default_factory=dict)
     path: str = ""
+    operator_number: str | None = None
+    sms_after_call: SmsAfterCall | None = None
+    answering_machine: AnsweringMachine = field(default_factory=AnsweringMachine)
 
     @property
     def first_step(self) -> str | None:
@@ -134,6 +160,9 @@ def parse_profile(text: str, path: str = "") -> AgentProfile:
         common=common,
         steps=steps,
         path=path,
+        operator_number=meta.operator_number,
+        sms_after_call=meta.sms_after_call,
+        answering_machine=meta.answering_machine,
     )
 
 

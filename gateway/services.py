@@ -30,6 +30,7 @@ from .tools import ToolContext, ToolRegistry
 from .tools.demo import register_demo_tools
 from .tools.handoff_tools import register_handoff_tools
 from .tools.mcp_source import load_mcp_tools
+from .transfer import TransferDesk, register_transfer_tool
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +39,13 @@ def new_session_id(channel: str) -> str:
     return f"{channel}-{uuid.uuid4().hex[:16]}"
 
 
-def build_registry(settings: Settings, handoffs: Handoffs | None = None) -> ToolRegistry:
+def build_registry(settings: Settings, handoffs: Handoffs | None = None, transfers: TransferDesk | None = None) -> ToolRegistry:
     """The app's tools before MCP servers add theirs (also what start-up checks profiles against: there without
     ``handoffs``, whose tools are then registered over a store-less stand-in only to be named)."""
     registry = ToolRegistry(default_timeout=settings.tool_timeout_s)
     register_demo_tools(registry)
     register_handoff_tools(registry, handoffs if handoffs is not None else Handoffs(None))  # type: ignore[arg-type]
+    register_transfer_tool(registry, transfers if transfers is not None else TransferDesk())
     return registry
 
 
@@ -76,6 +78,7 @@ class Gateway:
     media_pending: dict[str, float] = field(default_factory=dict)  # answered, not yet live: session id → when
     readings: ReadingsLibrary = field(default_factory=lambda: ReadingsLibrary(readings_path(None, None)))
     mirror: HubMirror | None = None  # other processes' sessions in this one's hub (only with REDIS_URL)
+    transfers: TransferDesk = field(default_factory=TransferDesk)  # live phone calls transfer_to_operator can hand on
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
@@ -85,7 +88,8 @@ class Gateway:
         writer = StoreWriter(store, compose=summarizer.compose)
         shared = open_shared_state(settings)
         handoffs = Handoffs(store, shared)
-        registry = build_registry(settings, handoffs)
+        transfers = TransferDesk()
+        registry = build_registry(settings, handoffs, transfers)
         acs_jwt = AcsJwtValidator(settings.acs_jwks_url, settings.acs_resource_id) if settings.acs_resource_id else None
         hub = SessionHub(writer.offer)
         signer = TokenSigner(settings.secret())
@@ -107,6 +111,7 @@ class Gateway:
             mint_limiter=SharedRateLimiter(shared, "mint", settings.mint_rate_per_minute),
             proxies=settings.trusted_proxies,
             readings=ReadingsLibrary(readings_path(settings.agents_dir, settings.readings_file)),
+            transfers=transfers,
         )
 
     async def start(self) -> None:

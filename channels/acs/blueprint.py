@@ -15,14 +15,18 @@ from quart import Blueprint, Response, jsonify, request, websocket
 from channels.telephony.call import PhoneCall, phone_session_id
 from channels.telephony.carrier import MediaRefused
 from channels.telephony.registry import LiveCalls, new_call_key
+from channels.telephony.transfer import transfer_failed
 from gateway.engines.providers import ws_url
-from gateway.events import Health
+from gateway.events import CallProgress, Health
 from gateway.logs import session_context
 from gateway.services import Gateway
+from gateway.store.sms import SmsRecords
 
-from .control import APOLOGY_CONTEXT, GREETING_CONTEXT, CallControl
+from . import machine_check
+from .control import APOLOGY_CONTEXT, GREETING_CONTEXT, HUMAN_CHECK_CONTEXT, CallControl
 from .media import AcsMedia
-from .wire import IncomingCall, SubscriptionValidation, WireError, parse_callbacks, parse_event_grid
+from .outbound import create_failure_outcome
+from .wire import IncomingCall, SmsDeliveryReport, SubscriptionValidation, WireError, parse_callbacks, parse_event_grid
 
 logger = logging.getLogger(__name__)
 TOKEN_PURPOSE = "acs"
@@ -45,6 +49,7 @@ class PhoneCalls(LiveCalls):
         self.base_url = base_url
         self.verify_jwt = verify_jwt
         self.owns: Callable[[str], bool] = lambda _context: False
+        self.key_checks: dict[str, str] = {}  # outbound calls asking for a key before the agent: call key → state
 
     async def for_callbacks(self, call_key: str, names: list[str], agent: str | None) -> PhoneCall | None:
         """The live call these callbacks are about, or ``None`` when they must change nothing.
@@ -157,9 +162,13 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
             if isinstance(event, SubscriptionValidation):
                 logger.info("Event Grid subscription validated")
                 return jsonify(validationResponse=event.code), 200
+        for report in (event for event in events if isinstance(event, SmsDeliveryReport)):
+            if not await SmsRecords(gw.store).delivery(report.message_id, report.status.lower(), report.details):
+                logger.info("SMS delivery report for a message not of ours ignored")
         answered, busy = [], 0
         for event in events:
-            assert isinstance(event, IncomingCall)
+            if not isinstance(event, IncomingCall):
+                continue
             line = line_for_context(event.incoming_call_context)
             if line is None or not (line.base_url or gw.settings.public_base_url) or gw.realtime is None:
                 return jsonify(error="the phone channel is not configured (see voice-gateway doctor)"), 503
@@ -211,13 +220,29 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                 if event.call_connection_id and not call.connection_id:
                     call.connection_id = event.call_connection_id
                 if event.name == "CallConnected":
-                    gw.spawn(call.on_connected(event.call_connection_id), f"connected-{call_key}")
+                    gw.hub.publish(call.session_id, CallProgress("in-progress"))
+                    if call_key in phone.key_checks:  # an outbound call that asks for a key before the agent speaks
+                        gw.spawn(machine_check.ask(phone, call, event.call_connection_id), f"key-check-{call_key}")
+                    else:
+                        gw.spawn(call.on_connected(event.call_connection_id), f"connected-{call_key}")
+                elif event.name in ("RecognizeCompleted", "RecognizeFailed") and event.operation_context == HUMAN_CHECK_CONTEXT:
+                    keyed = event.name == "RecognizeCompleted"
+                    gw.spawn(machine_check.answered(phone, call, keyed), f"key-check-{call_key}")
+                elif event.name == "CallTransferAccepted":
+                    gw.hub.publish(call.session_id, CallProgress("transferred"))
+                elif event.name == "CallTransferFailed":
+                    gw.spawn(transfer_failed(call, event.detail or "the operator could not be reached"), f"transfer-{call_key}")
+                elif event.name == "CreateCallFailed":  # an outbound call that never connected: busy, no answer…
+                    outcome = create_failure_outcome(event.result_code)
+                    gw.hub.publish(call.session_id, CallProgress(outcome, event.detail))
+                    gw.spawn(phone.end(call_key, outcome), f"end-{call_key}")
                 elif event.name in ("PlayCompleted", "PlayFailed", "PlayCanceled"):
                     ok = event.name == "PlayCompleted"
                     gw.spawn(play_finished(call, event.operation_context, ok), f"play-{call_key}")
                 elif event.name.startswith("MediaStreaming"):
                     gw.hub.publish(call.session_id, media_health(event.name, event.detail))
                 elif event.name == "CallDisconnected":
+                    phone.key_checks.pop(call_key, None)
                     gw.spawn(phone.end(call_key, call.outcome if call.outcome != "completed" else "caller_hung_up"), f"end-{call_key}")
         return jsonify(ok=True), 200
 

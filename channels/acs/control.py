@@ -18,6 +18,8 @@ from azure.communication.callautomation import (
     MediaStreamingAudioChannelType,
     MediaStreamingContentType,
     MediaStreamingOptions,
+    PhoneNumberIdentifier,
+    RecognizeInputType,
     SsmlSource,
     StreamingTransportType,
 )
@@ -34,6 +36,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 GREETING_CONTEXT = "greeting"  # operation contexts: PlayCompleted/PlayFailed tell which play ended
 APOLOGY_CONTEXT = "apology"
+TRANSFER_CONTEXT = "transfer"
+HUMAN_CHECK_CONTEXT = "human-check"
 
 
 async def unsent_retried(operation: str, request: Callable[[], Awaitable[T]]) -> T:
@@ -63,6 +67,7 @@ class CallControl:
         self._credential = AzureKeyCredential(key)
         self.audio_format = AudioFormat.PCM24_K_MONO if settings.acs_audio_format == "pcm24k" else AudioFormat.PCM16_K_MONO
         self.cognitive_services_endpoint = settings.cognitive_services_endpoint
+        self.caller_id = settings.acs_phone_number  # shown to the operator a call is transferred to
         self._client: CallAutomationClient | None = None
 
     @property
@@ -72,11 +77,16 @@ class CallControl:
         return self._client
 
     @property
+    def credential(self) -> AzureKeyCredential:
+        """The resource's access key, for the other ACS clients (SMS) on the same resource."""
+        return self._credential
+
+    @property
     def sample_rate(self) -> int:
         return 24_000 if self.audio_format == AudioFormat.PCM24_K_MONO else 16_000
 
-    async def answer(self, incoming_call_context: str, callback_url: str, transport_url: str, operation_context: str) -> str:
-        media = MediaStreamingOptions(
+    def media_options(self, transport_url: str) -> MediaStreamingOptions:
+        return MediaStreamingOptions(
             transport_url=transport_url,
             transport_type=StreamingTransportType.WEBSOCKET,
             content_type=MediaStreamingContentType.AUDIO,
@@ -86,6 +96,22 @@ class CallControl:
             audio_format=self.audio_format,
             enable_dtmf_tones=True,  # a caller can key in a handoff code to continue a browser conversation
         )
+
+    async def create_call(self, to: str, caller_id: str, callback_url: str, transport_url: str, operation_context: str) -> str:
+        """Call ``to`` from ``caller_id`` (outbound): the same media streaming as an answered call, greeting first."""
+        kwargs = {"cognitive_services_endpoint": self.cognitive_services_endpoint} if self.cognitive_services_endpoint else {}
+        props = await self.client.create_call(
+            PhoneNumberIdentifier(to),
+            callback_url,
+            source_caller_id_number=PhoneNumberIdentifier(caller_id),
+            media_streaming=self.media_options(transport_url),
+            operation_context=operation_context,
+            **kwargs,
+        )
+        return str(props.call_connection_id)
+
+    async def answer(self, incoming_call_context: str, callback_url: str, transport_url: str, operation_context: str) -> str:
+        media = self.media_options(transport_url)
         kwargs = {"cognitive_services_endpoint": self.cognitive_services_endpoint} if self.cognitive_services_endpoint else {}
         props = await unsent_retried(
             "answer",
@@ -120,6 +146,26 @@ class CallControl:
     async def start_streaming(self, call_connection_id: str) -> None:
         connection = self.client.get_call_connection(call_connection_id)
         await unsent_retried("start media streaming", lambda: connection.start_media_streaming(operation_context="start-media"))
+
+    async def transfer(self, call_id: str, target: str, call_key: str) -> None:
+        """Cold transfer: ACS answers 202, then ``CallTransferAccepted`` (the call leaves us) or ``CallTransferFailed``."""
+        connection = self.client.get_call_connection(call_id)
+        kwargs = {"source_caller_id_number": PhoneNumberIdentifier(self.caller_id)} if self.caller_id else {}
+        await connection.transfer_call_to_participant(PhoneNumberIdentifier(target), operation_context=TRANSFER_CONTEXT, **kwargs)
+
+    async def ask_key_press(self, call_id: str, target: str, prompt: str, voice: str, language: str, timeout_s: int) -> None:
+        """Play ``prompt`` and wait for one key from ``target``: ``RecognizeCompleted`` (a person) or
+        ``RecognizeFailed`` (nothing pressed: an answering machine, most likely)."""
+        connection = self.client.get_call_connection(call_id)
+        await connection.start_recognizing_media(
+            RecognizeInputType.DTMF,
+            PhoneNumberIdentifier(target),
+            play_prompt=SsmlSource(ssml_text=self._ssml(prompt, voice, language)),
+            initial_silence_timeout=timeout_s,
+            dtmf_max_tones_to_collect=1,
+            interrupt_prompt=True,
+            operation_context=HUMAN_CHECK_CONTEXT,
+        )
 
     async def hang_up(self, call_connection_id: str) -> None:
         connection = self.client.get_call_connection(call_connection_id)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 VALIDATION_EVENT = "Microsoft.EventGrid.SubscriptionValidationEvent"
+SMS_DELIVERY_REPORT = "Microsoft.Communication.SMSDeliveryReportReceived"
 INCOMING_CALL = "Microsoft.Communication.IncomingCall"
 STOP_AUDIO = '{"Kind":"StopAudio","AudioData":null,"StopAudio":{}}'
 
@@ -56,10 +57,26 @@ def _identifier(obj: Any) -> str:
     return raw if isinstance(raw, str) else ""
 
 
-def parse_event_grid(body: Any) -> list[SubscriptionValidation | IncomingCall]:
+@dataclass(frozen=True, slots=True)
+class SmsDeliveryReport:
+    """``SMSDeliveryReportReceived``: what became of an SMS sent with a delivery report asked for."""
+
+    message_id: str
+    status: str  # Delivered, Failed, …
+    details: str
+
+
+def _sms_report(data: dict[str, Any]) -> SmsDeliveryReport:
+    message_id = data.get("MessageId")
+    if not isinstance(message_id, str) or not message_id:
+        raise WireError("SMSDeliveryReportReceived without MessageId")
+    return SmsDeliveryReport(message_id, str(data.get("DeliveryStatus") or ""), str(data.get("DeliveryStatusDetails") or ""))
+
+
+def parse_event_grid(body: Any) -> list[SubscriptionValidation | IncomingCall | SmsDeliveryReport]:
     """Event Grid posts an array of events (a single object is accepted too). Unknown event types are skipped."""
     events = body if isinstance(body, list) else [body]
-    parsed: list[SubscriptionValidation | IncomingCall] = []
+    parsed: list[SubscriptionValidation | IncomingCall | SmsDeliveryReport] = []
     for event in events:
         if not isinstance(event, dict):
             raise WireError("each event must be a JSON object")
@@ -72,6 +89,8 @@ def parse_event_grid(body: Any) -> list[SubscriptionValidation | IncomingCall]:
             if not isinstance(code, str) or not code:
                 raise WireError("validation event without validationCode")
             parsed.append(SubscriptionValidation(code))
+        elif kind == SMS_DELIVERY_REPORT:
+            parsed.append(_sms_report(data))
         elif kind == INCOMING_CALL:
             context = data.get("incomingCallContext")
             if not isinstance(context, str) or not context:

@@ -25,6 +25,7 @@ from gateway.services import Gateway
 from .bridge import pump_media
 from .carrier import CallControl, MediaAdapter
 from .handoff import DtmfHandoff
+from .transfer import transfer_to_operator
 from .warmup import ENGINE_WAIT_S, EngineWarmup
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class PhoneCall:
         self.gw.media_pending.pop(self.session_id, None)  # the hub counts it from now on
         info = SessionInfo(self.session_id, self.channel, self.profile.name, self.caller)
         self.gw.hub.open(info, end=self.hang_up)
+        self.gw.transfers.open(self.session_id, lambda reason: transfer_to_operator(self, reason))
 
     def prewarm(self) -> None:
         """Open the Realtime session now, while the greeting plays; created once, reused by the media socket."""
@@ -226,6 +228,7 @@ class PhoneCall:
             return
         self._ended = True
         self.gw.media_pending.pop(self.session_id, None)
+        self.gw.transfers.close(self.session_id)
         if self._hangup_timer is not None and self._hangup_timer is not asyncio.current_task():
             self._hangup_timer.cancel()
         with session_context(self.session_id):

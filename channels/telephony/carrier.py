@@ -85,4 +85,7 @@ class CallControl(Protocol):
     async def hang_up(self, call_id: str) -> None:
         """End the call for everyone; a call already gone is not an error."""
 
+    async def transfer(self, call_id: str, target: str, call_key: str) -> None:
+        """Hand the call to ``target`` (E.164), cold; raises when the carrier refuses at once."""
+
     async def close(self) -> None: ...

@@ -18,6 +18,8 @@ from .carrier import CallControl
 
 MEDIA_CONNECT_WINDOW_S = 600  # the carrier dials the media URL once the greeting has played: seconds, not minutes
 ENDED_KEYS_KEPT = 10_000
+# outcomes the call itself decided, which win over how its socket or carrier saw the end
+CALL_DECIDED = {"transferring": "transferred", "machine": "machine", "machine_message_left": "machine_message_left"}
 
 
 def new_call_key(now: float | None = None) -> str:
@@ -80,7 +82,7 @@ class LiveCalls:
         call = self.calls.pop(call_key, None)
         self.remember_ended(call_key)
         if call is not None:
-            await call.finish(outcome)
+            await call.finish(CALL_DECIDED.get(call.outcome, outcome))
 
     async def end_all(self, outcome: str) -> None:
         for key in list(self.calls):

@@ -40,3 +40,15 @@ def unavailable_twiml(settings: Settings, language: str = "ja-JP") -> str:
     response.say(APOLOGY, voice=settings.twilio_say_voice, language=language)
     response.hangup()
     return str(response)
+
+
+TRANSFER_FAILED = "申し訳ございません。ただいま担当者におつなぎできませんでした。のちほど担当者より折り返しご連絡いたします。"
+
+
+def dial_done_twiml(settings: Settings, connected: bool, language: str = "ja-JP") -> str:
+    """After a transfer's ``<Dial>``: the call ends; when the operator was not reached, the caller hears why."""
+    response = VoiceResponse()
+    if not connected:
+        response.say(TRANSFER_FAILED, voice=settings.twilio_say_voice, language=language)
+    response.hangup()
+    return str(response)

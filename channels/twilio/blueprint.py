@@ -16,9 +16,11 @@ from channels.telephony.carrier import MediaRefused
 from channels.telephony.registry import new_call_key
 from gateway.logs import session_context
 from gateway.services import Gateway
+from gateway.store.sms import SmsRecords
 
 from . import wire
-from .answer import answer_twiml, busy_twiml, unavailable_twiml
+from .amd import on_answered_by
+from .answer import answer_twiml, busy_twiml, dial_done_twiml, unavailable_twiml
 from .calls import TwilioCalls
 from .emulated import emulated_calls_hook
 from .media import TwilioMedia
@@ -64,6 +66,7 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
         call_sid = str(form.get("CallSid") or "")
         if not call_sid:
             return Response("a Voice URL request names its CallSid", 400)
+        line.outbound_answered(request.args.get("call"), call_sid)  # a call we placed was answered
         call_key = line.key_for(call_sid)  # Twilio asking again for a call we answered: the same answer
         if call_key is None:
             if line.sid_ended(call_sid):
@@ -96,6 +99,46 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
         if update is None:
             return Response("a status callback names its CallSid and CallStatus", 400)
         await line.on_status(update)
+        return Response("", 204)
+
+    @bp.post("/api/twilio/dial-result")
+    async def dial_result() -> Response:
+        """How a transfer's ``<Dial>`` went (its ``action``): the record keeps it; a failed one ends politely."""
+        if line is None or signatures is None:
+            return Response("the Twilio channel is not configured", 503)
+        form = await signed_form()
+        if form is None:
+            return forbidden()
+        dial_status = str(form.get("DialCallStatus") or "")
+        connected = await line.dial_result(request.args.get("call", ""), dial_status)
+        return Response(dial_done_twiml(settings, connected), 200, content_type=TWIML)
+
+    @bp.post("/api/twilio/amd")
+    async def amd() -> Response:
+        """Asynchronous answering-machine detection's result for a call we placed (``?call=<key>``, signed)."""
+        if line is None or signatures is None:
+            return Response("the Twilio channel is not configured", 503)
+        form = await signed_form()
+        if form is None:
+            return forbidden()
+        call_key = request.args.get("call", "")
+        gw.spawn(on_answered_by(line, call_key, str(form.get("AnsweredBy") or "")), f"amd-{call_key[:32]}")
+        return Response("", 204)  # at once: the hang-up or the message may take seconds
+
+    @bp.post("/api/twilio/sms-status")
+    async def sms_status() -> Response:
+        """A message's delivery status (sent, delivered, failed, undelivered): into the SMS record."""
+        if line is None or signatures is None:
+            return Response("the Twilio channel is not configured", 503)
+        form = await signed_form()
+        if form is None:
+            return forbidden()
+        message_sid, status = str(form.get("MessageSid") or ""), str(form.get("MessageStatus") or "")
+        if not message_sid or not status:
+            return Response("a message status callback names its MessageSid and MessageStatus", 400)
+        detail = str(form.get("ErrorCode") or "")
+        if not await SmsRecords(gw.store).delivery(message_sid, status, detail):
+            logger.info("status %s of message %s: not a message of ours", status, message_sid)
         return Response("", 204)
 
     @bp.websocket("/ws/twilio/<call_key>/<token>")

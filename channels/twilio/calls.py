@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
-from channels.telephony.call import PhoneCall
+from channels.telephony.call import PhoneCall, phone_session_id
 from channels.telephony.registry import LiveCalls
 from gateway.config import Settings
 from gateway.engines.providers import ws_url
-from gateway.events import Health
+from gateway.events import CallProgress, Health
 from gateway.logs import session_context
 from gateway.services import Gateway
+from gateway.store.outbound import OutboundRecords
 
 from .control import TwilioControl
 from .status import CallStatuses, StatusUpdate
@@ -31,6 +33,7 @@ class TwilioCalls(LiveCalls):
         self.keys_by_sid: dict[str, str] = {}
         self.statuses = CallStatuses()
         self._stream_waits: dict[str, asyncio.Task[object]] = {}
+        self.outbound_pending: set[str] = set()  # keys of calls we placed that have not been answered yet
 
     def stream_url(self, call_key: str, token: str | None = None) -> str:
         """The media URL as written in the TwiML (``wss://`` for an https base; ``ws://`` for loopback tests)."""
@@ -44,6 +47,12 @@ class TwilioCalls(LiveCalls):
 
     def sid_ended(self, call_sid: str) -> bool:
         return self.statuses.ended(call_sid)
+
+    def outbound_answered(self, call_key: str | None, call_sid: str) -> None:
+        """The Voice URL of a call we placed (``?call=<key>``, signed by Twilio with the URL): it is live now."""
+        if call_key is not None and call_key in self.outbound_pending:
+            self.outbound_pending.discard(call_key)
+            self.answer(call_key, call_sid, "", self.gw.agent)
 
     def answer(self, call_key: str, call_sid: str, caller: str, agent: str) -> PhoneCall:
         """The Voice URL was requested: the call is live from here, its Realtime session opening at once."""
@@ -87,8 +96,23 @@ class TwilioCalls(LiveCalls):
                 await self.end(call_key, call.outcome if call.outcome != "completed" else ended)  # type: ignore[arg-type]
             else:
                 self.gw.hub.publish(call.session_id, Health("ok", f"call {update.status}"))
+                self.gw.hub.publish(call.session_id, CallProgress(update.status))
+
+    async def dial_result(self, call_key: str, dial_status: str) -> bool:
+        """A transfer's ``<Dial>`` ended with ``dial_status``; the record says whether the operator took the call."""
+        connected = dial_status in ("completed", "answered")
+        session_id = phone_session_id(call_key[:64])
+        with session_context(session_id):
+            logger.info("transfer dial ended: %s", dial_status or "no status")
+            if not connected:
+                outcome = "transfer_failed"
+                await self.gw.writer.flush(timeout=5)  # the call's own end is written first
+                await self.gw.store.end_conversation(session_id, outcome, time.time())
+                await OutboundRecords(self.gw.store).progress(session_id, outcome, f"DialCallStatus {dial_status}")
+        return connected
 
     async def end(self, call_key: str, outcome: str) -> None:
+        self.outbound_pending.discard(call_key)
         waiting = self._stream_waits.pop(call_key, None)
         if waiting is not None and waiting is not asyncio.current_task():
             waiting.cancel()

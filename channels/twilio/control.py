@@ -18,6 +18,7 @@ from gateway.config import Settings
 
 logger = logging.getLogger(__name__)
 NOT_FOUND_CODE = 20404
+DIAL_TIMEOUT_S = 30  # how long the operator's phone rings
 
 
 def gone(exc: TwilioRestException) -> bool:
@@ -40,6 +41,8 @@ class TwilioControl:
         self._token = settings.twilio_auth_token
         self.api_base = settings.twilio_api_base
         self.say_voice = settings.twilio_say_voice
+        self.caller_id = settings.twilio_phone_number
+        self.public_base_url = (settings.public_base_url or "").rstrip("/")
         self._client: Client | None = None
         self._http: AsyncTwilioHttpClient | None = None
 
@@ -62,13 +65,26 @@ class TwilioControl:
         """The answer's ``<Connect><Stream>`` connects the media socket after the greeting: nothing to do here."""
 
     async def apologise(self, call_id: str, text: str, voice: str, language: str) -> None:
+        await self.say_then_hang_up(call_id, text, language)
+
+    async def say_then_hang_up(self, call_id: str, text: str, language: str) -> None:
+        """The call's TwiML becomes ``<Say>`` then ``<Hangup/>`` (which also ends the media stream)."""
         twiml = say_twiml(text, self.say_voice, language)
         try:
             await self.client.calls(call_id).update_async(twiml=twiml)
         except TwilioRestException as exc:
             if not gone(exc):
                 raise
-            logger.info("apology not spoken: the call has ended already")
+            logger.info("not spoken: the call has ended already")
+
+    async def transfer(self, call_id: str, target: str, call_key: str) -> None:
+        """Cold transfer: the call's TwiML becomes ``<Dial>`` (which ends the media stream); how the dial went comes
+        to the signed ``action`` URL."""
+        response = VoiceResponse()
+        action = f"{self.public_base_url}/api/twilio/dial-result?call={call_key}"
+        dial = response.dial(caller_id=self.caller_id, action=action, timeout=DIAL_TIMEOUT_S)
+        dial.number(target)
+        await self.client.calls(call_id).update_async(twiml=str(response))
 
     async def hang_up(self, call_id: str) -> None:
         try:

@@ -141,3 +141,33 @@ handoffs = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("claimed_by", String(64)),
 )
+
+outbound_calls = Table(  # calls placed through POST /api/calls (later: campaigns); the conversation has the same id
+    "outbound_calls",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("carrier", String(16), nullable=False),
+    Column("to_number", String(32), nullable=False, index=True),
+    Column("agent", String(64), nullable=False),
+    Column("status", String(32), nullable=False),  # dialling, initiated, ringing, in-progress, then the outcome
+    Column("carrier_call_id", String(128)),
+    Column("detail", Text, nullable=False, default=""),
+    Column("progress", Text, nullable=False, default="[]"),  # JSON list of [ISO time, status]
+    Column("sms", String(32), nullable=False, default="pending"),  # after the call: sent, not_due, failed, none
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+sms_messages = Table(  # SMS sent after a call, with the carrier's delivery status
+    "sms_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(64), nullable=False, index=True),
+    Column("carrier", String(16), nullable=False),
+    Column("to_number", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("message_id", String(128), index=True),
+    Column("status", String(32), nullable=False),  # sending, accepted, sent, delivered, failed, undelivered
+    Column("detail", Text, nullable=False, default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

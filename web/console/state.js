@@ -108,6 +108,10 @@ export class SessionModel {
         this.healthDetail = e.detail;
         this.push({ type: "health", status: e.status, detail: e.detail });
         break;
+      case "call.progress":
+        this.callStatus = e.status;
+        this.push({ type: "health", status: e.status, detail: `outbound call ${e.status}${e.detail ? `: ${e.detail}` : ""}` });
+        break;
       case "session.ended":
         this.info.state = "ended";
         this.outcome = e.outcome;

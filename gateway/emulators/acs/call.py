@@ -32,12 +32,18 @@ from .models import (
 )
 from .notify import Notifier
 from .playback import PlayQueue
+from .recognize import recognize_dtmf
 from .timeline import MediaTimeline
 from .tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
 
 Waitable = str | Callable[["EmulatedCall"], Any]
+CREATE_FAILURES = {  # an outbound call that never connected: the SIP status ACS reports as the result code
+    "busy": (486, "Busy here: the callee's line is busy."),
+    "no-answer": (408, "Request timeout: the callee did not answer."),
+    "failed": (404, "Not found: the number could not be reached."),
+}
 
 
 class EmulatedCall:
@@ -77,6 +83,7 @@ class EmulatedCall:
         self.media_error: MediaConnectError | None = None
         self.continuous_dtmf = False
         self.disconnected_by: str | None = None
+        self.transferred_to: str | None = None
         self.incoming_response: WebhookResponse | None = None
         self._script: list[ScriptItem] = [as_script_item(item) for item in script]  # read WAVs now, not mid-call
         self._audio: CallerAudio | None = None
@@ -118,6 +125,16 @@ class EmulatedCall:
     # -- driven by the REST layer --
     def connect(self, callback_uri: str, media: MediaStreamingConfig | None, operation_context: str | None) -> None:
         """Answer (inbound) or pick up (outbound): CallConnected, then media if ``startMediaStreaming``."""
+        self._open_callbacks(callback_uri, media)
+        self._spawn(self._connected(operation_context), "connected")
+
+    def dial(self, callback_uri: str, media: MediaStreamingConfig | None, operation_context: str | None, outcome: str) -> None:
+        """Outbound: the callee's phone rings, then CallConnected (``answer``) or CreateCallFailed (``busy``,
+        ``no-answer``, ``failed``) with the SIP status in ``resultInformation``."""
+        self._open_callbacks(callback_uri, media)
+        self._spawn(self._ring(outcome, operation_context), "ring")
+
+    def _open_callbacks(self, callback_uri: str, media: MediaStreamingConfig | None) -> None:
         self.callback_uri = self._rewrite(callback_uri)
         self.media_config = media
         self.state = CallState.CONNECTING  # what answer's response reports; CallConnected follows
@@ -131,7 +148,6 @@ class EmulatedCall:
             disorder=self.config.callbacks,
             on_extra=self.deliveries.append,
         )
-        self._spawn(self._connected(operation_context), "connected")
 
     def start_media(self, operation_context: str | None) -> None:
         self._spawn(self._start_media(operation_context), "media-start")
@@ -141,6 +157,15 @@ class EmulatedCall:
 
     def send_dtmf_tones(self, tones: list[str], operation_context: str | None) -> None:
         self._spawn(self._dtmf_tones_done(len(tones), operation_context), "dtmf-tones")
+
+    def transfer(self, target: str, outcome: str, operation_context: str | None) -> None:
+        """A cold transfer to ``target``: ``accept`` (CallTransferAccepted, then this leg leaves) or a SIP failure."""
+        self._spawn(self._transfer(target, outcome, operation_context), "transfer")
+
+    def recognize(self, tones: str | None, silence_timeout_s: float, operation_context: str | None) -> None:
+        """A DTMF recognize with a prompt: the callee keys ``tones`` after it, or nothing (RecognizeFailed)."""
+        prompt_s = self.config.play.duration_s or self.config.play.min_duration_s
+        self._spawn(recognize_dtmf(self._emit, prompt_s, tones, silence_timeout_s, operation_context), "recognize")
 
     def end(self, by: str, notify: bool = True) -> None:
         """Start tearing the call down (idempotent); ``notify`` sends CallDisconnected to the gateway."""
@@ -256,6 +281,27 @@ class EmulatedCall:
                 self._audio.add(item)
             self._script.clear()
         return self._audio
+
+    async def _ring(self, outcome: str, operation_context: str | None) -> None:
+        await asyncio.sleep(self.config.ring_delay_s)
+        if outcome == "answer":
+            await self._connected(operation_context)
+            return
+        if outcome == "no-answer":
+            await asyncio.sleep(self.config.no_answer_timeout_s)
+        code, message = CREATE_FAILURES[outcome]
+        self._emit("CreateCallFailed", operation_context, result={"code": code, "subCode": 0, "message": message})
+        self.end("callee", notify=False)
+
+    async def _transfer(self, target: str, outcome: str, operation_context: str | None) -> None:
+        await asyncio.sleep(self.config.ring_delay_s)  # the operator's phone rings
+        if outcome == "accept":
+            self.transferred_to = target
+            self._emit("CallTransferAccepted", operation_context, transferTarget=phone_identifier(target))
+            self.end("transfer")
+            return
+        code, message = CREATE_FAILURES[outcome]
+        self._emit("CallTransferFailed", operation_context, result={"code": code, "subCode": 7000, "message": message})
 
     async def _connected(self, operation_context: str | None) -> None:
         self.state = CallState.CONNECTED

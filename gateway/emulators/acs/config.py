@@ -23,6 +23,10 @@ class EmulatorConfig:
     access_key: str = DEFAULT_ACCESS_KEY
     resource_id: str = DEFAULT_RESOURCE_ID
     acs_number: str = "+815012345678"  # the number callers dial (IncomingCall ``to``)
+    ring_delay_s: float = 0.2  # outbound: create_call → the callee answers, is busy, or starts ringing unanswered
+    no_answer_timeout_s: float = 2.0  # outbound: how long an unanswered call rings before CreateCallFailed
+    sms_events_url: str | None = None  # where Event Grid posts SMS delivery reports (None: nowhere)
+    sms_delivery_delay_s: float = 0.05  # SMS accepted → its delivery report
     callback_delay_s: float = 0.02  # before each callback POST, so answer's response usually lands first
     callbacks: CallbackDisorder = field(default_factory=CallbackDisorder)  # duplicated, reordered, late deliveries
     play: PlayConfig = field(default_factory=PlayConfig)

@@ -3,11 +3,12 @@ rings the gateway. Tests hold one ``AcsEmulator`` and drive everything through i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,20 @@ from .models import RecordedRequest
 from .notify import Notifier
 from .operations import OpResult, error
 from .rest import create_acs_app
+from .sms import SentSms
 from .tokens import TokenIssuer
 
 logger = logging.getLogger(__name__)
+OUTBOUND_OUTCOMES = ("answer", "busy", "no-answer", "failed")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutboundCallee:
+    """The person (or line) the gateway's ``create_call`` reaches."""
+
+    outcome: str = "answer"
+    script: tuple[ScriptItem | str | Path | AudioChunk, ...] = ()
+    keys: str | None = "1"  # what a person keys when asked to press a key; None: a machine, which never does
 
 
 class AcsEmulator:
@@ -59,6 +71,12 @@ class AcsEmulator:
         self._http: aiohttp.ClientSession | None = None
         self._app: Quart | None = None
         self._notifier = Notifier()
+        self._callees: dict[str, OutboundCallee] = {}
+        self._transfers: dict[str, str] = {}
+        self.sms: list[SentSms] = []  # messages the resource accepted
+        self.sms_failures: dict[str, str] = {}  # recipient → the error message its SMS is refused with
+        self.sms_undelivered: dict[str, tuple[str, str]] = {}  # recipient → (DeliveryStatus, details) reported
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle --
     @property
@@ -83,6 +101,9 @@ class AcsEmulator:
         for call in list(self.calls.values()):
             with contextlib.suppress(TimeoutError):
                 await call.wait_closed(timeout_s=10.0)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -120,6 +141,33 @@ class AcsEmulator:
         self._by_context[call.incoming_call_context] = call
         self._notifier.notify()
         return call
+
+    def set_outbound_outcome(
+        self,
+        to: str,
+        outcome: str = "answer",
+        script: Iterable[ScriptItem | str | Path | AudioChunk] = (),
+        keys: str | None = "1",
+    ) -> None:
+        """What happens when the gateway calls ``to``: ``answer`` (then the callee says ``script``), ``busy``,
+        ``no-answer`` or ``failed``; ``keys``: what it keys when a prompt asks (None: an answering machine).
+        Numbers without one answer and stay silent."""
+        if outcome not in OUTBOUND_OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        self._callees[to] = OutboundCallee(outcome, tuple(script), keys)
+
+    def set_transfer_outcome(self, target: str, outcome: str = "accept") -> None:
+        """What happens when the gateway transfers a call to ``target``: ``accept``, ``busy``, ``no-answer`` or
+        ``failed`` (CallTransferFailed, and the call stays with the gateway). Targets without one accept."""
+        if outcome not in ("accept", "busy", "no-answer", "failed"):
+            raise ValueError(f"unknown transfer outcome {outcome!r}")
+        self._transfers[target] = outcome
+
+    def transfer_outcome(self, target: str) -> str:
+        return self._transfers.get(target, "accept")
+
+    def outbound_callee(self, to: str) -> OutboundCallee:
+        return self._callees.get(to, OutboundCallee())
 
     def call_by_context(self, incoming_call_context: str) -> EmulatedCall | None:
         return self._by_context.get(incoming_call_context)
@@ -173,6 +221,15 @@ class AcsEmulator:
             return next((c for c in self.calls.values() if predicate is None or predicate(c)), None)
 
         return await self._notifier.wait_until(check, timeout_s, "a matching call")
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """A background job of the resource (not of a call), cancelled when the emulator stops."""
+        task = asyncio.create_task(coro, name=f"acs-emu-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def notify_changed(self) -> None:
+        self._notifier.notify()
 
     # -- REST bookkeeping (used by rest.py) --
     def record_request(self, record: RecordedRequest) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .models import CallState, MediaStreamingConfig, phone_identifier
+from .recognize import silence_timeout_s
 
 if TYPE_CHECKING:
     from .call import EmulatedCall
@@ -97,9 +98,10 @@ async def create_call(emu: AcsEmulator, body: dict[str, Any]) -> OpResult:
     except ValueError as exc:
         return error(400, "BadRequest", str(exc))
     source = (body.get("sourceCallerIdNumber") or {}).get("value") or emu.config.acs_number
-    call = emu.new_call(caller=str(source), callee=number, direction="outbound")
+    callee = emu.outbound_callee(number)
+    call = emu.new_call(caller=str(source), callee=number, direction="outbound", script=callee.script)
     call.answer_body = body
-    call.connect(callback, media, _op_context(body))
+    call.dial(callback, media, _op_context(body), callee.outcome)
     return OpResult(201, call.properties())
 
 
@@ -162,6 +164,25 @@ async def send_dtmf_tones(_emu: AcsEmulator, call: EmulatedCall, body: dict[str,
         return error(400, "BadRequest", "tones is required.")
     call.send_dtmf_tones([str(t) for t in tones], _op_context(body))
     return OpResult(202, {"operationContext": _op_context(body)})
+
+
+@call_op("POST", "transferToParticipant")
+async def transfer(emu: AcsEmulator, call: EmulatedCall, body: dict[str, Any]) -> OpResult:
+    target = ((body.get("targetParticipant") or {}).get("phoneNumber") or {}).get("value")
+    if not isinstance(target, str):
+        return error(400, "BadRequest", "targetParticipant.phoneNumber is required (emulator: PSTN only).")
+    call.transfer(target, emu.transfer_outcome(target), _op_context(body))
+    return OpResult(202, {"operationContext": _op_context(body)})
+
+
+@call_op("POST", "recognize")
+async def recognize(emu: AcsEmulator, call: EmulatedCall, body: dict[str, Any]) -> OpResult:
+    timeout_s = silence_timeout_s(body)
+    if timeout_s is None:
+        return error(400, "BadRequest", "The emulator recognizes DTMF only.")
+    callee = emu.outbound_callee(call.callee) if call.direction == "outbound" else None
+    call.recognize(callee.keys if callee else None, timeout_s, _op_context(body))
+    return OpResult(202)
 
 
 @call_op("POST", "hold")

@@ -20,6 +20,7 @@ from . import operations
 from .hmac_auth import verify_request
 from .models import CallState, RecordedRequest
 from .operations import OpResult, error
+from .sms import send_sms
 
 if TYPE_CHECKING:
     from .emulator import AcsEmulator
@@ -78,6 +79,10 @@ def create_acs_app(emulator: AcsEmulator) -> Quart:
     @app.get("/calling/.well-known/acsopenidconfiguration")
     async def openid_configuration() -> Any:
         return emulator.issuer.openid_configuration(request.host_url)
+
+    @app.post("/sms")
+    async def sms() -> Response:
+        return await send_sms(emulator)
 
     @app.route("/calling/<path:_rest>", methods=["GET", "POST", "DELETE", "PUT", "PATCH"])
     async def call_automation(_rest: str) -> Response:
