@@ -27,7 +27,8 @@ class Playout(Protocol):
     def played_ms(self) -> int: ...
 
     def clear(self) -> int:
-        """The device's queue was flushed: what was heard of the current item."""
+        """The device's queue was flushed: what was heard of the current item (and, from now on, all that was sent of
+        it, so a resumed reply counts on from there)."""
         ...
 
 
@@ -65,6 +66,7 @@ class PlayoutClock:
         """The queue was flushed on the device: returns what was heard of the current item."""
         played = self.played_ms()
         self._end = self._clock()
+        self._item_sent_ms = float(played)
         return played
 
 
@@ -182,6 +184,7 @@ class MarkedPlayout:
         self._pending.clear()
         self._unmarked_ms = 0.0
         self._end = self._clock()
+        self._item_sent_ms = float(played)
         self._drained.set()
         return played
 

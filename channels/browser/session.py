@@ -247,7 +247,8 @@ class BrowserSession:
                     await link.send(wire.error("flood", "Audio arrives faster than it can be spoken."))
                     await link.close(wire.POLICY, "audio flood")
                     return
-                await self.engine.send_pcm(item.pcm)
+                if self.conversation.admits_caller_audio():
+                    await self.engine.send_pcm(item.pcm)
                 await self.conversation.caller_audio(b64encode(item.pcm))  # measures voice for barge-in
             elif isinstance(item, wire.Control):
                 await self._control(link, item)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import time
 
 import pytest
 
@@ -29,7 +29,7 @@ async def test_barge_in_stops_audio_cancels_and_truncates_to_what_was_heard(tmp_
         timeline = call.timeline
         interrupt_start = timeline.speech_start(1)
         stop = await wait_until(lambda: timeline.first_stop_audio_after(interrupt_start), 5)
-        assert 0.3 < stop - interrupt_start < 3.0
+        assert 0.1 < stop - interrupt_start < 2.0  # paused after 250 ms of voice (measured: voice-gateway bench turns)
         [truncate] = session.truncates
         first_reply = session.responses[0]
         assert truncate.item_id in first_reply.item_ids
@@ -69,8 +69,12 @@ async def test_a_backchannel_neither_interrupts_nor_gets_a_reply(tmp_path, backc
         await session.wait_for(lambda s: len(s.user_turns) >= 2, timeout=20)
         session_id = rig.gw.hub.live_sessions()[0].session_id
         await wait_until(lambda: any(isinstance(e, BackchannelIgnored) for e in rig.gw.hub.history(session_id)), 5)
-        await asyncio.sleep(2.0)
-        assert call.timeline.stop_audio_times == []
+        timeline = call.timeline
+        await wait_until(lambda: pcm_ms(len(call.heard_pcm()), timeline.rate) >= 5900, 10)
+        await wait_until(lambda: time.monotonic() - timeline.received[-1].time > 0.5, 5)  # the reply has ended
+        # the agent paused at the caller's ear (StopAudio) and resumed where it paused: nothing lost, nothing repeated
+        assert len(call.timeline.stop_audio_times) == 1
         assert len(session.responses) == 1 and session.truncates == [] and session.cancels == []
-        assert pcm_ms(len(call.heard_pcm()), call.timeline.rate) > 5500  # the whole reply was heard
+        heard_ms = pcm_ms(len(call.heard_pcm()), call.timeline.rate)
+        assert abs(heard_ms - 6000) <= 60, heard_ms
         await call.hang_up()
