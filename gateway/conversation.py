@@ -291,7 +291,7 @@ class Conversation:
     async def _on_transcript(self, event: TranscriptFinal) -> None:
         if event.role == "user" and self._pending_backchannel is not None:
             self._pending_backchannel = None
-            if event.text.strip() and not self._lexicon.matches(event.text):
+            if not self.turn_based and event.text.strip() and not self._lexicon.matches(event.text):
                 # short, but words, not aizuchi (「違います」): a turn after all
                 logger.info("short speech over the agent was more than a backchannel: the caller's turn")
                 if self.agent_audible():

@@ -78,3 +78,27 @@ async def test_a_backchannel_neither_interrupts_nor_gets_a_reply(tmp_path, backc
         heard_ms = pcm_ms(len(call.heard_pcm()), call.timeline.rate)
         assert abs(heard_ms - 6000) <= 60, heard_ms
         await call.hang_up()
+
+
+async def test_turn_based_the_agent_finishes_and_the_caller_is_heard_after(tmp_path) -> None:
+    """The shipped vehicle-dispatch profile is turn-based: speech over the agent neither stops it nor reaches the
+    provider; the caller's next words, after the agent's audio has played out, are a turn."""
+    script = Script(
+        steps=[Say(text="ご案内をいたします。" * 4, duration_ms=5000), Say(text="コンパクトカーですね。")],
+        user_transcripts=["こんにちは", "コンパクトカーでお願いします。"],
+    )
+    async with phone_rig(tmp_path, script, agent="vehicle-dispatch") as rig:
+        call = await rig.acs.incoming_call(
+            rig.incoming_url,
+            wav=speech("ja_greeting_reply"),
+            script=[Silence(2000), speech("ja_interrupt_wait"), Silence(4500), speech("ja_compact"), Silence(3000)],
+        )
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: len(s.responses) >= 2, timeout=25)
+        timeline = call.timeline
+        assert timeline.stop_audio_times == [] and session.cancels == [] and session.truncates == []
+        # the interruption was never a turn: the provider heard the greeting reply, then the answer after the reply
+        assert [t.transcript for t in session.user_turns] == ["こんにちは", "コンパクトカーでお願いします。"]
+        first_reply_ms = pcm_ms(len(call.heard_pcm()), timeline.rate)
+        assert first_reply_ms >= 4900  # the whole first reply was heard
+        await call.hang_up()
