@@ -230,3 +230,22 @@ async def test_disorderly_status_callbacks_end_the_call_once(tmp_path) -> None:
         await rig.gw.writer.flush()
         record = await rig.gw.store.conversation(session_id)
         assert record["ended_at"] and record["outcome"] == "caller_hung_up"
+
+
+async def test_turn_based_speech_over_the_agent_is_not_a_turn_and_hash_ends_the_agents_turn(tmp_path) -> None:
+    """vehicle-dispatch is turn-based: the caller's words over the agent never reach the provider and stop nothing;
+    ``#`` ends the agent's turn at once (a caller is never stuck behind a long reply), and the next words are a turn."""
+    long_reply = "ご案内をいたします。" * 8
+    script = Script(steps=[Say(text=long_reply, duration_ms=9000), Say(text="承知しました。")], user_transcripts=["こんにちは", "コンパクトカーでお願いします。"])
+    async with twilio_rig(tmp_path, script, agent="vehicle-dispatch") as rig:
+        call = await rig.call(
+            [speech("ja_greeting_reply", 16), Silence(1500), speech("ja_interrupt_wait", 16), Silence(1000), Dtmf("#"), Silence(800), speech("ja_compact", 16), Silence(3000)]
+        )
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: len(s.responses) >= 2, timeout=25)
+        assert len(call.clears) == 1  # the # only: the caller's speech over the agent stopped nothing
+        [truncate] = session.truncates
+        assert truncate.item_id in session.responses[0].item_ids and 0 < truncate.audio_end_ms < 9000
+        assert [t.transcript for t in session.user_turns] == ["こんにちは", "コンパクトカーでお願いします。"]
+        assert await call.hang_up() == "completed"
+        await nothing_left(rig)
