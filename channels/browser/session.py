@@ -186,7 +186,8 @@ class BrowserSession:
         """Serve one socket of this conversation, from its hello to its end (whichever way it ends)."""
         try:
             await self.attach(link)
-            barge_in_ms = self.profile.turn_taking.barge_in_min_ms
+            turns = self.profile.turn_taking
+            barge_in_ms = 0 if turns.mode == "turn_based" else turns.barge_in_min_ms  # 0: the page never stops the agent
             await link.send(wire.ready(self.session_id, self.token, self.profile.name, resumed, self.engine.language, barge_in_ms))
             if resumed:
                 self.reconnects += 1
@@ -264,6 +265,8 @@ class BrowserSession:
                 await self.conversation.barge_in()  # clears the page, which acknowledges the barge-in
             else:
                 await link.send(wire.CLEAR)  # nothing left to cancel; still acknowledge so the page plays again
+        elif control.kind == "drained":
+            self.sink.drained()
         elif control.kind == "played" and control.ms is not None:
             self.sink.reported(control.ms)
         elif control.kind == "ping":

@@ -131,3 +131,39 @@ async def test_a_dropped_reply_sends_nothing_more() -> None:
     pacer.push(AudioOut(b64encode(reply[:960]), 960, "item-2"))
     await wait_for(lambda: len(sink.runs[-1]) == 960)
     await pacer.close()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_browser_turn_opens_when_the_page_says_it_played_everything() -> None:
+    from channels.browser.link import Link
+    from channels.browser.media import BrowserAudioSink
+    from channels.browser.wire import Control, parse_client
+    from gateway.playout import ACK_GRACE_S
+
+    class Socket:
+        async def send(self, message: str | bytes) -> None:
+            pass
+
+    assert parse_client('{"type":"drained"}') == Control("drained")
+    clock = FakeClock()
+    sink = BrowserAudioSink(clock)
+    sink.attach(Link(Socket()))
+    pcm = bytes(BYTES_PER_MS * 1000)
+    await sink.play(AudioOut(b64encode(pcm), len(pcm), "item-1"))
+    clock.now += 0.2
+    sink.drained()  # a mid-reply underrun: 800 ms still to play by the model, so not the end
+    assert sink.audible()
+    clock.now += 0.9  # the model says it has played; the page (always behind it) has not said so
+    assert sink.audible()
+    sink.drained()
+    assert not sink.audible()
+    await sink.play(AudioOut(b64encode(pcm), len(pcm), "item-2"))
+    clock.now += 1.0 + ACK_GRACE_S + 0.01  # a page that never acknowledges does not hold the turn forever
+    assert not sink.audible()
