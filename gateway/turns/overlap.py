@@ -1,7 +1,8 @@
 """Judges the caller's voice over the agent, frame by frame: pause at once, resume after a backchannel, or interrupt.
 
-Counted from the gateway's own voice onset (the provider's ``speech_started`` comes hundreds of ms later): after
-``pause_after_ms`` of voiced overlap the agent pauses at the caller's ear; voiced speech reaching ``barge_in_min_ms``
+Counted from the gateway's own voice onset (the provider's ``speech_started`` comes hundreds of ms later): once
+``pause_after_ms`` have passed since the onset with the caller still voicing (soft consonants and short gaps between
+morae do not delay it), the agent pauses at the caller's ear; voiced speech reaching ``barge_in_min_ms``
 is an interruption; a caller who falls silent for ``resume_after_silence_ms`` before that was backchannelling, and
 the agent resumes. ``pause_after_ms == 0`` never pauses (the agent talks on until the interruption is certain).
 """
@@ -25,6 +26,7 @@ class OverlapJudge:
     barge_in_min_ms: int
     resume_after_silence_ms: int
     voiced_ms: float = 0.0
+    since_onset_ms: float = 0.0
     silence_ms: float = 0.0
     in_overlap: bool = False
     paused: bool = False
@@ -34,7 +36,8 @@ class OverlapJudge:
         if not self.in_overlap:
             if not (voiced and agent_audible):
                 return Verdict.NONE
-            self.in_overlap, self.voiced_ms, self.silence_ms = True, 0.0, 0.0
+            self.in_overlap, self.voiced_ms, self.since_onset_ms, self.silence_ms = True, 0.0, 0.0, 0.0
+        self.since_onset_ms += ms
         if voiced:
             self.voiced_ms += ms
             self.silence_ms = 0.0
@@ -43,7 +46,7 @@ class OverlapJudge:
         if self.voiced_ms >= self.barge_in_min_ms:
             self.reset()
             return Verdict.INTERRUPT
-        if not self.paused and self.pause_after_ms and self.voiced_ms >= self.pause_after_ms:
+        if not self.paused and self.pause_after_ms and voiced and self.since_onset_ms >= self.pause_after_ms:
             self.paused = True
             return Verdict.PAUSE
         if self.silence_ms >= self.resume_after_silence_ms:
@@ -54,4 +57,4 @@ class OverlapJudge:
 
     def reset(self) -> None:
         self.in_overlap = self.paused = False
-        self.voiced_ms = self.silence_ms = 0.0
+        self.voiced_ms = self.since_onset_ms = self.silence_ms = 0.0
