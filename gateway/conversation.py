@@ -119,7 +119,7 @@ class Conversation:
         turns = profile.turn_taking
         self.turn_based = turns.mode == "turn_based"
         self._lexicon = BackchannelLexicon(profile.language, turns.backchannels)
-        self._judge = None if self.turn_based else OverlapJudge(turns.pause_after_ms, turns.barge_in_min_ms, turns.resume_after_silence_ms)
+        self._judge = None if self.turn_based else OverlapJudge(turns.pause_after_ms, turns.barge_in_min_ms, turns.resume_after_silence_ms, voiced_rms=VOICED_RMS)
         self.pacer = PacedPlayout(sink, engine.rate, getattr(engine, "sample_width", 2), clock) if self._judge and turns.pause_after_ms else None
         self._last_activity = clock()
         self._reprompts = 0
@@ -239,10 +239,10 @@ class Conversation:
             return
         try:
             pcm = b64decode(b64)
-            voiced = rms(pcm) >= VOICED_RMS
+            level = rms(pcm)
         except ValueError:  # malformed caller audio (bad base64, odd length) is not a voice
             return
-        verdict = judge.frame(voiced, pcm_ms(len(pcm), REALTIME_RATE), self.agent_audible() and not self._barged)
+        verdict = judge.frame(level, pcm_ms(len(pcm), REALTIME_RATE), self.agent_audible() and not self._barged)
         if verdict is Verdict.PAUSE and self.pacer is not None:
             played = await self.pacer.pause()
             logger.info("caller's voice over the agent: paused at %d ms of %s", played, self.sink.item_id or "the reply")

@@ -211,6 +211,8 @@ class BrowserSession:
                 item_id, played = self.sink.item_id, self.sink.playout.played_ms()
                 await self.engine.cancel_response()
                 await self.engine.truncate(item_id, played)
+            if self.conversation.pacer is not None:
+                self.conversation.pacer.drop()  # the reply held by the gateway goes nowhere now, nor to the next socket
             self.sink.detach(link)
         if self.link is None and self._grace is None:
             logger.info("browser socket dropped; waiting %.0f s for the page to reconnect", self.grace_s)

@@ -42,7 +42,7 @@ LEAD_IN_MS = 700  # after the caller's greeting reply, about when the agent's re
 STAGGER_S = 0.8  # calls of one batch start this far apart, so sessions pair with calls by their order
 CASE_TIMEOUT_S = 30.0
 SILENT_TARGET_MS = 350
-QUIET_S = 2.5  # longer than the provider's end-of-turn silence plus its response time
+QUIET_S = 2.5  # nothing played at the ear for longer than the provider's end-of-turn silence plus its response
 CHECKOUT = str(Path(__file__).resolve().parents[2])
 
 
@@ -93,7 +93,7 @@ async def _call(acs: AcsEmulator, url: str, case: Case, delay_s: float) -> Emula
         await call.wait_for(lambda c: timeline.speech_end(-1) is not None and len(timeline.speech) >= 2, CASE_TIMEOUT_S)
         deadline = time.monotonic() + CASE_TIMEOUT_S
         spoke = timeline.speech_end(-1) or 0.0
-        while time.monotonic() - max([*timeline.received_times[-1:], spoke]) < QUIET_S and time.monotonic() < deadline:
+        while time.monotonic() - max(timeline.playout.playing_end(), spoke) < QUIET_S and time.monotonic() < deadline:
             await asyncio.sleep(0.1)  # neither side has spoken for a while: the reply (and any answer) is over
     except TimeoutError:
         logger.warning("case %s did not finish in %.0f s", case.label, CASE_TIMEOUT_S)

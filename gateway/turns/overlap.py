@@ -25,30 +25,43 @@ class OverlapJudge:
     pause_after_ms: int
     barge_in_min_ms: int
     resume_after_silence_ms: int
+    onset_rms: float = 200.0  # PCM16 RMS of a 20 ms frame that starts the clock and keeps it (about -44 dBFS)
+    voiced_rms: float = 400.0  # what counts towards an interruption (about -38 dBFS): noise must not interrupt
+    max_pause_ms: float = 1500.0  # soft sound that never becomes an interruption (a noisy line): resume anyway
+    until_quiet: bool = False  # after such a resume, nothing pauses again until the line is quiet once
     voiced_ms: float = 0.0
     since_onset_ms: float = 0.0
     silence_ms: float = 0.0
     in_overlap: bool = False
     paused: bool = False
 
-    def frame(self, voiced: bool, ms: float, agent_audible: bool) -> Verdict:
-        """One caller frame of ``ms`` milliseconds; ``agent_audible`` counts a paused agent as audible."""
+    def frame(self, level: float, ms: float, agent_audible: bool) -> Verdict:
+        """One caller frame of ``ms`` milliseconds at RMS ``level``; ``agent_audible`` counts a paused agent as audible.
+
+        A pause costs the caller nothing (the reply resumes at the sample it stopped), so a soft onset is enough to
+        pause; only clearly voiced audio counts towards an interruption."""
+        voicing = level >= self.onset_rms
+        if self.until_quiet:
+            self.until_quiet = voicing
+            return Verdict.NONE
         if not self.in_overlap:
-            if not (voiced and agent_audible):
+            if not (voicing and agent_audible):
                 return Verdict.NONE
             self.in_overlap, self.voiced_ms, self.since_onset_ms, self.silence_ms = True, 0.0, 0.0, 0.0
         self.since_onset_ms += ms
-        if voiced:
+        if level >= self.voiced_rms:
             self.voiced_ms += ms
-            self.silence_ms = 0.0
-        else:
-            self.silence_ms += ms
+        self.silence_ms = 0.0 if voicing else self.silence_ms + ms
         if self.voiced_ms >= self.barge_in_min_ms:
             self.reset()
             return Verdict.INTERRUPT
-        if not self.paused and self.pause_after_ms and voiced and self.since_onset_ms >= self.pause_after_ms:
+        if not self.paused and self.pause_after_ms and voicing and self.since_onset_ms >= self.pause_after_ms:
             self.paused = True
             return Verdict.PAUSE
+        if self.paused and self.since_onset_ms >= self.max_pause_ms:
+            self.reset()
+            self.until_quiet = True
+            return Verdict.RESUME
         if self.silence_ms >= self.resume_after_silence_ms:
             was_paused = self.paused
             self.reset()

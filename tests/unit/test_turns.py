@@ -35,8 +35,8 @@ def test_a_profile_extends_the_list_and_spaces_count_for_nothing() -> None:
     assert lexicon.matches("了解っす、はい") and lexicon.matches("は い") and not lexicon.matches("はい 違う")
 
 
-def frames(judge: OverlapJudge, voiced: bool, count: int, audible: bool = True) -> list[Verdict]:
-    return [judge.frame(voiced, 20, audible) for _ in range(count)]
+def frames(judge: OverlapJudge, voiced: bool, count: int, audible: bool = True, level: float = 1000.0) -> list[Verdict]:
+    return [judge.frame(level if voiced else 20.0, 20, audible) for _ in range(count)]
 
 
 def test_voice_over_the_agent_pauses_then_a_short_one_resumes() -> None:
@@ -55,6 +55,14 @@ def test_long_voice_interrupts_and_zero_never_pauses() -> None:
     no_pause = OverlapJudge(pause_after_ms=0, barge_in_min_ms=800, resume_after_silence_ms=300)
     verdicts = frames(no_pause, True, 40)
     assert Verdict.PAUSE not in verdicts and verdicts[-1] is Verdict.INTERRUPT
+
+
+def test_a_soft_voice_pauses_but_never_interrupts() -> None:
+    judge = OverlapJudge(pause_after_ms=250, barge_in_min_ms=800, resume_after_silence_ms=300)
+    verdicts = frames(judge, True, 200, level=300.0)  # above the onset level, below the voiced level: a noisy line
+    assert verdicts.count(Verdict.PAUSE) == 1 and Verdict.INTERRUPT not in verdicts
+    assert verdicts.index(Verdict.RESUME) == 1500 // 20 - 1  # never paused for good; not again until it is quiet
+    assert frames(judge, False, 1) == [Verdict.NONE] and frames(judge, True, 13)[-1] is Verdict.PAUSE
 
 
 def test_voice_without_the_agent_is_not_an_overlap_and_a_short_gap_keeps_counting() -> None:
