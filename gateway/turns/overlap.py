@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+MAX_GAP_MS = 120.0  # silence inside one utterance that still counts as speaking
+
 
 class Verdict(Enum):
     NONE = "none"
@@ -55,7 +57,8 @@ class OverlapJudge:
         if self.voiced_ms >= self.barge_in_min_ms:
             self.reset()
             return Verdict.INTERRUPT
-        if not self.paused and self.pause_after_ms and voicing and self.since_onset_ms >= self.pause_after_ms:
+        still_speaking = self.silence_ms <= MAX_GAP_MS  # a stop closure (コンパ|クト) or a breath is not the end
+        if not self.paused and self.pause_after_ms and still_speaking and self.since_onset_ms >= self.pause_after_ms:
             self.paused = True
             return Verdict.PAUSE
         if self.paused and self.since_onset_ms >= self.max_pause_ms:

@@ -57,6 +57,12 @@ def test_long_voice_interrupts_and_zero_never_pauses() -> None:
     assert Verdict.PAUSE not in verdicts and verdicts[-1] is Verdict.INTERRUPT
 
 
+def test_a_closure_inside_a_word_does_not_delay_the_pause() -> None:
+    judge = OverlapJudge(pause_after_ms=250, barge_in_min_ms=800, resume_after_silence_ms=300)
+    frames(judge, True, 10)
+    assert frames(judge, False, 3) == [Verdict.NONE] * 2 + [Verdict.PAUSE]  # 260 ms after the onset, in a 60 ms gap
+
+
 def test_a_soft_voice_pauses_but_never_interrupts() -> None:
     judge = OverlapJudge(pause_after_ms=250, barge_in_min_ms=800, resume_after_silence_ms=300)
     verdicts = frames(judge, True, 200, level=300.0)  # above the onset level, below the voiced level: a noisy line
