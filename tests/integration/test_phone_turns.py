@@ -102,3 +102,22 @@ async def test_turn_based_the_agent_finishes_and_the_caller_is_heard_after(tmp_p
         first_reply_ms = pcm_ms(len(call.heard_pcm()), timeline.rate)
         assert first_reply_ms >= 4900  # the whole first reply was heard
         await call.hang_up()
+
+
+async def test_short_speech_that_is_more_than_a_backchannel_is_a_turn(tmp_path) -> None:
+    """Short enough to be a backchannel by length, but its transcript is words (「違います」): the agent stops, the
+    model keeps what was heard, and the caller gets an answer."""
+    script = Script(steps=[Say(text="ご案内を続けます。", duration_ms=8000), Say(text="失礼しました。")], user_transcripts=["こんにちは", "違います。"])
+    async with phone_rig(tmp_path, script) as rig:
+        call = await rig.acs.incoming_call(
+            rig.incoming_url,
+            wav=speech("ja_greeting_reply"),
+            script=[Silence(2500), speech("ja_backchannel_hai"), Silence(5000)],
+        )
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: len(s.responses) >= 2, timeout=20)
+        [truncate] = session.truncates
+        assert truncate.item_id in session.responses[0].item_ids and 0 < truncate.audio_end_ms < 8000
+        session_id = rig.gw.hub.live_sessions()[0].session_id
+        assert not any(isinstance(e, BackchannelIgnored) for e in rig.gw.hub.history(session_id))
+        await call.hang_up()
