@@ -7,6 +7,7 @@ import time
 import pytest
 
 from gateway.audio import pcm_ms
+from gateway.conversation import REPROMPT
 from gateway.emulators.acs import Silence
 from gateway.emulators.realtime import Pacing, Say, Script
 from gateway.events import BackchannelIgnored, BargeIn
@@ -120,4 +121,25 @@ async def test_short_speech_that_is_more_than_a_backchannel_is_a_turn(tmp_path) 
         assert truncate.item_id in session.responses[0].item_ids and 0 < truncate.audio_end_ms < 8000
         session_id = rig.gw.hub.live_sessions()[0].session_id
         assert not any(isinstance(e, BackchannelIgnored) for e in rig.gw.hub.history(session_id))
+        await call.hang_up()
+
+
+async def test_turn_based_a_silent_caller_is_asked_again(tmp_path) -> None:
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    (agents / "strict.md").write_text(
+        "---\nname: strict\ngreeting: はい、配車センターです。\ntools: []\nturn_taking:\n  mode: turn_based\n"
+        "  idle_reprompt_ms: 1500\n---\n# 役割\nテスト用。\n",
+        encoding="utf-8",
+    )
+    script = Script(steps=[Say(text="車両番号をお願いします。", duration_ms=1000), Say(text="車両番号をもう一度お願いします。")], user_transcripts=["こんにちは"])
+    async with phone_rig(tmp_path, script, agent="strict", agents_dir=agents) as rig:
+        call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"), script=[Silence(8000)])
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: len(s.responses) >= 2, timeout=15)
+        reprompt = session.responses[1]
+        assert reprompt.trigger == "response.create" and REPROMPT in (reprompt.instructions or "")
+        # asked again only once the first question had played out and the caller then said nothing
+        first_end = session.responses[0].done_at or 0.0
+        assert reprompt.created_at - first_end >= 1.5
         await call.hang_up()
