@@ -20,8 +20,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from .audio import REALTIME_RATE, b64decode, pcm_ms, rms
 from .engines.base import EngineSession
@@ -142,7 +142,7 @@ class Conversation:
         while self.pacer is not None and self.pacer.holding() and not self.pacer.paused and self.clock() < deadline:
             await asyncio.sleep(0.05)
 
-    def _spawn(self, coro) -> None:  # noqa: ANN001 - a coroutine of this conversation
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
