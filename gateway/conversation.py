@@ -3,10 +3,15 @@
 Turn-taking is the gateway's, not the provider's (the engines ask for no automatic responses), because the field
 taught two lessons: a caller's backchannel (はい, うん) spoken over the agent must neither interrupt it nor get an
 answer, and a real interruption must stop what the caller hears at once and make the model forget what was never
-heard. So: speech that starts while the agent is audible interrupts only once ``barge_in_min_ms`` of voiced audio
-has followed (the provider's speech-stopped event comes a whole silence window late, too late to measure a short
-"はい"); speech that ends while the agent is still audible is a backchannel and gets no reply; anything else is a
-turn.
+heard. The profile's ``turn_taking.mode`` picks the policy (gateway.turns):
+
+- ``barge_in``: the gateway measures the caller's voice itself (the provider's events come hundreds of ms late);
+  after ``pause_after_ms`` of voice over the agent its audio pauses at the ear, the rest held by the gateway
+  (gateway.turns.pacer); a caller who falls silent before ``barge_in_min_ms`` was backchannelling and the agent
+  resumes from the sample where it paused; longer speech interrupts (cancel, truncate to what was heard). Speech that
+  ends while the agent is still audible gets no reply, unless its transcript is more than backchannels.
+- ``turn_based``: the agent is never interrupted; the provider hears nothing of the caller until the agent's audio
+  has played out at the ear, as the sink's playout knows it. ``#`` ends the agent's turn; silence gets a re-prompt.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from .audio import REALTIME_RATE, b64decode, pcm_ms, rms
 from .engines.base import EngineSession
@@ -43,6 +48,9 @@ from .heard import HeardTranscripts
 from .hub import SessionHub
 from .playout import Playout, ReplyGate
 from .profiles import AgentProfile
+from .turns.backchannels import BackchannelLexicon
+from .turns.overlap import OverlapJudge, Verdict
+from .turns.pacer import PacedPlayout
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +60,8 @@ class AudioSink(Protocol):
 
     async def play(self, audio: AudioOut) -> None: ...
 
-    async def clear(self) -> int:
-        """Drop queued audio on the device; return ms of the current item heard."""
+    async def clear(self, keep_item: bool = False) -> int:
+        """Drop queued audio on the device; return ms of the current item heard. ``keep_item``: a pause, not a cut."""
         ...
 
     def audible(self) -> bool: ...
@@ -75,6 +83,8 @@ class AudioSink(Protocol):
 
 
 VOICED_RMS = 400.0  # PCM16 RMS above which a 20 ms frame counts as the caller's voice (about -38 dBFS)
+REPROMPT = "お客様からお返事がありません。直前のご質問を短く言い直して、もう一度お尋ねしてください。"
+MAX_REPROMPTS = 2  # in a row, until the caller speaks
 
 
 class Conversation:
@@ -100,17 +110,42 @@ class Conversation:
         self._overlapped = False
         self._barged = False
         self._stopped_at: float | None = None
-        self._voiced_ms = 0.0
-        self._barge_pending = False
         self._idle = asyncio.Event()
         self._idle.set()
         self._pending_backchannel: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._heard = HeardTranscripts(engine.rate, getattr(engine, "sample_width", 2))
         self._interrupted = ReplyGate()  # replies cut off by the caller: a late delta of one is never played
+        turns = profile.turn_taking
+        self.turn_based = turns.mode == "turn_based"
+        self._lexicon = BackchannelLexicon(profile.language, turns.backchannels)
+        self._judge = None if self.turn_based else OverlapJudge(turns.pause_after_ms, turns.barge_in_min_ms, turns.resume_after_silence_ms, voiced_rms=VOICED_RMS)
+        self.pacer = PacedPlayout(sink, engine.rate, getattr(engine, "sample_width", 2), clock) if self._judge and turns.pause_after_ms else None
+        self._last_activity = clock()
+        self._reprompts = 0
 
     def agent_audible(self) -> bool:
-        return self._response_active or self.sink.audible()
+        return self._response_active or self.sink.audible() or (self.pacer is not None and self.pacer.holding())
+
+    def admits_caller_audio(self) -> bool:
+        """Whether the provider may hear the caller now: not while a turn-based agent is still audible."""
+        return not (self.turn_based and self.agent_audible())
+
+    def keyed(self, digits: str) -> None:
+        """``#`` ends the agent's turn (a caller who wants to speak is never stuck behind a long reply)."""
+        if "#" in digits and self.agent_audible() and not self._barged:
+            self._spawn(self.barge_in())
+
+    async def played_out(self, timeout: float) -> None:
+        """Wait (bounded) until the reply held by the gateway has gone to the device, e.g. before a hang-up."""
+        deadline = self.clock() + timeout
+        while self.pacer is not None and self.pacer.holding() and not self.pacer.paused and self.clock() < deadline:
+            await asyncio.sleep(0.05)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def begin(self, greeting_spoken: str | None) -> None:
         """The caller can hear us now: either the greeting was already spoken by the channel (it is in the transcript
@@ -138,6 +173,8 @@ class Conversation:
     async def run(self) -> str:
         """Pump engine events until the engine ends; returns the outcome for the record."""
         outcome = "completed"
+        if self.turn_based and self.profile.turn_taking.idle_reprompt_ms:
+            self._spawn(self._reprompt_when_silent())
         try:
             async for event in self.engine.events():
                 if type(event) is AudioOut:
@@ -148,14 +185,19 @@ class Conversation:
                     await self._on_speech_stopped()
                 elif isinstance(event, ResponseStarted):
                     self._response_active = True
+                    self._barged = False
                     self._idle.clear()
                 elif isinstance(event, ResponseDone):
                     self._response_active = False
                     self._idle.set()
-                    if not self._barged:
+                    if self._barged:
+                        pass
+                    elif self.pacer is not None:
+                        self.pacer.reply_done()
+                    else:
                         await self.sink.flush()
                 elif isinstance(event, TranscriptFinal):
-                    self._on_transcript(event)
+                    await self._on_transcript(event)
                 elif isinstance(event, TranscriptDelta | ToolCallStarted | ToolCallFinished):
                     self.hub.publish(self.session_id, event)
                 elif isinstance(event, InstructionsChanged):
@@ -170,8 +212,10 @@ class Conversation:
                         outcome = "provider_lost"
                         break
         finally:
-            for task in self._tasks:
+            for task in list(self._tasks):
                 task.cancel()
+            if self.pacer is not None:
+                await self.pacer.close()
         return outcome
 
     async def _on_audio(self, audio: AudioOut) -> None:
@@ -183,30 +227,35 @@ class Conversation:
             self.latencies_ms.append(ms)
             self.hub.publish(self.session_id, TurnLatency(round(ms, 1)))
         self._heard.audio(audio.item_id, audio.nbytes)
-        await self.sink.play(audio)
+        if self.pacer is not None:
+            self.pacer.push(audio)
+        else:
+            await self.sink.play(audio)
 
     async def caller_audio(self, b64: str) -> None:
-        """Every caller frame (24 kHz) passes here; it is only decoded while a barge-in decision is pending."""
-        if not self._barge_pending:
+        """Every caller frame (24 kHz) passes here; it is only decoded while the agent is audible (barge_in mode)."""
+        judge = self._judge
+        if judge is None or not (judge.in_overlap or self.agent_audible()):
             return
         try:
             pcm = b64decode(b64)
-            voiced = rms(pcm) >= VOICED_RMS
+            level = rms(pcm)
         except ValueError:  # malformed caller audio (bad base64, odd length) is not a voice
             return
-        if voiced:
-            self._voiced_ms += pcm_ms(len(pcm), REALTIME_RATE)
-            if self._voiced_ms >= self.profile.turn_taking.barge_in_min_ms:
-                self._barge_pending = False
-                if self.agent_audible():
-                    await self.barge_in()
+        verdict = judge.frame(level, pcm_ms(len(pcm), REALTIME_RATE), self.agent_audible() and not self._barged)
+        if verdict is Verdict.PAUSE and self.pacer is not None:
+            played = await self.pacer.pause()
+            logger.info("caller's voice over the agent: paused at %d ms of %s", played, self.sink.item_id or "the reply")
+        elif verdict is Verdict.RESUME and self.pacer is not None:
+            self.pacer.resume()
+            logger.info("the caller's voice was a backchannel: resumed where it paused")
+        elif verdict is Verdict.INTERRUPT and self.agent_audible() and not self._barged:
+            await self.barge_in()
 
     def _on_speech_started(self) -> None:
         self._user_speaking = True
-        self._barged = False
-        self._overlapped = self.agent_audible()
-        self._barge_pending = self._overlapped
-        self._voiced_ms = 0.0
+        self._reprompts = 0
+        self._overlapped = self.agent_audible() and not self._barged
 
     async def barge_in(self) -> None:
         """The caller really interrupts: silence the device, cancel, and truncate to what was heard."""
@@ -214,6 +263,10 @@ class Conversation:
         self.barge_ins += 1
         item_id = self.sink.item_id
         self._interrupted.interrupt(item_id)
+        if self.pacer is not None:
+            self.pacer.drop()
+        if self._judge is not None:
+            self._judge.reset()
         played = await self.sink.clear()
         if self._response_active:
             await self.engine.cancel_response()
@@ -226,7 +279,7 @@ class Conversation:
 
     async def _on_speech_stopped(self) -> None:
         self._user_speaking = False
-        self._barge_pending = False
+        self._last_activity = self.clock()
         if self._overlapped and not self._barged and self.agent_audible():
             self._pending_backchannel = "?"
             logger.info("short speech over the agent treated as a backchannel; the agent goes on")
@@ -235,10 +288,34 @@ class Conversation:
         self._barged = False
         await self.engine.respond()
 
-    def _on_transcript(self, event: TranscriptFinal) -> None:
+    async def _on_transcript(self, event: TranscriptFinal) -> None:
         if event.role == "user" and self._pending_backchannel is not None:
             self._pending_backchannel = None
+            if not self.turn_based and event.text.strip() and not self._lexicon.matches(event.text):
+                # short, but words, not aizuchi (「違います」): a turn after all
+                logger.info("short speech over the agent was more than a backchannel: the caller's turn")
+                if self.agent_audible():
+                    await self.barge_in()
+                self.hub.publish(self.session_id, event)
+                self._stopped_at = self.clock()
+                self._barged = False
+                await self.engine.respond()
+                return
             self.hub.publish(self.session_id, BackchannelIgnored(event.text))
         if event.role == "assistant":
             event = self._heard.final(event)
         self.hub.publish(self.session_id, event)
+
+    async def _reprompt_when_silent(self) -> None:
+        """Turn-based: a caller who says nothing after the agent's turn is asked again (at most MAX_REPROMPTS times)."""
+        idle_s = self.profile.turn_taking.idle_reprompt_ms / 1000
+        while True:
+            await asyncio.sleep(0.2)
+            if self.agent_audible() or self._user_speaking:
+                self._last_activity = self.clock()
+            elif self.clock() - self._last_activity >= idle_s and self._reprompts < MAX_REPROMPTS:
+                self._reprompts += 1
+                self._last_activity = self.clock()
+                logger.info("the caller said nothing for %.0f s: asking again", idle_s)
+                self._stopped_at = self.clock()
+                await self.engine.respond(REPROMPT)

@@ -27,7 +27,8 @@ class Playout(Protocol):
     def played_ms(self) -> int: ...
 
     def clear(self) -> int:
-        """The device's queue was flushed: what was heard of the current item."""
+        """The device's queue was flushed: what was heard of the current item (and, from now on, all that was sent of
+        it, so a resumed reply counts on from there)."""
         ...
 
 
@@ -65,7 +66,45 @@ class PlayoutClock:
         """The queue was flushed on the device: returns what was heard of the current item."""
         played = self.played_ms()
         self._end = self._clock()
+        self._item_sent_ms = float(played)
         return played
+
+
+ACK_SLACK_MS = 400.0  # a page's "drained" while the model still has more than this queued is stale (an underrun)
+ACK_GRACE_S = 2.0  # a page that never acknowledges: audible at most this long past the modelled end
+
+
+class AcknowledgedPlayout(PlayoutClock):
+    """The modelled clock, held open until the device says it played everything (the browser page's ``drained``).
+
+    A page starts playing only when audio arrives and after a short pre-buffer, so it is always behind the model, never
+    ahead: the caller's turn opens at the later of the two. An acknowledgement while the model still has more than
+    ``ACK_SLACK_MS`` queued came from a mid-reply underrun and counts for nothing.
+    """
+
+    __slots__ = ("_unacked",)
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(clock)
+        self._unacked = False
+
+    def sent(self, item_id: str, ms: float) -> None:
+        super().sent(item_id, ms)
+        self._unacked = True
+
+    def acknowledged(self) -> bool:
+        """The device played all it had; ``True`` if that closes the playout."""
+        if self.queued_ms() > ACK_SLACK_MS:
+            return False
+        self._unacked = False
+        return True
+
+    def audible(self) -> bool:
+        return super().audible() or (self._unacked and self._clock() < self._end + ACK_GRACE_S)
+
+    def clear(self) -> int:
+        self._unacked = False
+        return super().clear()
 
 
 class ReplyGate:
@@ -182,6 +221,7 @@ class MarkedPlayout:
         self._pending.clear()
         self._unmarked_ms = 0.0
         self._end = self._clock()
+        self._item_sent_ms = float(played)
         self._drained.set()
         return played
 

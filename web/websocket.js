@@ -103,6 +103,7 @@ class WebSocketSession {
       this.voicedMs = 0;
       return;
     }
+    if (this.bargeInMs <= 0) return; // a turn-based agent is never interrupted from the page
     const threshold = Math.max(MIN_VOICE_RMS, this.noiseFloor * 3);
     this.voicedMs = rms >= threshold ? this.voicedMs + FRAME_MS : Math.max(0, this.voicedMs - FRAME_MS / 2);
     if (this.voicedMs >= this.bargeInMs) {
@@ -131,7 +132,10 @@ class WebSocketSession {
       debug.cleared += 1;
       debug.queuedMs = 0; // the queue is empty now; a level report from before the clear must not linger
       this.sendJson({ type: "played", ms: message.playedMs });
-    } else if (message.type === "underrun") debug.underruns += 1;
+    } else if (message.type === "underrun") {
+      debug.underruns += 1;
+      this.sendJson({ type: "drained" }); // played all it had: the gateway opens a turn-based caller's turn on this
+    }
   }
 
   setAgentSpeaking(value) {
@@ -196,7 +200,7 @@ class WebSocketSession {
     this.awaitingClear = false; // a new socket carries no audio of the reply that was interrupted
     this.sessionId = message.session_id;
     this.token = message.token;
-    this.bargeInMs = message.barge_in_ms || this.bargeInMs;
+    this.bargeInMs = typeof message.barge_in_ms === "number" ? message.barge_in_ms : this.bargeInMs; // 0: turn-based
     debug.sessionId = message.session_id;
     debug.state = "live";
     this.ui.session?.({ sessionId: message.session_id, agent: message.agent, token: message.token }); // for /api/handoff

@@ -67,8 +67,9 @@ class AcsAudioSink:
             self.playout.sent(self.playout.item_id, FRAME_MS)
             self.frames_sent += 1
 
-    async def clear(self) -> int:
-        self.gate.interrupt(self.playout.item_id)
+    async def clear(self, keep_item: bool = False) -> int:
+        """Stop the device now; ``keep_item``: a pause, the reply's rest may still be sent (a resume)."""
+        self.gate.interrupt("" if keep_item else self.playout.item_id)
         if self._framer is not None:
             self._framer.reset()
         else:

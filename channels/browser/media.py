@@ -1,8 +1,9 @@
 """The page's ear: agent PCM as binary frames, ``clear`` on barge-in, and a model of the page's playout.
 
 The page plays what it receives at once and gap-free, so the gateway knows what was heard the way the phone
-channel does (``PlayoutClock``: sent minus still queued) without waiting for the page to answer; the page's own
-``played`` report after a ``clear`` is kept for diagnostics. While no socket is attached (the page is reconnecting)
+channel does (sent minus still queued) without waiting for the page to answer; the agent stays audible until the
+page acknowledges it played everything (``drained``), so a turn-based caller's turn opens when it really ended. The
+page's own ``played`` report after a ``clear`` is kept for diagnostics. While no socket is attached (the page is reconnecting)
 agent audio is dropped and not counted as heard.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Callable
 
 from gateway.audio import b64decode, pcm_ms
 from gateway.events import AudioOut
-from gateway.playout import PlayoutClock, ReplyGate
+from gateway.playout import AcknowledgedPlayout, ReplyGate
 
 from .link import Link
 from .wire import CLEAR, SAMPLE_RATE
@@ -26,7 +27,7 @@ KEEP_TIMINGS = 64
 class BrowserAudioSink:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self.playout = PlayoutClock(clock)
+        self.playout = AcknowledgedPlayout(clock)  # the page's "drained" closes it
         self.gate = ReplyGate()
         self.link: Link | None = None
         self.frames_sent = 0
@@ -72,8 +73,9 @@ class BrowserAudioSink:
             self.frames_sent += 1
             self.bytes_sent += len(frame)
 
-    async def clear(self) -> int:
-        self.gate.interrupt(self.playout.item_id)
+    async def clear(self, keep_item: bool = False) -> int:
+        """Stop the device now; ``keep_item``: a pause, the reply's rest may still be sent (a resume)."""
+        self.gate.interrupt("" if keep_item else self.playout.item_id)
         self.clears += 1
         if self.link is not None:
             await self.link.send(CLEAR)
@@ -84,6 +86,10 @@ class BrowserAudioSink:
 
     async def flush(self) -> None:
         """Frames go out whole as they come: nothing is held back."""
+
+    def drained(self) -> None:
+        """The page's player ran out of audio: it has played everything it was sent."""
+        self.playout.acknowledged()
 
     def reported(self, played_ms: int) -> None:
         self.reported_played_ms.append(played_ms)

@@ -186,7 +186,8 @@ class BrowserSession:
         """Serve one socket of this conversation, from its hello to its end (whichever way it ends)."""
         try:
             await self.attach(link)
-            barge_in_ms = self.profile.turn_taking.barge_in_min_ms
+            turns = self.profile.turn_taking
+            barge_in_ms = 0 if turns.mode == "turn_based" else turns.barge_in_min_ms  # 0: the page never stops the agent
             await link.send(wire.ready(self.session_id, self.token, self.profile.name, resumed, self.engine.language, barge_in_ms))
             if resumed:
                 self.reconnects += 1
@@ -210,6 +211,8 @@ class BrowserSession:
                 item_id, played = self.sink.item_id, self.sink.playout.played_ms()
                 await self.engine.cancel_response()
                 await self.engine.truncate(item_id, played)
+            if self.conversation.pacer is not None:
+                self.conversation.pacer.drop()  # the reply held by the gateway goes nowhere now, nor to the next socket
             self.sink.detach(link)
         if self.link is None and self._grace is None:
             logger.info("browser socket dropped; waiting %.0f s for the page to reconnect", self.grace_s)
@@ -247,7 +250,8 @@ class BrowserSession:
                     await link.send(wire.error("flood", "Audio arrives faster than it can be spoken."))
                     await link.close(wire.POLICY, "audio flood")
                     return
-                await self.engine.send_pcm(item.pcm)
+                if self.conversation.admits_caller_audio():
+                    await self.engine.send_pcm(item.pcm)
                 await self.conversation.caller_audio(b64encode(item.pcm))  # measures voice for barge-in
             elif isinstance(item, wire.Control):
                 await self._control(link, item)
@@ -263,6 +267,8 @@ class BrowserSession:
                 await self.conversation.barge_in()  # clears the page, which acknowledges the barge-in
             else:
                 await link.send(wire.CLEAR)  # nothing left to cancel; still acknowledge so the page plays again
+        elif control.kind == "drained":
+            self.sink.drained()
         elif control.kind == "played" and control.ms is not None:
             self.sink.reported(control.ms)
         elif control.kind == "ping":

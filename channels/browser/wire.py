@@ -6,11 +6,14 @@ Client → gateway
   * binary — caller audio: PCM16 little-endian mono 24 kHz, an even number of bytes, at most ``MAX_AUDIO_BYTES``
   * text ``{"type":"barge_in"}`` — the page heard the caller over the agent and already stopped playback
   * text ``{"type":"played", "ms"}`` — how much the page had played when it flushed on ``clear`` (diagnostics)
+  * text ``{"type":"drained"}`` — the page's player has played everything it received (the agent's turn really
+    ended at the ear: a turn-based caller is heard from now on)
   * text ``{"type":"stop"}`` — the caller ends the conversation
   * text ``{"type":"ping"}`` — answered with ``{"type":"pong"}``
 
 Gateway → client
   * ``{"type":"ready", "session_id", "token", "agent", "sample_rate":24000, "resumed", "language", "barge_in_ms"}``
+    (``barge_in_ms`` 0: a turn-based agent, the page never stops it)
   * binary — agent audio: PCM16 little-endian mono 24 kHz, in order, to be played gap-free
   * ``{"type":"transcript", "role", "text", "final", "item_id"}`` — ``text`` is a delta while ``final`` is false
     (assistant text as the LLM writes it) and the whole text of the item when ``final`` is true
@@ -79,7 +82,7 @@ class Audio:
 
 @dataclass(frozen=True, slots=True)
 class Control:
-    kind: str  # stop | barge_in | played | ping
+    kind: str  # stop | barge_in | played | drained | ping
     ms: int | None = None
 
 
@@ -120,7 +123,7 @@ def parse_client(message: str | bytes | None) -> ClientMessage:
             token=_optional(obj, "token", _TOKEN),
             lang=_optional(obj, "lang", _LANG),
         )
-    if kind in ("stop", "barge_in", "ping"):
+    if kind in ("stop", "barge_in", "drained", "ping"):
         return Control(kind)
     if kind == "played":
         ms = obj.get("ms")

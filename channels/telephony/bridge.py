@@ -40,7 +40,8 @@ async def pump_media(
                 raise MediaRefused(1008, "too many malformed media messages") from None
             continue
         if type(item) is CallerAudio:
-            await engine.send_audio_b64(item.b64)
+            if conversation.admits_caller_audio():  # turn-based: nothing of the caller while the agent is heard
+                await engine.send_audio_b64(item.b64)
             await conversation.caller_audio(item.level_b64 or item.b64)
         elif isinstance(item, PlayoutMark):
             adapter.mark_echoed(item.name)

@@ -178,6 +178,8 @@ class PhoneCall:
 
     async def hang_up(self) -> None:
         if self.connection_id and not self._ended:
+            if self.conversation is not None:  # the goodbye may still be held by the gateway's paced playout
+                await self.conversation.played_out(GOODBYE_DRAIN_S)
             if self.adapter is not None:
                 await self.adapter.drained(GOODBYE_DRAIN_S)
             try:
@@ -209,6 +211,7 @@ class PhoneCall:
         runner = asyncio.create_task(conversation.run(), name=f"conversation-{self.session_id}")
 
         def keyed(digits: str) -> None:
+            conversation.keyed(digits)
             self.handoff.keyed(digits, conversation)
 
         try:

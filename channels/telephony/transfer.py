@@ -59,6 +59,8 @@ async def announcement_heard(call: PhoneCall) -> None:
     carrier's marks where it has them (Twilio), else by the sink's modelled playout clock (ACS)."""
     if call.adapter is None:
         return
+    if call.conversation is not None:  # audio the gateway still holds (paced playout) goes out first
+        await call.conversation.played_out(ANNOUNCE_DRAIN_S)
     await call.adapter.drained(ANNOUNCE_DRAIN_S)
     queued_ms = getattr(call.adapter.sink.playout, "queued_ms", lambda: 0.0)()
     if queued_ms > 0:

@@ -90,8 +90,9 @@ class TwilioAudioSink:
         if self.playout.mark_due(reply_end=True):
             await self._send(wire.mark(self.stream_sid, self.playout.place_mark()))
 
-    async def clear(self) -> int:
-        self.gate.interrupt(self.playout.item_id)
+    async def clear(self, keep_item: bool = False) -> int:
+        """Stop the device now; ``keep_item``: a pause, the reply's rest may still be sent (a resume)."""
+        self.gate.interrupt("" if keep_item else self.playout.item_id)
         self._splitter.flush()
         if self._resampler is not None:
             self._resampler = Resampler(REALTIME_RATE, TWILIO_RATE, TO_CALLER_QUALITY)  # no tail of the cut reply

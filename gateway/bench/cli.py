@@ -18,6 +18,13 @@ logger = logging.getLogger(__name__)
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bench = sub.add_parser("bench", help="measure concurrent calls, latency and cost per call", description=__doc__)
+    bench.add_argument(
+        "suite", nargs="?", choices=("load", "turns"), default="load",
+        help="load: the capacity ladder (default); turns: turn-taking policies against a backchannel/interruption corpus",
+    )
+    bench.add_argument("--policies", default="barge_in,barge_in_no_pause,turn_based", help="turns: which policies")
+    bench.add_argument("--levels", default="0,-6,-12", help="turns: caller levels in dB")
+    bench.add_argument("--offsets", default="1000,2500", help="turns: ms into the agent's reply the caller speaks")
     bench.add_argument("--max-calls", type=int, default=500, help="top of the ladder (default 500)")
     bench.add_argument("--step", type=int, default=50, help="ladder step (default 50)")
     bench.add_argument("--start", type=int, default=50, help="first rung (default 50)")
@@ -73,6 +80,8 @@ def missing_bench_packages() -> list[str]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "turns":
+        return cmd_bench_turns(args)
     missing = missing_bench_packages()
     if missing:
         sys.stderr.write(
@@ -100,3 +109,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for kind, capacity in short:
         sys.stdout.write(f"FAILED: {kind} carried {capacity} calls within target; {args.require_calls} required\n")
     return 3 if short else 0
+
+
+def cmd_bench_turns(args: argparse.Namespace) -> int:
+    from gateway import event_loop
+
+    from .turns import POLICIES, run_turns_bench
+
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = set(policies) - set(POLICIES)
+    if unknown or not policies:
+        raise SystemExit(f"--policies: unknown {', '.join(sorted(unknown)) or 'empty list'} ({', '.join(POLICIES)})")
+    try:
+        levels = tuple(float(v) for v in args.levels.split(","))
+        offsets = tuple(int(v) for v in args.offsets.split(","))
+    except ValueError:
+        raise SystemExit("--levels and --offsets: comma-separated numbers, e.g. --levels 0,-6 --offsets 1000,2500") from None
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gateway.bench").setLevel(logging.INFO)
+    sys.stdout.write(event_loop.run(run_turns_bench(args.out, policies, levels, offsets)))
+    return 0

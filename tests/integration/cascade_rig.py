@@ -41,7 +41,7 @@ def write_test_agent(directory: Path, greeting: str | None, greeting_mode: str =
     lines = [
         line
         for line in head.strip().splitlines()
-        if not line.startswith(("name:", "greeting:", "greeting_mode:", "turn_taking:", "  silence_duration_ms", "  barge_in_min_ms"))
+        if not line.startswith(("name:", "greeting:", "greeting_mode:", "turn_taking:", "  "))  # "  ": turn_taking's keys
     ]
     lines += ["name: test-desk", f"greeting_mode: {greeting_mode}", "turn_taking:", "  silence_duration_ms: 500", f"  barge_in_min_ms: {barge_in_min_ms}"]
     if greeting:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.emulators.acs import Silence
+from gateway.emulators.acs.playback import play_texts
 from gateway.emulators.realtime import Script
 from tests.conftest import speech
 from tests.integration.outbound_rig import CALLER_ID, OUTBOUND_SETTINGS, post_call, record_reaches
@@ -97,6 +98,6 @@ async def test_acs_asks_for_a_key_before_the_agent_speaks(tmp_path, keys: str | 
         record = await record_reaches(rig.url, body["id"], recorded, timeout=15)
         operations = rig.acs.operations(call.call_connection_id)
         assert "startMediaStreaming" not in operations  # the agent never spoke to the machine
-        plays = [r.body["playSources"][0]["text"]["text"] for r in rig.acs.requests_for("play")]
+        plays = [text for r in rig.acs.requests_for("play") for text in play_texts(r.body or {})]  # SSML: its written text
         assert plays == (["サンプル社です。またお電話いたします。"] if action == "leave_message" else [])
         assert [p["status"] for p in record["progress"]][-2:] == ["answered", recorded]

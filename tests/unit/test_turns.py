@@ -1,0 +1,183 @@
+"""The turn-taking policy core: backchannels by content, the overlap judge's verdicts, and paced playout that pauses
+and resumes from the exact sample the caller last heard."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from gateway.audio import b64decode, b64encode
+from gateway.events import AudioOut
+from gateway.playout import PlayoutClock
+from gateway.turns.backchannels import BackchannelLexicon
+from gateway.turns.overlap import OverlapJudge, Verdict
+from gateway.turns.pacer import CHUNK_MS, LEAD_MS, PacedPlayout
+
+RATE = 24_000
+BYTES_PER_MS = RATE * 2 // 1000
+
+
+@pytest.mark.parametrize("text", ["はい", "はい。", "うんうん", "へー", "はいはい、なるほど", "そうですね。", "ええ、ええ", "ｕｈ-ｈｕｈ", "Okay."])
+def test_backchannels_are_recognised_by_content(text: str) -> None:
+    assert BackchannelLexicon("ja-JP").matches(text)
+
+
+@pytest.mark.parametrize("text", ["はい、お願いします", "違います", "すみません、ちょっと待ってください。", "そうじゃなくて", "", "。"])
+def test_words_beyond_backchannels_are_a_turn(text: str) -> None:
+    assert not BackchannelLexicon("ja-JP").matches(text)
+
+
+def test_a_profile_extends_the_list_and_spaces_count_for_nothing() -> None:
+    assert not BackchannelLexicon("ja-JP").matches("了解っす")
+    lexicon = BackchannelLexicon("ja-JP", ["了解っす"])
+    assert lexicon.matches("了解っす、はい") and lexicon.matches("は い") and not lexicon.matches("はい 違う")
+
+
+def frames(judge: OverlapJudge, voiced: bool, count: int, audible: bool = True, level: float = 1000.0) -> list[Verdict]:
+    return [judge.frame(level if voiced else 20.0, 20, audible) for _ in range(count)]
+
+
+def test_voice_over_the_agent_pauses_then_a_short_one_resumes() -> None:
+    judge = OverlapJudge(pause_after_ms=250, barge_in_min_ms=800, resume_after_silence_ms=300)
+    verdicts = frames(judge, True, 13)
+    assert verdicts[:12] == [Verdict.NONE] * 12 and verdicts[12] is Verdict.PAUSE  # 260 ms ≥ 250 ms
+    verdicts = frames(judge, False, 15)
+    assert verdicts[-1] is Verdict.RESUME and set(verdicts[:-1]) == {Verdict.NONE}
+    assert not judge.in_overlap and not judge.paused
+
+
+def test_long_voice_interrupts_and_zero_never_pauses() -> None:
+    judge = OverlapJudge(pause_after_ms=250, barge_in_min_ms=800, resume_after_silence_ms=300)
+    verdicts = frames(judge, True, 40)
+    assert verdicts.count(Verdict.PAUSE) == 1 and verdicts[-1] is Verdict.INTERRUPT
+    no_pause = OverlapJudge(pause_after_ms=0, barge_in_min_ms=800, resume_after_silence_ms=300)
+    verdicts = frames(no_pause, True, 40)
+    assert Verdict.PAUSE not in verdicts and verdicts[-1] is Verdict.INTERRUPT
+
+
+def test_a_closure_inside_a_word_does_not_delay_the_pause() -> None:
+    judge = OverlapJudge(pause_after_ms=250, barge_in_min_ms=800, resume_after_silence_ms=300)
+    frames(judge, True, 10)
+    assert frames(judge, False, 3) == [Verdict.NONE] * 2 + [Verdict.PAUSE]  # 260 ms after the onset, in a 60 ms gap
+
+
+def test_a_soft_voice_pauses_but_never_interrupts() -> None:
+    judge = OverlapJudge(pause_after_ms=250, barge_in_min_ms=800, resume_after_silence_ms=300)
+    verdicts = frames(judge, True, 200, level=300.0)  # above the onset level, below the voiced level: a noisy line
+    assert verdicts.count(Verdict.PAUSE) == 1 and Verdict.INTERRUPT not in verdicts
+    assert verdicts.index(Verdict.RESUME) == 1500 // 20 - 1  # never paused for good; not again until it is quiet
+    assert frames(judge, False, 1) == [Verdict.NONE] and frames(judge, True, 13)[-1] is Verdict.PAUSE
+
+
+def test_voice_without_the_agent_is_not_an_overlap_and_a_short_gap_keeps_counting() -> None:
+    judge = OverlapJudge(pause_after_ms=250, barge_in_min_ms=800, resume_after_silence_ms=300)
+    assert set(frames(judge, True, 50, audible=False)) == {Verdict.NONE} and not judge.in_overlap
+    frames(judge, True, 20)
+    frames(judge, False, 10)  # 200 ms breath: still the same speech
+    assert frames(judge, True, 20)[-1] is Verdict.INTERRUPT
+
+
+class RecordingSink:
+    """A device that plays in real time (PlayoutClock) and records every byte it was sent, per clear."""
+
+    def __init__(self) -> None:
+        self.playout = PlayoutClock()
+        self.runs: list[bytearray] = [bytearray()]
+        self.flushes = 0
+
+    @property
+    def item_id(self) -> str:
+        return self.playout.item_id
+
+    async def play(self, audio: AudioOut) -> None:
+        pcm = b64decode(audio.b64)
+        self.runs[-1] += pcm
+        self.playout.sent(audio.item_id, len(pcm) / BYTES_PER_MS)
+
+    async def clear(self, keep_item: bool = False) -> int:
+        self.runs.append(bytearray())
+        return self.playout.clear()
+
+    async def flush(self) -> None:
+        self.flushes += 1
+
+    def audible(self) -> bool:
+        return self.playout.audible()
+
+
+async def wait_for(check, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.005)
+
+
+async def test_pause_rewinds_to_the_heard_sample_and_resume_continues_from_it() -> None:
+    reply = np.arange(RATE, dtype="<i2").tobytes()  # one second, every sample distinct
+    sink = RecordingSink()
+    pacer = PacedPlayout(sink, RATE, 2)
+    pacer.push(AudioOut(b64encode(reply), len(reply), "item-1"))
+    pacer.reply_done()
+    await wait_for(lambda: sink.playout.played_ms() >= 300)
+    sent_before = len(sink.runs[0])
+    played = await pacer.pause()
+    assert sent_before - played * BYTES_PER_MS <= (LEAD_MS + 2 * CHUNK_MS) * BYTES_PER_MS  # paced: little to rewind
+    assert pacer.holding() and not sink.audible()
+    pacer.resume()
+    await wait_for(lambda: sink.flushes == 1)
+    resumed = bytes(sink.runs[1])
+    assert resumed == reply[played * BYTES_PER_MS :]  # from the exact sample heard: nothing lost, nothing repeated
+    await wait_for(lambda: not pacer.holding())
+    await pacer.close()
+
+
+async def test_a_dropped_reply_sends_nothing_more() -> None:
+    reply = np.zeros(RATE, dtype="<i2").tobytes()
+    sink = RecordingSink()
+    pacer = PacedPlayout(sink, RATE, 2)
+    pacer.push(AudioOut(b64encode(reply), len(reply), "item-1"))
+    await wait_for(lambda: len(sink.runs[0]) > 0)
+    pacer.drop()
+    await sink.clear()
+    await asyncio.sleep(0)
+    assert not pacer.holding() and sink.runs[-1] == bytearray()
+    pacer.push(AudioOut(b64encode(reply[:960]), 960, "item-2"))
+    await wait_for(lambda: len(sink.runs[-1]) == 960)
+    await pacer.close()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_browser_turn_opens_when_the_page_says_it_played_everything() -> None:
+    from channels.browser.link import Link
+    from channels.browser.media import BrowserAudioSink
+    from channels.browser.wire import Control, parse_client
+    from gateway.playout import ACK_GRACE_S
+
+    class Socket:
+        async def send(self, message: str | bytes) -> None:
+            pass
+
+    assert parse_client('{"type":"drained"}') == Control("drained")
+    clock = FakeClock()
+    sink = BrowserAudioSink(clock)
+    sink.attach(Link(Socket()))
+    pcm = bytes(BYTES_PER_MS * 1000)
+    await sink.play(AudioOut(b64encode(pcm), len(pcm), "item-1"))
+    clock.now += 0.2
+    sink.drained()  # a mid-reply underrun: 800 ms still to play by the model, so not the end
+    assert sink.audible()
+    clock.now += 0.9  # the model says it has played; the page (always behind it) has not said so
+    assert sink.audible()
+    sink.drained()
+    assert not sink.audible()
+    await sink.play(AudioOut(b64encode(pcm), len(pcm), "item-2"))
+    clock.now += 1.0 + ACK_GRACE_S + 0.01  # a page that never acknowledges does not hold the turn forever
+    assert not sink.audible()
