@@ -20,6 +20,7 @@ import gateway
 from gateway.emulators.acs import AcsEmulator, PlayConfig
 from gateway.emulators.serving import free_port
 from gateway.emulators.twilio import TwilioEmulator
+from gateway.profiles import PACKAGED_AGENTS
 from gateway.store import Store
 
 from .ladder import FrameLogs, LadderOptions, StepResult, Window, judge, run_ladder
@@ -84,10 +85,28 @@ async def realtime_emulator(workdir: Path, options: TargetOptions) -> AsyncItera
         yield emu, ready.split(" ", 1)[1]
 
 
+def bench_agent(directory: Path, name: str, turn_taking: dict[str, object]) -> str:
+    """A copy of the shipped support-desk profile under ``name`` with its own ``turn_taking``; returns the name."""
+    source = (PACKAGED_AGENTS / "support-desk.md").read_text(encoding="utf-8")
+    head, body = source.split("---", 2)[1:]
+    lines = [line for line in head.strip().splitlines() if not line.startswith(("name:", "turn_taking:", "  "))]
+    lines += [f"name: {name}", "turn_taking:", *(f"  {key}: {value}" for key, value in turn_taking.items())]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.md").write_text("---\n" + "\n".join(lines) + "\n---" + body, encoding="utf-8")
+    return name
+
+
+# The load's caller talks without a break over an agent that talks without a break: a load pattern, not a
+# conversation. Turn-taking would (rightly) pause and interrupt the agent all the time; the relay is what is measured.
+LOAD_TURN_TAKING = {"pause_after_ms": 0, "barge_in_min_ms": 5000}
+
+
 def served_env(port: int, workdir: Path, workers: int) -> dict[str, str]:
     """What every served gateway of the benchmark gets, whichever providers it is wired to."""
     return {
         **base_env(),
+        "AGENTS_DIR": str(workdir / "agents"),
+        "AGENT": bench_agent(workdir / "agents", "bench-load", LOAD_TURN_TAKING),
         "HOST": HOST,
         "PORT": str(port),
         "WORKERS": str(workers),

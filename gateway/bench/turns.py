@@ -23,10 +23,9 @@ from gateway.audio import pcm_ms
 from gateway.emulators.acs import AcsEmulator, EmulatedCall, PlayConfig, Silence, Speech, speech_from_wav
 from gateway.emulators.realtime import Pacing, RealtimeEmulator, Say, Script
 from gateway.emulators.serving import free_port
-from gateway.profiles import PACKAGED_AGENTS
 
 from .procs import prepare_dir
-from .run import API_KEY, HOST, gateway_env, served_gateway
+from .run import API_KEY, HOST, bench_agent, gateway_env, served_gateway
 from .scenarios import GREETING_REPLY
 from .turns_corpus import Case, build_corpus
 
@@ -59,17 +58,6 @@ class CaseResult:
     answered: bool | None
 
 
-def _agent(directory: Path, turn_taking: dict[str, object]) -> str:
-    source = (PACKAGED_AGENTS / "support-desk.md").read_text(encoding="utf-8")
-    head, body = source.split("---", 2)[1:]
-    lines = [line for line in head.strip().splitlines() if not line.startswith(("name:", "turn_taking:", "  "))]
-    lines += ["name: bench-turns", "turn_taking:", "  silence_duration_ms: 600", "  barge_in_min_ms: 800"]
-    lines += [f"  {key}: {value}" for key, value in turn_taking.items()]
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "bench-turns.md").write_text("---\n" + "\n".join(lines) + "\n---" + body, encoding="utf-8")
-    return "bench-turns"
-
-
 @contextlib.asynccontextmanager
 async def _stack(workdir: Path, turn_taking: dict[str, object]) -> AsyncIterator[tuple[AcsEmulator, RealtimeEmulator, str]]:
     realtime = RealtimeEmulator(api_keys={API_KEY}, pacing=Pacing(realtime_factor=2.0))
@@ -78,7 +66,7 @@ async def _stack(workdir: Path, turn_taking: dict[str, object]) -> AsyncIterator
     async with realtime.serve(HOST) as realtime_url, acs.serve(HOST) as acs_url:
         port = free_port()
         env = gateway_env(port, acs, acs_url, realtime_url, workdir, 1)
-        env.update(AGENTS_DIR=str(agents), AGENT=_agent(agents, turn_taking))
+        env.update(AGENTS_DIR=str(agents), AGENT=bench_agent(agents, "bench-turns", {"silence_duration_ms": 600, "barge_in_min_ms": 800, **turn_taking}))
         env["PYTHONPATH"] = CHECKOUT  # the served gateway is this very checkout, not whatever is installed
         async with served_gateway(workdir, env, 1, port):
             yield acs, realtime, f"http://{HOST}:{port}/api/incoming-call"
