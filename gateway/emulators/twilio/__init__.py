@@ -17,7 +17,7 @@ Pointing the official SDK at the emulator (the gateway's ``TWILIO_API_BASE`` set
 ``client.calls`` and ``client.messages`` (both live under the ``api`` domain). The synchronous client works the
 same way with ``twilio.http.http_client.TwilioHttpClient`` (run it in a thread: it blocks). Leave
 ``TWILIO_EDGE``/``TWILIO_REGION`` unset or pass a non-empty ``environment`` mapping without them (an empty dict is
-falsy and falls back to ``os.environ``): an edge or region rewrites the host and mangles a loopback address.
+falsy and falls back to the process environment): an edge or region rewrites the host and mangles a loopback address.
 
 Inbound calls: ``await emu.incoming_call(voice_url, script=[...])`` POSTs the signed voice webhook and runs the
 TwiML the gateway returns; ``<Connect><Stream url="wss://…">`` dials the gateway with ``X-Twilio-Signature``
