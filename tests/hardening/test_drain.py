@@ -142,6 +142,8 @@ async def test_the_drain_deadline_ends_calls_that_do_not_end(tmp_path: Path, wor
         outcomes = await conversation_outcomes(gw.database)
         if workers == 1:
             assert outcomes == [("hung_up", True)]
-        else:  # callbacks and media may sit on two workers: the media worker can see its socket close (the other's
-            # hang-up) before its own deadline fires; the hang-up above and the closed provider session are the proof
-            assert len(outcomes) == 1 and outcomes[0][1] and outcomes[0][0] in ("hung_up", "media_closed"), outcomes
+        else:  # callbacks and media may sit on two workers: either can see the other's hang-up (socket closed,
+            # CallDisconnected) before its own deadline fires and label the end so; the hang-up above and the closed
+            # provider session are the proof, the label is the routing gap of the scale-out issue
+            ended_labels = ("hung_up", "media_closed", "caller_hung_up")
+            assert len(outcomes) == 1 and outcomes[0][1] and outcomes[0][0] in ended_labels, outcomes
