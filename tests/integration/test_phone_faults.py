@@ -31,10 +31,15 @@ async def test_a_provider_drop_mid_call_is_survived_with_context(tmp_path) -> No
         call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"), script=[Silence(8000)])
         second = await rig.realtime.wait_for_session(2, timeout=20)
         await second.wait_for(lambda s: s.instructions_history, timeout=10)
-        # the new session got the instructions and the conversation so far
+        # the new session got the instructions and the conversation so far (the items follow the session.update)
+
+        def restored_texts(session) -> list[str]:
+            restored = [item for item in session.created_items if item.get("type") == "message"]
+            return [part.get("text", "") for item in restored for part in item.get("content", [])]
+
+        await second.wait_for(lambda s: "こんにちは" in restored_texts(s), timeout=10)
         assert second.instructions and "サポートデスク" in second.instructions
-        restored = [item for item in second.created_items if item.get("type") == "message"]
-        texts = [part.get("text", "") for item in restored for part in item.get("content", [])]
+        texts = restored_texts(second)
         assert "こんにちは" in texts and any("サポートデスク" in t for t in texts)
         # the caller was waiting for an answer: it comes after the reconnect, and the call goes on
         await second.wait_for(lambda s: s.responses and s.responses[0].status == "completed", timeout=15)
