@@ -17,7 +17,7 @@ import aiohttp
 from gateway.audio import AudioChunk
 
 from .callbacks import CallbackQueue
-from .caller_audio import CallerAudio, Dtmf, ScriptItem, Silence, as_script_item
+from .caller_audio import CallerAudio, ScriptedCaller, ScriptItem, as_script_item
 from .config import EmulatorConfig
 from .eventgrid import WebhookResponse
 from .events import call_event, full_type, media_streaming_update, new_incoming_call_context, new_server_call_id
@@ -46,7 +46,7 @@ CREATE_FAILURES = {  # an outbound call that never connected: the SIP status ACS
 }
 
 
-class EmulatedCall:
+class EmulatedCall(ScriptedCaller):
     """A PSTN call as ACS sees it. Created by ``AcsEmulator.incoming_call`` or by the gateway's ``create_call``."""
 
     def __init__(
@@ -184,13 +184,6 @@ class EmulatedCall:
             self._script.append(as_script_item(item))
         else:
             self._audio.add(item)
-
-    def pause(self, ms: int) -> None:
-        self.say(Silence(ms))
-
-    def press(self, digits: str) -> None:
-        for digit in digits:
-            self.say(Dtmf(digit))
 
     async def hang_up(self, timeout_s: float = 10.0) -> None:
         """The caller hangs up: media socket closed, CallDisconnected sent."""

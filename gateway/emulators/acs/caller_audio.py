@@ -47,6 +47,20 @@ def as_script_item(item: ScriptItem | str | Path | AudioChunk) -> ScriptItem:
     return speech_from_wav(item)
 
 
+class ScriptedCaller:
+    """What every emulated caller can do once it can ``say`` a script item: pause and key digits."""
+
+    def say(self, item: ScriptItem | str | Path | AudioChunk) -> None:
+        raise NotImplementedError
+
+    def pause(self, ms: int) -> None:
+        self.say(Silence(ms))
+
+    def press(self, digits: str) -> None:
+        for digit in digits:
+            self.say(Dtmf(digit))
+
+
 @dataclass(slots=True, frozen=True)
 class CallerFrame:
     """One 20 ms frame to send, plus the markers the timeline needs."""

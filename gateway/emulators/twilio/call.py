@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from gateway.audio import AudioChunk
-from gateway.emulators.acs.caller_audio import CallerAudio, Dtmf, ScriptItem, Silence, as_script_item
+from gateway.emulators.acs.caller_audio import CallerAudio, ScriptedCaller, ScriptItem, as_script_item
 from gateway.emulators.acs.notify import Notifier
 from gateway.emulators.g711 import mulaw_decode
 
@@ -42,7 +42,7 @@ LINE_RATE = 8000
 Waitable = str | Callable[["TwilioCall"], Any]
 
 
-class TwilioCall:
+class TwilioCall(ScriptedCaller):
     """A call as Twilio sees it. Created by ``TwilioEmulator.incoming_call`` or by ``Calls.json`` (outbound-api)."""
 
     def __init__(
@@ -255,13 +255,6 @@ class TwilioCall:
     def say(self, item: ScriptItem | str | Path | AudioChunk) -> None:
         """Queue caller speech (WAV path, AudioChunk or ``Speech``), a ``Silence`` or a ``Dtmf``."""
         self.audio.add(item)
-
-    def pause(self, ms: int) -> None:
-        self.say(Silence(ms))
-
-    def press(self, digits: str) -> None:
-        for digit in digits:
-            self.say(Dtmf(digit))
 
     async def hang_up(self, timeout_s: float = 10.0) -> CallStatus:
         """The caller hangs up: ``stop`` on the stream, socket closed, status callback ``completed``."""
