@@ -19,9 +19,11 @@ logger = logging.getLogger(__name__)
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bench = sub.add_parser("bench", help="measure concurrent calls, latency and cost per call", description=__doc__)
     bench.add_argument(
-        "suite", nargs="?", choices=("load", "turns"), default="load",
-        help="load: the capacity ladder (default); turns: turn-taking policies against a backchannel/interruption corpus",
+        "suite", nargs="?", choices=("load", "turns", "first-call", "soak"), default="load",
+        help="load: the capacity ladder (default); turns: turn-taking policies against a backchannel/interruption corpus;"
+        " first-call: the first call after start-up against the warm ones; soak: call churn, memory/descriptors/tasks",
     )
+    bench.add_argument("--calls", type=int, default=12, help="first-call: calls in sequence per carrier (default 12)")
     bench.add_argument("--policies", default="barge_in,barge_in_no_pause,turn_based", help="turns: which policies")
     bench.add_argument("--levels", default="0,-6,-12", help="turns: caller levels in dB")
     bench.add_argument("--offsets", default="1000,2500", help="turns: ms into the agent's reply the caller speaks")
@@ -82,6 +84,8 @@ def missing_bench_packages() -> list[str]:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "turns":
         return cmd_bench_turns(args)
+    if args.suite == "first-call":
+        return cmd_bench_first_call(args)
     missing = missing_bench_packages()
     if missing:
         sys.stderr.write(
@@ -129,3 +133,19 @@ def cmd_bench_turns(args: argparse.Namespace) -> int:
     logging.getLogger("gateway.bench").setLevel(logging.INFO)
     sys.stdout.write(event_loop.run(run_turns_bench(args.out, policies, levels, offsets)))
     return 0
+
+
+def cmd_bench_first_call(args: argparse.Namespace) -> int:
+    """Exit 3 when a first call is slower than twice the warm median (``--calls`` must exceed ``--workers``)."""
+    from gateway import event_loop
+
+    from .first_call import run_first_call
+
+    workers = max(1, args.workers)
+    if args.calls <= workers:
+        raise SystemExit(f"--calls must be more than --workers ({workers}): the calls after each worker's first are the warm ones")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gateway.bench").setLevel(logging.INFO)
+    report = event_loop.run(run_first_call(args.out.resolve() / "first-call", workers, args.calls))
+    sys.stdout.write(report.render())
+    return 0 if report.passed() else 3
