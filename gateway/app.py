@@ -11,6 +11,7 @@ from .config import Settings
 from .doctor import render, run_checks
 from .offline import OFFLINE_NOTICE
 from .services import Gateway
+from .warmup import warm_first_call
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +46,12 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
     app.register_blueprint(create_calls_blueprint(gw, *carrier_dialers(gw, acs.phone_calls, twilio.twilio_calls)))  # type: ignore[attr-defined]
     json_errors(app)
 
+    carrier_controls = [line.control for line in (acs.phone_calls, twilio.twilio_calls) if line is not None]  # type: ignore[attr-defined]
+
     @app.before_serving
     async def startup() -> None:
         await gw.start()
+        await warm_first_call(app, gw, carrier_controls)
         disabled = [c for c in run_checks(settings, emulated=emulated) if not c.ok and not c.optional]
         if disabled:
             logger.warning("some channels are disabled:\n%s", render(disabled))

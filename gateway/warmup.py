@@ -3,18 +3,62 @@
 Importing the SDKs, starting the offline emulators and opening the store take seconds on a small machine. The
 socket is bound at once by this thin ASGI front: ``/healthz`` answers 200 (the process is up), ``/readyz`` 503
 "warming up" until the gateway is built and started, and every other request waits for it (bounded by the client).
+
+``warm_first_call`` runs in the app's start-up (so in every worker, and before ``/readyz`` says ready): it pays what
+the first call would otherwise pay on its own clock (measured with ``voice-gateway bench first-call`` and
+``PYTHONPROFILEIMPORTTIME``): the openai SDK imports its Realtime types on the first ``client.realtime`` (~0.1 s, on
+the event loop, while the greeting's play request waits), the Azure SDK its aiohttp transport on the first request,
+the agent profiles are parsed on the first lookup, the carriers' SDK clients are built on first use, and the app's
+URL map is compiled on the first request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+
+# Modules the SDKs import lazily on a call's path (on the event loop): imported here, in a thread, at start-up.
+FIRST_CALL_IMPORTS = (
+    "openai.resources.realtime",  # the first client.realtime: every Realtime event type (~0.1 s)
+    "websockets.asyncio.client",  # the first provider socket's connect()
+    "azure.core.pipeline.transport._aiohttp",  # the ACS client's first request (answer)
+    "azure.core.rest._aiohttp",
+    "anyio._core._sockets",  # httpx's first connection (the chat model's summary after the first call)
+    "anyio._core._streams",
+)
+
+
+def _import_all(names: Iterable[str]) -> None:
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:  # an SDK moved a module: the first call pays for it again, nothing breaks
+            logger.debug("warm-up: %s not importable (%s)", name, exc)
+
+
+async def warm_first_call(app: Any, gw: Any, carrier_controls: Iterable[Any]) -> None:
+    """Pay at start-up what the first call would pay: SDK imports (off the loop), the profiles parsed, the provider's
+    Realtime resource and the carriers' SDK clients built (inside the serving loop, where they must live), and one
+    request through the app (its URL map compiled, a response rendered). Opens no connection to any provider."""
+    started = time.perf_counter()
+    await asyncio.to_thread(_import_all, FIRST_CALL_IMPORTS)
+    gw.profiles.all()
+    target = gw.realtime
+    if target is not None:
+        _ = target.client.beta.realtime if target.beta else target.client.realtime
+    for control in carrier_controls:
+        control.warm()
+    await app.test_client().get("/healthz")
+    logger.info("first-call warm-up done in %.0f ms", (time.perf_counter() - started) * 1000)
 
 
 class WarmingFront:

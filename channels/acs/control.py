@@ -76,6 +76,10 @@ class CallControl:
             self._client = CallAutomationClient(self.endpoint, self._credential)
         return self._client
 
+    def warm(self) -> None:
+        """Build the SDK client now (start-up, inside the serving loop) rather than on the first call's clock."""
+        _ = self.client
+
     @property
     def credential(self) -> AzureKeyCredential:
         """The resource's access key, for the other ACS clients (SMS) on the same resource."""

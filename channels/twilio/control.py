@@ -58,6 +58,10 @@ class TwilioControl:
             self._client.api.base_url = self.api_base
         return self._client
 
+    def warm(self) -> None:
+        """Build the SDK client now (start-up, inside the serving loop) rather than on the first call's clock."""
+        _ = self.client
+
     async def greet(self, call_id: str, text: str, voice: str, language: str) -> None:
         """Twilio greets with ``<Say>`` in the answer's TwiML, before the stream connects: nothing to do here."""
 
