@@ -34,6 +34,7 @@ FIRST_CALL_IMPORTS = (
     "azure.core.rest._aiohttp",
     "anyio._core._sockets",  # httpx's first connection (the chat model's summary after the first call)
     "anyio._core._streams",
+    "encodings.utf_8_sig",  # the first Event Grid body
 )
 
 
@@ -56,7 +57,7 @@ async def warm_first_call(app: Any, gw: Any, carrier_controls: Iterable[Any]) ->
     if target is not None:
         _ = target.client.beta.realtime if target.beta else target.client.realtime
     for control in carrier_controls:
-        control.warm()
+        await control.warm()
     await app.test_client().get("/healthz")
     logger.info("first-call warm-up done in %.0f ms", (time.perf_counter() - started) * 1000)
 

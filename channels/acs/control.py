@@ -76,9 +76,10 @@ class CallControl:
             self._client = CallAutomationClient(self.endpoint, self._credential)
         return self._client
 
-    def warm(self) -> None:
-        """Build the SDK client now (start-up, inside the serving loop) rather than on the first call's clock."""
-        _ = self.client
+    async def warm(self) -> None:
+        """Build the SDK client and open its HTTP transport now (start-up, inside the serving loop) rather than on
+        the first call's clock; no request is sent. ``close`` closes it."""
+        await self.client.__aenter__()
 
     @property
     def credential(self) -> AzureKeyCredential:

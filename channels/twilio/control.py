@@ -58,7 +58,7 @@ class TwilioControl:
             self._client.api.base_url = self.api_base
         return self._client
 
-    def warm(self) -> None:
+    async def warm(self) -> None:
         """Build the SDK client now (start-up, inside the serving loop) rather than on the first call's clock."""
         _ = self.client
 

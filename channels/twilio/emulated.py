@@ -25,8 +25,8 @@ class RoutedControl:
     def _for(self, call_id: str) -> TwilioControl:
         return self.emulated if self.emulated is not None and self.owns(call_id) else self.real
 
-    def warm(self) -> None:
-        self.real.warm()
+    async def warm(self) -> None:
+        await self.real.warm()
 
     async def greet(self, call_id: str, text: str, voice: str, language: str) -> None:
         await self._for(call_id).greet(call_id, text, voice, language)
