@@ -24,6 +24,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         " first-call: the first call after start-up against the warm ones; soak: call churn, memory/descriptors/tasks",
     )
     bench.add_argument("--calls", type=int, default=12, help="first-call: calls in sequence per carrier (default 12)")
+    bench.add_argument("--rounds", type=int, default=3, help="first-call: fresh serves per carrier; first = their median (default 3)")
     bench.add_argument("--policies", default="barge_in,barge_in_no_pause,turn_based", help="turns: which policies")
     bench.add_argument("--levels", default="0,-6,-12", help="turns: caller levels in dB")
     bench.add_argument("--offsets", default="1000,2500", help="turns: ms into the agent's reply the caller speaks")
@@ -146,6 +147,6 @@ def cmd_bench_first_call(args: argparse.Namespace) -> int:
         raise SystemExit(f"--calls must be more than --workers ({workers}): the calls after each worker's first are the warm ones")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("gateway.bench").setLevel(logging.INFO)
-    report = event_loop.run(run_first_call(args.out.resolve() / "first-call", workers, args.calls))
+    report = event_loop.run(run_first_call(args.out.resolve() / "first-call", workers, args.calls, rounds=max(1, args.rounds)))
     sys.stdout.write(report.render())
     return 0 if report.passed() else 3
