@@ -24,6 +24,10 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         " first-call: the first call after start-up against the warm ones; soak: call churn, memory/descriptors/tasks",
     )
     bench.add_argument("--calls", type=int, default=12, help="first-call: calls in sequence per carrier (default 12)")
+    bench.add_argument("--minutes", type=float, default=30.0, help="soak: minutes of call churn (default 30)")
+    bench.add_argument("--calls-per-minute", type=float, default=12.0, help="soak: new calls per minute, ACS and Twilio in turn (default 12)")
+    bench.add_argument("--call-seconds", type=float, default=20.0, help="soak: how long each call lasts (default 20)")
+    bench.add_argument("--sample-seconds", type=float, default=10.0, help="soak: sampling interval (default 10)")
     bench.add_argument("--rounds", type=int, default=3, help="first-call: fresh serves per carrier; first = their median (default 3)")
     bench.add_argument("--policies", default="barge_in,barge_in_no_pause,turn_based", help="turns: which policies")
     bench.add_argument("--levels", default="0,-6,-12", help="turns: caller levels in dB")
@@ -87,6 +91,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return cmd_bench_turns(args)
     if args.suite == "first-call":
         return cmd_bench_first_call(args)
+    if args.suite == "soak":
+        return cmd_bench_soak(args)
     missing = missing_bench_packages()
     if missing:
         sys.stderr.write(
@@ -149,4 +155,21 @@ def cmd_bench_first_call(args: argparse.Namespace) -> int:
     logging.getLogger("gateway.bench").setLevel(logging.INFO)
     report = event_loop.run(run_first_call(args.out.resolve() / "first-call", workers, args.calls, rounds=max(1, args.rounds)))
     sys.stdout.write(report.render())
+    return 0 if report.passed() else 3
+
+
+def cmd_bench_soak(args: argparse.Namespace) -> int:
+    """Exit 3 when a call left a task or socket behind, or RSS, descriptors or tasks grew over the second half."""
+    from gateway import event_loop
+
+    from .soak import run_soak
+
+    if args.minutes <= 0 or args.calls_per_minute <= 0 or args.call_seconds < 0 or args.sample_seconds <= 0:
+        raise SystemExit("--minutes, --calls-per-minute and --sample-seconds must be positive (--call-seconds >= 0)")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gateway.bench").setLevel(logging.INFO)
+    out = args.out.resolve() / "soak"
+    report = event_loop.run(run_soak(out, args.minutes, args.calls_per_minute, args.call_seconds, args.sample_seconds))
+    path = report.write(out)
+    sys.stdout.write(report.render() + f"  samples: {path}\n")
     return 0 if report.passed() else 3

@@ -14,6 +14,7 @@ from werkzeug.exceptions import NotFound
 
 from ..api import bearer, private_status, public_status
 from ..guard import request_client
+from ..process_figures import process_figures
 from ..services import Gateway
 from .auth import COOKIE, COOKIE_MAX_AGE_S, ConsoleAuth
 from .emulated import AttachEmulator, EmulatedCallError, EmulatedCalls, loopback_base
@@ -213,6 +214,7 @@ def create_console_blueprint(
                 "store_backlog": gw.writer.backlog,
                 "emulated_calls": demo_call_status(lines),
                 "draining": gw.draining,
+                "process": process_figures(),
             }
         )
 
