@@ -170,10 +170,10 @@ class Sampler:
             named.add(f"socket {near} -> {far} {c.status}")
         return named
 
-    async def idle(self, at_s: float, baseline: Sample | None = None) -> Sample:
+    async def idle(self, at_s: float, baseline: Sample | None = None, timeout_s: float = SETTLE_TIMEOUT_S) -> Sample:
         """Wait until no call is live and the descriptors have not changed for ``QUIET_S`` (pooled keep-alive
         connections closed), or, given a ``baseline``, until tasks and descriptors are back at it."""
-        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         last = await self.sample(at_s)
         quiet_since = time.monotonic()
         while time.monotonic() < deadline:
@@ -268,8 +268,10 @@ async def run_soak(
     call_s: float = 20.0,
     sample_s: float = 10.0,
     extra_env: Mapping[str, str] | None = None,
+    settle_s: float = SETTLE_TIMEOUT_S,
 ) -> SoakReport:
-    """The churn, sampled; ``extra_env`` is added to the gateway's environment (``PYTHONPATH`` is prepended)."""
+    """The churn, sampled; ``extra_env`` is added to the gateway's environment (``PYTHONPATH`` is prepended);
+    ``settle_s``: how long the idle gateway may take to get back to its baseline after the churn."""
     prepare_dir(workdir)
     async with _served(workdir, extra_env or {}) as stack:
         sampler = Sampler(stack.base, stack.token, stack.pid, stack.peers)
@@ -297,7 +299,7 @@ async def run_soak(
         results = await asyncio.gather(*calls)
         await sampling
         report.started, report.connected = len(results), sum(results)
-        report.final = await sampler.idle(time.monotonic() - began, baseline)
+        report.final = await sampler.idle(time.monotonic() - began, baseline, settle_s)
         if not report.back_to_baseline():
             report.left_behind = sorted(sampler.descriptors() - before)
         return report
