@@ -120,6 +120,14 @@ class AcsJwtValidator:
         self.issuer = issuer
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600, timeout=5)
 
+    async def warm(self) -> None:
+        """Fetch ACS's signing keys now (start-up) rather than at the first callback, which would wait for them; a
+        failure here is only logged: the first callback fetches them again."""
+        try:
+            await asyncio.to_thread(self._jwks.get_jwk_set)
+        except (jwt.PyJWTError, OSError) as exc:
+            logger.warning("ACS signing keys not fetched at start-up (%s): the first callback will fetch them", exc)
+
     async def validate(self, authorization: str | None) -> bool:
         if not authorization or not authorization.startswith("Bearer "):
             return False

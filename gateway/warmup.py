@@ -8,8 +8,8 @@ socket is bound at once by this thin ASGI front: ``/healthz`` answers 200 (the p
 the first call would otherwise pay on its own clock (measured with ``voice-gateway bench first-call`` and
 ``PYTHONPROFILEIMPORTTIME``): the openai SDK imports its Realtime types on the first ``client.realtime`` (~0.1 s, on
 the event loop, while the greeting's play request waits), the Azure SDK its aiohttp transport on the first request,
-the agent profiles are parsed on the first lookup, the carriers' SDK clients are built on first use, and the app's
-URL map is compiled on the first request.
+the agent profiles are parsed on the first lookup, the carriers' SDK clients are built on first use, ACS's signing
+keys (JWKS) are fetched at the first callback, and the app's URL map is compiled on the first request.
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ def _import_all(names: Iterable[str]) -> None:
 
 async def warm_first_call(app: Any, gw: Any, carrier_controls: Iterable[Any]) -> None:
     """Pay at start-up what the first call would pay: SDK imports (off the loop), the profiles parsed, the provider's
-    Realtime resource and the carriers' SDK clients built (inside the serving loop, where they must live), and one
-    request through the app (its URL map compiled, a response rendered). Opens no connection to any provider."""
+    Realtime resource and the carriers' SDK clients built (inside the serving loop, where they must live), ACS's
+    signing keys fetched (the first callback would wait for them), and one request through the app (its URL map
+    compiled, a response rendered). Sends nothing to a provider or carrier API."""
     started = time.perf_counter()
     await asyncio.to_thread(_import_all, FIRST_CALL_IMPORTS)
     gw.profiles.all()
@@ -58,6 +59,8 @@ async def warm_first_call(app: Any, gw: Any, carrier_controls: Iterable[Any]) ->
         _ = target.client.beta.realtime if target.beta else target.client.realtime
     for control in carrier_controls:
         await control.warm()
+    if gw.acs_jwt is not None:
+        await gw.acs_jwt.warm()
     await app.test_client().get("/healthz")
     logger.info("first-call warm-up done in %.0f ms", (time.perf_counter() - started) * 1000)
 

@@ -70,3 +70,19 @@ def test_start_up_imports_what_the_sdks_would_import_on_the_first_call(tmp_path:
     before, after = done.stdout.strip().splitlines()[-1].split("] [")
     assert before == "[", done.stdout  # nothing of the three imported by building the app
     assert all(name in after for name in ("openai.resources.realtime", "websockets.asyncio.client", "azure.core.pipeline.transport._aiohttp"))
+
+
+async def test_start_up_fetches_the_acs_signing_keys_so_the_first_callback_does_not_wait_for_them(tmp_path: Path) -> None:
+    """Keys fetched at start-up: a callback's token still validates after the keys endpoint has gone away."""
+    from gateway.emulators.acs import AcsEmulator
+
+    acs = AcsEmulator()
+    async with acs.serve() as acs_url:
+        settings = make_settings(
+            tmp_path, **{**CARRIERS, "acs_endpoint": acs_url, "acs_jwks_url": f"{acs_url}/calling/keys", "acs_resource_id": acs.config.resource_id}
+        )
+        app = create_app(settings)
+        async with app.test_app():
+            pass  # started, then stopped again: what the start-up fetched is what is kept
+    validator = app.extensions["gateway"].acs_jwt
+    assert await validator.validate(f"Bearer {acs.issuer.callback_token()}")
