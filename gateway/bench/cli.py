@@ -3,6 +3,9 @@
 
 Prints the figures (per-frame forwarding latency both ways, loss, CPU and memory per call, capacity, the ratio to
 the bare relay, the call moments) and writes bench.json and bench.png to --out.
+
+bench first-call: the first call after start-up against the warm ones (fresh serve per carrier, calls in turn).
+bench soak: call churn against one served worker; memory per call, RSS/descriptor/task slopes, back to idle.
 """
 
 from __future__ import annotations
