@@ -60,7 +60,8 @@ async def test_soak_catches_calls_that_leave_a_task_and_a_socket_behind(tmp_path
     calls = report.started
     assert calls >= 4, text
     assert not report.back_to_baseline(), text
-    # the warm-up calls before the baseline leaked too; the churn's calls each added one more of each
+    # the churn's calls each left one more task; descriptors are up too (by fewer when a connection pool the
+    # baseline counted has shrunk since)
     assert report.final.tasks - report.baseline.tasks >= calls, text
-    assert report.final.fds - report.baseline.fds >= calls, text
+    assert report.final.fds > report.baseline.fds, text
     assert "every call's sockets and tasks gone: NO" in text
