@@ -46,8 +46,11 @@ class AcsDialer:
 
     async def dial(self, call: PhoneCall, to: str) -> str:
         assert self.caller_id is not None
-        if call.profile.answering_machine.check == "press_key":
+        check = call.profile.answering_machine.check
+        if check == "press_key":
             self._line.key_checks[call.call_key] = PENDING
+        elif check == "short_silence":
+            self._line.silence_checks.add(call.call_key)
         callback_url, media_url = self._line.urls(call.call_key, call.profile.name)
         connection_id = await self._line.control.create_call(to, self.caller_id, callback_url, media_url, call.call_key)
         call.connection_id = call.connection_id or connection_id
