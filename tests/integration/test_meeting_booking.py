@@ -165,3 +165,34 @@ async def test_a_slot_taken_first_is_refused_and_no_sms_follows(tmp_path, carrie
         assert "booked by someone else" in results["book_meeting"]["error"]["message"]
         assert (await call_record(rig.url, call_id))["appointments"] == []
         assert (rig.twilio.messages if carrier == "twilio" else rig.acs.sms) == []
+
+
+@pytest.mark.parametrize("carrier", ["twilio", "acs"])
+async def test_the_offline_demo_engine_walks_the_booking(tmp_path, carrier: str) -> None:
+    """``voice-gateway demo``'s scripted model (not a test script) books on what the callee's recordings say."""
+    from gateway.emulators.demo_script import phone_demo_script
+
+    rig_cm = (
+        phone_rig(tmp_path, phone_demo_script(), acs_options={"ring_delay_s": 0.05}, **SETTINGS)
+        if carrier == "acs"
+        else twilio_rig(tmp_path, phone_demo_script(), **SETTINGS)
+    )
+    async with rig_cm as rig:
+        if carrier == "acs":
+            rig.acs.set_outbound_outcome(PROSPECT, "answer", [speech("ja_greeting_reply", 16), Silence(1500)], keys=None)
+        status, body = await post_call(rig.url, {"to": PROSPECT, "carrier": carrier, "variables": {"name": "佐藤"}})
+        assert status == 202
+        call = await (rig.acs.wait_for_call(lambda c: c.direction == "outbound", 5) if carrier == "acs" else rig.twilio.wait_for_call(lambda c: c.to == PROSPECT, 5))
+        session = await responses_done(rig, 1)
+        assert "佐藤様でいらっしゃいますか" in session.responses[0].outputs[0].transcript
+        for item in (LISTENS, speech("ja_greeting_reply", 16), Silence(1500)):
+            call.say(item)
+        await responses_done(rig, 3)
+        for item in (LISTENS, speech("ja_backchannel_hai", 16), Silence(1500)):
+            call.say(item)
+        await responses_done(rig, 5)
+        await call.hang_up()
+        await record_reaches(rig.url, body["id"], "caller_hung_up", "media_closed")
+        await sms_decided(rig.url, body["id"], "sent")
+        [appointment] = (await call_record(rig.url, body["id"]))["appointments"]
+        assert appointment["who"] == "佐藤"
