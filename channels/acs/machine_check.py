@@ -7,9 +7,8 @@ machine: the profile's choice, hang up or leave its message."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
-
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from channels.telephony.call import PhoneCall
 from channels.telephony.carrier import CallerAudio

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..store import Store
-from ..store import schema
+from ..store import Store, schema
 from ..store.store import utcnow
 from .calendar import Booking, Slot, SlotTaken, UnknownSlot
 
