@@ -76,7 +76,12 @@ async def screen(line: PhoneCalls, call: PhoneCall, adapter: AcsMedia, receive: 
     check = ShortSilenceCheck(REALTIME_RATE, rule.silence_ms, rule.max_greeting_ms, rule.check_timeout_s * 1000)
     verdict = None
     while verdict is None:
-        event = adapter.parse(await receive())
+        message = await receive()
+        try:
+            event = adapter.parse(message)
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # malformed: not ACS; keep listening
+            logger.warning("malformed media message ignored during the machine check: %s", exc)
+            continue
         if isinstance(event, CallerAudio):
             verdict = check.feed(b64decode(event.level_b64 or event.b64))
     who = f"a {verdict} ({check.reason})"
