@@ -16,6 +16,7 @@ from ..appointments.store_book import japan_now
 from .registry import ToolContext, ToolError, ToolRegistry, ToolResult
 
 WEEKDAYS = "月火水木金土日"
+HORIZON = dt.timedelta(days=366)  # no calendar is asked about dates further ahead than this
 
 
 def ics_path(booking_id: str) -> str:
@@ -56,9 +57,11 @@ class SlotQuery(BaseModel):
     def _date(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                dt.date.fromisoformat(value.strip())
+                day = dt.date.fromisoformat(value.strip())
             except ValueError:
                 raise ValueError("use an ISO date such as 2026-12-07") from None
+            if day > japan_now().date() + HORIZON:
+                raise ValueError("at most a year ahead")
         return value
 
 
@@ -69,9 +72,13 @@ class MeetingRequest(BaseModel):
 
     def start(self) -> dt.datetime:
         try:
-            return dt.datetime.fromisoformat(self.slotId.strip()).replace(tzinfo=None)
+            start = dt.datetime.fromisoformat(self.slotId.strip()).replace(tzinfo=None)
         except ValueError:
-            raise ToolError(f"'{self.slotId}' is not a slot_id. Use a slot_id from find_free_slots.", code="unknown_slot") from None
+            start = None
+        now = japan_now()
+        if start is None or not now - dt.timedelta(days=1) <= start <= now + HORIZON:
+            raise ToolError(f"'{self.slotId}' is not a slot_id. Use a slot_id from find_free_slots.", code="unknown_slot")
+        return start
 
 
 def register_calendar_tools(registry: ToolRegistry, calendar: Calendar | None = None) -> None:

@@ -9,6 +9,8 @@ import json
 
 import icalendar
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway.appointments import OpeningHours, Slot, SlotTaken, StoreCalendar, UnknownSlot
 from gateway.appointments.ics import booking_ics, fold
@@ -16,6 +18,7 @@ from gateway.config import Settings
 from gateway.services import build_registry
 from gateway.store import Store
 from gateway.tools import ToolContext
+from tests.hardening.test_fuzz_inputs import check_outcome, tool_arguments
 
 NOW = dt.datetime(2026, 12, 4, 18, 0)  # a Friday evening, Japan time
 MONDAY = dt.datetime(2026, 12, 7)
@@ -106,3 +109,16 @@ def test_the_opening_hours_grid_keeps_the_lead_time() -> None:
     slots = hours.grid(dt.datetime(2026, 12, 7), dt.datetime(2026, 12, 8), now=dt.datetime(2026, 12, 7, 10, 10))
     assert slots[0].start == dt.datetime(2026, 12, 7, 11, 30)
     assert json.dumps([s.slot_id for s in slots[:1]]) == '["2026-12-07T11:30"]'
+
+
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+async def test_the_booking_tools_refuse_any_bad_argument_clearly(store, data: st.DataObject) -> None:
+    """Dates of any year, malformed slot ids, odd names: a clear refusal or a result, never a tool crash."""
+    registry = build_registry(Settings(_env_file=None))
+    name = data.draw(st.sampled_from(["find_free_slots", "book_meeting"]), label="tool")
+    properties = list(registry.get(name).parameters["properties"])  # type: ignore[union-attr]
+    arguments = data.draw(tool_arguments(properties), label="arguments")
+    ctx = ToolContext(session_id="fuzz-session", store=store, channel="phone", caller="+819012345678")
+    outcome = await registry.call(name, arguments, ctx)
+    check_outcome(name, outcome.ok, outcome.output)
