@@ -196,3 +196,18 @@ async def test_the_offline_demo_engine_walks_the_booking(tmp_path, carrier: str)
         await sms_decided(rig.url, body["id"], "sent")
         [appointment] = (await call_record(rig.url, body["id"]))["appointments"]
         assert appointment["who"] == "佐藤"
+
+
+async def test_demo_call_dials_a_prospect_who_books(tmp_path) -> None:
+    """``voice-gateway demo --call``'s prospect and report, against a gateway on the demo's scripted model."""
+    import io
+
+    from gateway.demo_outbound import place_demo_call
+    from gateway.emulators.demo_script import phone_demo_script
+
+    async with twilio_rig(tmp_path, phone_demo_script(), **SETTINGS) as rig:
+        out = io.StringIO()
+        await place_demo_call(rig.url, API_TOKEN, "090-1234-5678", "twilio", rig.twilio, rig.gw, out)
+        text = out.getvalue()
+        assert "prospect: はい。" in text and "outcome: caller_hung_up; SMS after the call: sent" in text, text
+        assert "booked: " in text and "/api/appointments/M-" in text and "SMS to +819012345678: 佐藤様" in text, text
