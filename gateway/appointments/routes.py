@@ -10,10 +10,10 @@ from quart import Blueprint, Response, jsonify
 
 from ..api_auth import api_error, api_token_refusal
 from ..services import Gateway
-from ..tools.calendar_tools import ics_path, written
 from .calendar import Booking, Calendar
 from .ics import booking_ics
 from .store_book import StoreCalendar
+from .wording import ics_path, written
 
 SUMMARY = "商談"
 

@@ -13,21 +13,10 @@ from pydantic import BaseModel, Field, field_validator
 from .. import readings
 from ..appointments import Calendar, Slot, SlotTaken, StoreCalendar, UnknownSlot
 from ..appointments.store_book import japan_now
+from ..appointments.wording import ics_path, written
 from .registry import ToolContext, ToolError, ToolRegistry, ToolResult
 
-WEEKDAYS = "月火水木金土日"
 HORIZON = dt.timedelta(days=366)  # no calendar is asked about dates further ahead than this
-
-
-def ics_path(booking_id: str) -> str:
-    """Where the booking's ICS file is served (behind API_TOKEN)."""
-    return f"/api/appointments/{booking_id}.ics"
-
-
-def written(slot: Slot) -> str:
-    """How a slot is written in an SMS or on the console: 12月7日(月) 10:00〜10:30."""
-    start = slot.start
-    return f"{start.month}月{start.day}日({WEEKDAYS[start.weekday()]}) {start:%H:%M}〜{slot.end:%H:%M}"
 
 
 def spoken(slot: Slot) -> str:
