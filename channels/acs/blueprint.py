@@ -237,6 +237,7 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                     gw.spawn(transfer_failed(call, event.detail or "the operator could not be reached"), f"transfer-{call_key}")
                 elif event.name == "CreateCallFailed":  # an outbound call that never connected: busy, no answer…
                     outcome = create_failure_outcome(event.result_code)
+                    phone.silence_checks.discard(call_key)
                     gw.hub.publish(call.session_id, CallProgress(outcome, event.detail))
                     gw.spawn(phone.end(call_key, outcome), f"end-{call_key}")
                 elif event.name in ("PlayCompleted", "PlayFailed", "PlayCanceled"):
