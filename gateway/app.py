@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
     from channels.twilio.blueprint import create_twilio_blueprint
     from channels.webrtc import create_webrtc_blueprint
 
+    from .appointments.routes import create_appointments_blueprint
     from .calls_api import carrier_dialers, create_calls_blueprint
     from .console import create_console_blueprint
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
         create_console_blueprint(gw, attach_emulator=acs.attach_emulator, attach_twilio=twilio.attach_emulator)  # type: ignore[attr-defined]
     )
     app.register_blueprint(create_calls_blueprint(gw, *carrier_dialers(gw, acs.phone_calls, twilio.twilio_calls)))  # type: ignore[attr-defined]
+    app.register_blueprint(create_appointments_blueprint(gw))
     json_errors(app)
 
     carrier_controls = [line.control for line in (acs.phone_calls, twilio.twilio_calls) if line is not None]  # type: ignore[attr-defined]

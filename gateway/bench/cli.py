@@ -22,11 +22,13 @@ logger = logging.getLogger(__name__)
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bench = sub.add_parser("bench", help="measure concurrent calls, latency and cost per call", description=__doc__)
     bench.add_argument(
-        "suite", nargs="?", choices=("load", "turns", "first-call", "soak"), default="load",
+        "suite", nargs="?", choices=("load", "turns", "outbound", "first-call", "soak"), default="load",
         help="load: the capacity ladder (default); turns: turn-taking policies against a backchannel/interruption corpus;"
+        " outbound: call set-up time of outbound calls (API request -> the callee hears the agent) on ACS and Twilio;"
         " first-call: the first call after start-up against the warm ones; soak: call churn, memory/descriptors/tasks",
     )
-    bench.add_argument("--calls", type=int, default=12, help="first-call: calls in sequence per carrier (default 12)")
+    bench.add_argument("--calls", type=int, default=20, help="outbound: calls per carrier; first-call: calls in sequence per carrier and round (default 20)")
+    bench.add_argument("--carriers", default="acs,twilio", help="outbound: which carriers (default acs,twilio)")
     bench.add_argument("--minutes", type=float, default=30.0, help="soak: minutes of call churn (default 30)")
     bench.add_argument("--calls-per-minute", type=float, default=12.0, help="soak: new calls per minute, ACS and Twilio in turn (default 12)")
     bench.add_argument("--call-seconds", type=float, default=20.0, help="soak: how long each call lasts (default 20)")
@@ -92,6 +94,8 @@ def missing_bench_packages() -> list[str]:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "turns":
         return cmd_bench_turns(args)
+    if args.suite == "outbound":
+        return cmd_bench_outbound(args)
     if args.suite == "first-call":
         return cmd_bench_first_call(args)
     if args.suite == "soak":
@@ -123,6 +127,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for kind, capacity in short:
         sys.stdout.write(f"FAILED: {kind} carried {capacity} calls within target; {args.require_calls} required\n")
     return 3 if short else 0
+
+
+def cmd_bench_outbound(args: argparse.Namespace) -> int:
+    from gateway import event_loop
+
+    from .outbound import CARRIERS, BenchFailed, run_outbound_bench
+
+    carriers = tuple(c.strip() for c in args.carriers.split(",") if c.strip())
+    unknown = set(carriers) - set(CARRIERS)
+    if unknown or not carriers:
+        raise SystemExit(f"--carriers: unknown {', '.join(sorted(unknown)) or 'empty list'} ({', '.join(CARRIERS)})")
+    if args.calls < 1:
+        raise SystemExit("--calls: at least 1")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gateway.bench").setLevel(logging.INFO)
+    try:
+        text, _ = event_loop.run(run_outbound_bench(args.out, args.calls, carriers))
+    except BenchFailed as exc:
+        sys.stderr.write(f"bench outbound: {exc}\n")
+        return 1
+    sys.stdout.write(text)
+    return 0
 
 
 def cmd_bench_turns(args: argparse.Namespace) -> int:
