@@ -19,7 +19,6 @@ sample is at the mercy of whatever else the machine does in that moment. The tar
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import statistics
