@@ -60,8 +60,9 @@ class AudioSink(Protocol):
 
     async def play(self, audio: AudioOut) -> None: ...
 
-    async def clear(self, keep_item: bool = False) -> int:
-        """Drop queued audio on the device; return ms of the current item heard. ``keep_item``: a pause, not a cut."""
+    async def clear(self, keep_item: bool = False) -> float:
+        """Drop queued audio on the device; return ms of the current item heard, to the sample (a pause resumes from
+        exactly there). ``keep_item``: a pause, not a cut."""
         ...
 
     def audible(self) -> bool: ...
@@ -267,7 +268,7 @@ class Conversation:
             self.pacer.drop()
         if self._judge is not None:
             self._judge.reset()
-        played = await self.sink.clear()
+        played = int(await self.sink.clear())  # the model's truncate counts whole ms
         if self._response_active:
             await self.engine.cancel_response()
         await self.engine.truncate(item_id, played)

@@ -73,7 +73,7 @@ class BrowserAudioSink:
             self.frames_sent += 1
             self.bytes_sent += len(frame)
 
-    async def clear(self, keep_item: bool = False) -> int:
+    async def clear(self, keep_item: bool = False) -> float:
         """Stop the device now; ``keep_item``: a pause, the reply's rest may still be sent (a resume)."""
         self.gate.interrupt("" if keep_item else self.playout.item_id)
         self.clears += 1

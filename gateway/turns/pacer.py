@@ -71,12 +71,12 @@ class PacedPlayout:
         self._reply_done = True
         self._start()
 
-    async def pause(self) -> int:
+    async def pause(self) -> float:
         """Stop at the ear now and keep the rest; returns ms of the current item the caller heard."""
         self._paused = True
         self.pauses += 1
         played = await self._sink.clear(keep_item=True)
-        heard = int(played * self._bytes_per_ms) // self._width * self._width
+        heard = round(played * self._bytes_per_ms / self._width) * self._width  # the sample the ear stopped at
         playing = False
         for segment in self._segments:  # rewind the item at the ear to what was heard; anything after it to its start
             if segment.item_id == self._sink.item_id:
