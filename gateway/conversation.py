@@ -310,9 +310,14 @@ class Conversation:
     async def _reprompt_when_silent(self) -> None:
         """Turn-based: a caller who says nothing after the agent's turn is asked again (at most MAX_REPROMPTS times)."""
         idle_s = self.profile.turn_taking.idle_reprompt_ms / 1000
+        busy = False
         while True:
             await asyncio.sleep(0.2)
             if self.agent_audible() or self._user_speaking:
+                busy = True
+                self._last_activity = self.clock()
+            elif busy:  # the agent's audio has just ended at the ear: the caller's silence counts from here, not before
+                busy = False
                 self._last_activity = self.clock()
             elif self.clock() - self._last_activity >= idle_s and self._reprompts < MAX_REPROMPTS:
                 self._reprompts += 1
