@@ -11,8 +11,8 @@ import pytest
 from gateway.audio import pcm_ms
 from gateway.conversation import REPROMPT
 from gateway.emulators.acs import Dtmf, Silence
-from gateway.emulators.realtime.input_audio import APPEND
 from gateway.emulators.realtime import Pacing, Say, Script
+from gateway.emulators.realtime.input_audio import APPEND
 from gateway.events import BackchannelIgnored, BargeIn
 from tests.conftest import speech, speech_text
 from tests.integration.phone_rig import phone_rig

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from channels.telephony.call import APOLOGY
-from gateway.conversation import REPROMPT
 from gateway.audio import read_wav, resample
+from gateway.conversation import REPROMPT
 from gateway.emulators.acs import Dtmf, Silence
 from gateway.emulators.realtime import CallTool, Pacing, Say, Script
 from gateway.emulators.realtime.audio_format import ULAW, encode_output
