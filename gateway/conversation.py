@@ -71,6 +71,11 @@ class AudioSink(Protocol):
         """The response ended: send any partial frame still held back."""
         ...
 
+    def heard_at_pause(self) -> tuple[str, float] | None:
+        """Where the device itself said it stopped at the last pause (item, ms), when it answers a clear later than
+        the clear returns (the browser page); ``None``: what ``clear`` returned stands."""
+        ...
+
     @property
     def item_id(self) -> str:
         """The agent item being played (what a truncate refers to)."""

@@ -51,6 +51,16 @@ class PlayoutClock:
     def queued_ms(self) -> float:
         return max(0.0, (self._end - self._clock()) * 1000)
 
+    @property
+    def item_sent_ms(self) -> float:
+        """Position in the current item of the end of what was sent (after a clear: of what was heard)."""
+        return self._item_sent_ms
+
+    def rewound(self, item_id: str, ms: float) -> None:
+        """After a clear, the device's own word on where it stopped replaces the model's: a resume counts on from
+        there."""
+        self._item, self._item_sent_ms = item_id, ms
+
     def audible(self) -> bool:
         return self._end > self._clock()
 

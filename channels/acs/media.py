@@ -82,6 +82,10 @@ class AcsAudioSink:
     def audible(self) -> bool:
         return self.playout.audible()
 
+    def heard_at_pause(self) -> tuple[str, float] | None:
+        """None: ACS never reports playback: what ``clear`` returned stands."""
+        return None
+
 
 class CallerAudio:
     """Caller audio towards the engine (24 kHz): passed through as base64 when ACS streams 24 kHz."""

@@ -102,6 +102,10 @@ class TwilioAudioSink:
     def audible(self) -> bool:
         return self.playout.audible()
 
+    def heard_at_pause(self) -> tuple[str, float] | None:
+        """None: the marks echoed before the clear already placed it."""
+        return None
+
     def mark_echoed(self, name: str) -> None:
         self.playout.echoed(name)
 
