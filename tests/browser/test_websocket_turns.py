@@ -60,7 +60,7 @@ def ws_state(page: Any) -> Any:
 
 @pytest.mark.browser
 async def test_turn_based_in_the_browser_nothing_interrupts_and_the_caller_is_heard_after_the_page_played_out(tmp_path: Path) -> None:
-    drained_at: list[float] = []  # when the page told the gateway it had played everything (seen on the wire)
+    drained_at: list[float] = []  # the page telling the gateway it had played everything, seen on its socket
 
     def watch_socket(ws: Any) -> None:
         ws.on("framesent", lambda payload: drained_at.append(time.monotonic()) if payload == '{"type":"drained"}' else None)
@@ -86,6 +86,15 @@ async def test_turn_based_in_the_browser_nothing_interrupts_and_the_caller_is_he
                 return verdict
 
             session.conversation.admits_caller_audio = watched
+            acked: list[float] = []  # when the gateway took in a "drained" from the page while the agent was audible
+            take_ack = session.sink.drained
+
+            def ack() -> None:
+                if session.sink.audible():
+                    acked.append(time.monotonic())
+                take_ack()
+
+            session.sink.drained = ack
             await wait_page(page, f"window.__voiceGateway.transcripts.some(t => t.final && t.text === '{AFTER}')", 25)
             await wait_page(page, "window.__voiceGatewayWs.played > 0 && !window.__voiceGatewayWs.agentSpeaking", 6)
             final = await ws_state(page)
@@ -106,7 +115,8 @@ async def test_turn_based_in_the_browser_nothing_interrupts_and_the_caller_is_he
     changes = [t for t, _ in admitted]
     assert [verdict for _, verdict in admitted][:5] == [False, True, False, True, False], admitted  # greeting, answer
     for shut, reopened in zip(changes[0::2], changes[1::2], strict=False):
-        assert any(shut < d <= reopened for d in drained_at), ("admitted without the page's drained", admitted, drained_at)
+        assert any(shut < d <= reopened for d in acked), ("admitted without the page's drained", admitted, acked)
+    assert len(drained_at) >= len(acked) >= 2  # the page really sent them (seen on its socket)
     answer = [r for r in rig.chat.completions if any(m.get("content") == ANSWER for m in r.messages if m["role"] == "assistant")]
     assert answer, "the whole answer is in the history the model saw next (nothing was cut)"
 
