@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
-from gateway.audio import pcm_ms
+from gateway.audio import pcm_ms, resample
 from gateway.conversation import REPROMPT
 from gateway.emulators.acs import Dtmf, Silence
 from gateway.emulators.realtime import Pacing, Say, Script
@@ -16,7 +17,7 @@ from gateway.emulators.realtime.input_audio import APPEND
 from gateway.events import BackchannelIgnored, BargeIn
 from tests.conftest import speech, speech_text
 from tests.integration.phone_rig import phone_rig
-from tests.integration.splices import splices
+from tests.integration.splices import splices, window_lags
 from tests.integration.test_phone_call import wait_until
 
 # ACS never says what it played: the gateway's clock of the phone's playout and the phone's own differ by how late
@@ -94,6 +95,27 @@ async def test_a_backchannel_neither_interrupts_nor_gets_a_reply(tmp_path, backc
         heard = splices(call.heard_pcm(), session.responses[0].audio_sent, tail_padding=960)
         assert heard.unmatched == 0 and heard.heard_to == heard.reply_samples, heard
         assert heard.lost <= ACS_CLOCK_SLACK and heard.repeated <= ACS_CLOCK_SLACK, heard
+        await call.hang_up()
+
+
+async def test_a_backchannel_at_16khz_resumes_in_step_with_the_reply(tmp_path) -> None:
+    """At 16 kHz the gateway resamples: a pause must also drop the resampler's delay line, or the resume plays the
+    audio it still held (past the pause) before the rewound audio."""
+    script = Script(steps=[Say(text="ご案内を続けます。", duration_ms=6000), Say(text="相づちへの返事（出てはいけない）")], user_transcripts=["こんにちは", speech_text("ja_backchannel_hai")])
+    async with phone_rig(tmp_path, script, pacing=Pacing(realtime_factor=2.0), acs_audio_format="pcm16k") as rig:
+        call = await rig.acs.incoming_call(rig.incoming_url, wav=speech("ja_greeting_reply"), script=[Silence(2500), speech("ja_backchannel_hai"), Silence(4000)])
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: len(s.user_turns) >= 2, timeout=20)
+        timeline = call.timeline
+        await wait_until(lambda: pcm_ms(len(call.heard_pcm()), timeline.rate) >= 5900, 10)
+        await wait_until(lambda: time.monotonic() - timeline.received[-1].time > 0.5, 5)
+        assert timeline.rate == 16_000 and len(timeline.stop_audio_times) == 1 and timeline.playout.dropped_bytes() > 0
+        assert len(session.responses) == 1 and session.truncates == [] and session.cancels == []
+        got = np.frombuffer(call.heard_pcm(), "<i2").astype(np.float64)
+        expected = np.frombuffer(resample(session.responses[0].audio_sent, 24_000, 16_000), "<i2").astype(np.float64)
+        assert abs(len(got) - len(expected)) <= 320 + ACS_CLOCK_SLACK_MS * 16  # a padded last frame, the clock slack
+        lags = window_lags(got, expected, window=3200, search=400)
+        assert len(lags) > 10 and max(abs(lag) for lag in lags) <= ACS_CLOCK_SLACK_MS * 16, lags
         await call.hang_up()
 
 
