@@ -60,14 +60,20 @@ class AudioSink(Protocol):
 
     async def play(self, audio: AudioOut) -> None: ...
 
-    async def clear(self, keep_item: bool = False) -> int:
-        """Drop queued audio on the device; return ms of the current item heard. ``keep_item``: a pause, not a cut."""
+    async def clear(self, keep_item: bool = False) -> float:
+        """Drop queued audio on the device; return ms of the current item heard, to the sample (a pause resumes from
+        exactly there). ``keep_item``: a pause, not a cut."""
         ...
 
     def audible(self) -> bool: ...
 
     async def flush(self) -> None:
         """The response ended: send any partial frame still held back."""
+        ...
+
+    def heard_at_pause(self) -> tuple[str, float] | None:
+        """Where the device itself said it stopped at the last pause (item, ms), when it answers a clear later than
+        the clear returns (the browser page); ``None``: what ``clear`` returned stands."""
         ...
 
     @property
@@ -267,7 +273,7 @@ class Conversation:
             self.pacer.drop()
         if self._judge is not None:
             self._judge.reset()
-        played = await self.sink.clear()
+        played = int(await self.sink.clear())  # the model's truncate counts whole ms
         if self._response_active:
             await self.engine.cancel_response()
         await self.engine.truncate(item_id, played)
@@ -309,9 +315,14 @@ class Conversation:
     async def _reprompt_when_silent(self) -> None:
         """Turn-based: a caller who says nothing after the agent's turn is asked again (at most MAX_REPROMPTS times)."""
         idle_s = self.profile.turn_taking.idle_reprompt_ms / 1000
+        busy = False
         while True:
             await asyncio.sleep(0.2)
             if self.agent_audible() or self._user_speaking:
+                busy = True
+                self._last_activity = self.clock()
+            elif busy:  # the agent's audio has just ended at the ear: the caller's silence counts from here, not before
+                busy = False
                 self._last_activity = self.clock()
             elif self.clock() - self._last_activity >= idle_s and self._reprompts < MAX_REPROMPTS:
                 self._reprompts += 1
