@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .config import Settings
+from .declined import register_declined_tool
 from .engines.base import AgentSetup
 from .engines.providers import RealtimeTarget, chat_target, realtime_target
 from .engines.realtime import RealtimeSession
@@ -46,6 +47,7 @@ def build_registry(settings: Settings, handoffs: Handoffs | None = None, transfe
     register_demo_tools(registry)
     register_handoff_tools(registry, handoffs if handoffs is not None else Handoffs(None))  # type: ignore[arg-type]
     register_transfer_tool(registry, transfers if transfers is not None else TransferDesk())
+    register_declined_tool(registry)
     return registry
 
 
