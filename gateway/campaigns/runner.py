@@ -68,6 +68,8 @@ class CampaignRunner:
         self.timing = timing or RunnerTiming()
         self.wake = asyncio.Event()  # pause, resume or a finished attempt: look again now
         self.attempts: set[asyncio.Task[None]] = set()
+        self.looks = 0  # times the runner has looked at the store (the console and tests can wait for the next)
+        self._looked = asyncio.Condition()
         self.tool_calls = SmsRecords(gw.store)  # reads which tools succeeded in a call (as the SMS condition does)
 
     async def run(self) -> None:
@@ -108,7 +110,15 @@ class CampaignRunner:
                     return
             await self._pause(wait)
 
+    async def looked(self, count: int) -> None:
+        """Returns once the runner has looked at the store ``count`` times (a pause proven to hold, not timed)."""
+        async with self._looked:
+            await self._looked.wait_for(lambda: self.looks >= count)
+
     async def _pause(self, seconds: float) -> None:
+        self.looks += 1
+        async with self._looked:
+            self._looked.notify_all()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), seconds)
         self.wake.clear()
