@@ -5,6 +5,7 @@ twice; duplicate numbers and bad rows reported, never dialled."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections import Counter
@@ -16,11 +17,13 @@ import pytest
 from gateway.app import create_app
 from gateway.emulators.acs import EmulatedCall, Silence
 from gateway.emulators.acs.models import CallState
-from gateway.emulators.realtime import RealtimeEmulator, Script
+from gateway.emulators.realtime import CallTool, RealtimeEmulator, Say, Script
 from gateway.emulators.serving import free_port, serve_app
 from gateway.emulators.stack import OPENAI_KEY, offline_stack
 from gateway.emulators.twilio import TwilioCall, TwilioEmulator
 from gateway.store.campaigns import CampaignRecords, CampaignSpec, NewRow
+from gateway.store.sms import SmsRecords
+from tests.conftest import speech
 from tests.conftest import make_settings
 from tests.integration.campaign_rig import campaign, campaign_reaches, control, create_campaign, export, prospects_hang_up
 from tests.integration.outbound_rig import OUTBOUND_SETTINGS
@@ -246,3 +249,36 @@ async def test_the_campaigns_api_needs_a_credential(tmp_path, token: str | None)
         status, _ = await create_campaign(rig.url, body(call_list(NUMBERS[:1]), "twilio"), headers=headers)
         assert status in (401, 403)
         assert not rig.twilio.calls
+
+
+DECLINING_PROFILE = """---
+name: prospecting
+greeting: こんにちは、サンプル社です。
+tools: [record_declined]
+---
+ご案内してください。断られたら record_declined を呼んでください。
+"""
+
+
+async def test_a_prospect_who_declines_ends_as_declined(tmp_path) -> None:
+    """declined is what the agent recorded during the call (its record_declined tool call), not a guess."""
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    (folder / "prospecting.md").write_text(DECLINING_PROFILE, encoding="utf-8")
+    script = Script(steps=[CallTool("record_declined", {"reason": "不要"}, then=Say(text="失礼いたしました。"))])
+    settings = {**OUTBOUND_SETTINGS, "agents_dir": folder, "agent": "prospecting"}
+    async with phone_rig(tmp_path, script, acs_options={"ring_delay_s": 0.05}, play_s=0.1, **settings) as rig:
+        rig.acs.set_outbound_outcome(NUMBERS[0], "answer", [speech("ja_greeting_reply", 16), Silence(20000)])
+        status, created = await create_campaign(rig.url, body(call_list(NUMBERS[:1]), "acs"))
+        assert status == 201
+        found = await campaign_reaches(rig.url, created["id"], lambda c: c["rows"][0]["call_id"] is not None)
+        call_id = found["rows"][0]["call_id"]
+        tools, deadline = SmsRecords(rig.gw.store), asyncio.get_running_loop().time() + 20
+        while not await tools.tool_outputs(call_id, "record_declined"):  # the agent recorded the no in the call
+            assert asyncio.get_running_loop().time() < deadline, "record_declined was never called"
+            await rig.gw.writer.flush(timeout=5)
+            await asyncio.sleep(0.05)
+        [call] = rig.acs.calls.values()
+        await call.hang_up()
+        found = await campaign_reaches(rig.url, created["id"], finished)
+        assert found["rows"][0]["outcome"] == "declined" and found["outcomes"] == {"declined": 1}
