@@ -14,8 +14,8 @@ from typing import Any
 
 from .call_list import CallListError, parse_call_list
 from .export import to_csv
-from .hours import CallingHours
 from .follow import CampaignFollower, CampaignRefused
+from .hours import CallingHours
 
 DESCRIPTION = (
     "Dial a CSV call list through a running gateway (API_TOKEN in the environment): the gateway keeps the campaign "

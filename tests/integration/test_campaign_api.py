@@ -23,9 +23,15 @@ from gateway.emulators.stack import OPENAI_KEY, offline_stack
 from gateway.emulators.twilio import TwilioCall, TwilioEmulator
 from gateway.store.campaigns import CampaignRecords, CampaignSpec, NewRow
 from gateway.store.sms import SmsRecords
-from tests.conftest import speech
-from tests.conftest import make_settings
-from tests.integration.campaign_rig import campaign, campaign_reaches, control, create_campaign, export, prospects_hang_up
+from tests.conftest import make_settings, speech
+from tests.integration.campaign_rig import (
+    campaign,
+    campaign_reaches,
+    control,
+    create_campaign,
+    export,
+    prospects_hang_up,
+)
 from tests.integration.outbound_rig import OUTBOUND_SETTINGS
 from tests.integration.phone_rig import phone_rig
 from tests.integration.twilio_rig import ACCOUNT_SID, AUTH_TOKEN, twilio_rig
