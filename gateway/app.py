@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
     @app.before_serving
     async def startup() -> None:
         await gw.start()
-        await campaigns.campaigns.resume_all()  # type: ignore[attr-defined]  # a restart resumes unfinished campaigns
+        gw.spawn(campaigns.campaigns.watch(), "campaigns")  # type: ignore[attr-defined]  # a restart resumes unfinished campaigns
         disabled = [c for c in run_checks(settings, emulated=emulated) if not c.ok and not c.optional]
         if disabled:
             logger.warning("some channels are disabled:\n%s", render(disabled))

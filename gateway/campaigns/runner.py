@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 RETRIED = frozenset({"busy", "no_answer"})
 LIVE_STATUSES = frozenset({"dialling", "queued", "initiated", "ringing", "in-progress", "answered"})
 INTERRUPTED = "the gateway stopped during this call; not dialled again"
+BLOCKED_LOOKAHEAD = 20  # rows looked past when the first due ones are being called by another campaign
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,8 @@ class CampaignRunner:
                 if hours is None or hours.allows(now):
                     await self._dial_due(spec)
                 else:
-                    wait = max(self.timing.poll_s, min(60.0, (hours.next_open(now) - now).total_seconds()))
+                    until_open = (hours.next_open(now) - now).total_seconds()  # renewing the lease meanwhile
+                    wait = max(self.timing.poll_s, min(self.timing.lease_s / 3, until_open))
                 if not self.attempts and await self.records.close_if_complete(self.campaign_id):
                     logger.info("campaign %s: every row has its outcome", self.campaign_id)
                     return
@@ -127,8 +129,11 @@ class CampaignRunner:
         free = spec.concurrency - len(self.attempts)
         if free <= 0:
             return
-        for row in await self.records.due(self.campaign_id, free):
-            if await self.records.claim(self.campaign_id, row.line, row.to):
+        for row in await self.records.due(self.campaign_id, free + BLOCKED_LOOKAHEAD):
+            if free <= 0:
+                break
+            if await self.records.claim(self.campaign_id, row.line, row.to):  # refused: its number is live elsewhere
+                free -= 1
                 task = asyncio.create_task(self._attempt(spec, row), name=f"campaign-{self.campaign_id}-line-{row.line}")
                 self.attempts.add(task)
                 task.add_done_callback(self._attempt_done)

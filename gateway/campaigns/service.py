@@ -3,6 +3,7 @@ on start-up, for every campaign the store says is not finished (a restarted gate
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -47,10 +48,19 @@ class Campaigns:
         task.add_done_callback(lambda _: self.runners.pop(campaign_id, None))
 
     async def resume_all(self) -> None:
-        """Start-up: every campaign not finished gets a runner (a paused one waits for its resume)."""
+        """Every campaign not finished gets a runner here (a paused one waits for its resume; one another worker
+        dials waits for that worker's lease to lapse)."""
         for campaign_id in await self.records.running_ids():
-            logger.info("campaign %s resumes after a start-up", campaign_id)
-            self.start(campaign_id)
+            if campaign_id not in self.runners:
+                logger.info("campaign %s: this process follows it (start-up, or created by another worker)", campaign_id)
+                self.start(campaign_id)
+
+    async def watch(self) -> None:
+        """From start-up on: resume unfinished campaigns at once, then look again every lease period, so a campaign
+        created in another worker is dialled on if that worker stops."""
+        while True:
+            await self.resume_all()
+            await asyncio.sleep(self.timing.lease_s)
 
     async def pause(self, campaign_id: str) -> bool:
         changed = await self.records.set_status(campaign_id, PAUSED)

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from gateway.app import create_app
+from gateway.campaigns.hours import DAYS
 from gateway.emulators.acs import EmulatedCall, Silence
 from gateway.emulators.acs.models import CallState
 from gateway.emulators.realtime import CallTool, RealtimeEmulator, Say, Script
@@ -288,3 +291,17 @@ async def test_a_prospect_who_declines_ends_as_declined(tmp_path) -> None:
         await call.hang_up()
         found = await campaign_reaches(rig.url, created["id"], finished)
         assert found["rows"][0]["outcome"] == "declined" and found["outcomes"] == {"declined": 1}
+
+
+async def test_nothing_is_dialled_outside_calling_hours(tmp_path) -> None:
+    tokyo = dt.datetime.now(ZoneInfo("Asia/Tokyo"))
+    closed_day = DAYS[(tokyo.weekday() + 1) % 7]  # only tomorrow is a calling day: now is outside the hours
+    async with twilio_rig(tmp_path, Script(steps=[]), **OUTBOUND_SETTINGS) as rig:
+        status, created = await create_campaign(rig.url, body(call_list(NUMBERS[:2]), "twilio", hours="09:00-20:00", days=closed_day))
+        assert status == 201
+        runner = rig.app.blueprints["campaigns"].campaigns.runners[created["id"]]
+        await runner.looked(1)  # it has looked at the campaign and the clock once, and waits for the window
+        found = await campaign(rig.url, created["id"])
+        assert found["status"] == "running" and found["dialled"] == 0 and found["pending"] == 2
+        assert found["hours"] == "09:00-20:00" and found["days"] == closed_day and found["tz"] == "Asia/Tokyo"
+        assert not rig.twilio.calls
