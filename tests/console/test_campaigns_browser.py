@@ -1,13 +1,17 @@
 """The console's Campaigns view in headless Chromium: a CSV uploaded through the form is dialled on the Twilio
-emulator, its progress, outcome counts and rows are drawn from the store, the export downloads, and the view fits
+emulator, its progress, outcome counts and rows are drawn from the store, the export downloads, a campaign is
+paused and resumed from its buttons, and the view fits
 at 1280 px, 800 px and phone width (screenshots kept as artifacts)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.campaigns.hours import DAYS
 from gateway.emulators.realtime import Script
 from gateway.emulators.twilio import TwilioCall
 from tests.integration.campaign_rig import campaign_reaches, prospects_hang_up
@@ -58,6 +62,20 @@ async def test_a_campaign_from_the_console(tmp_path) -> None:
                 await detail.locator('button[data-action="export"]').click()
             exported = await (await download_info.value).path()
             assert open(exported, "rb").read().startswith(b"\xef\xbb\xbf")  # noqa: ASYNC230  (a local file just written)
+            # a campaign waiting for its calling day: paused and resumed from its buttons
+            tomorrow = DAYS[(dt.datetime.now(ZoneInfo("Asia/Tokyo")).weekday() + 1) % 7]
+            await form.locator('input[name="file"]').set_input_files(str(listed))
+            await form.locator('input[name="days"]').fill(tomorrow)
+            await form.locator('button[type="submit"]').click()
+            await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'running'")
+            await detail.locator('button[data-action="pause"]').click()
+            await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'paused'")
+            await detail.locator('button[data-action="resume"]').click()
+            await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'running'")
+            assert await page.locator("#campaign-list .campaign-item").count() == 2
+            await page.click(f'#campaign-list .campaign-item[data-id="{campaign_id}"]')
+            await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'done'")
+            await page.mouse.move(0, 0)  # no hover highlight in the screenshots
             for width, height, name in ((1280, 800, "1280"), (800, 900, "800"), (390, 844, "phone")):
                 await page.set_viewport_size({"width": width, "height": height})
                 overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")

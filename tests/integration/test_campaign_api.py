@@ -305,3 +305,12 @@ async def test_nothing_is_dialled_outside_calling_hours(tmp_path) -> None:
         assert found["status"] == "running" and found["dialled"] == 0 and found["pending"] == 2
         assert found["hours"] == "09:00-20:00" and found["days"] == closed_day and found["tz"] == "Asia/Tokyo"
         assert not rig.twilio.calls
+
+
+async def test_the_console_token_opens_the_campaigns_api_too(tmp_path) -> None:
+    async with twilio_rig(tmp_path, Script(steps=[]), **OUTBOUND_SETTINGS, console_token="console-token-for-tests") as rig:
+        headers = {"Authorization": "Bearer console-token-for-tests"}
+        status, created = await create_campaign(rig.url, body(call_list(NUMBERS[:1]), "twilio", days="mon", hours="00:00-00:01"), headers=headers)
+        assert status == 201, created
+        status, _ = await create_campaign(rig.url, body(call_list(NUMBERS[:1]), "twilio"), headers={"Authorization": "Bearer nope"})
+        assert status == 403
