@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
     from channels.twilio.blueprint import create_twilio_blueprint
     from channels.webrtc import create_webrtc_blueprint
 
+    from .appointments.routes import create_appointments_blueprint
     from .calls_api import carrier_dialers, create_calls_blueprint
     from .campaigns.api import create_campaigns_blueprint
     from .console import create_console_blueprint
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
     app.register_blueprint(calls)
     campaigns = create_campaigns_blueprint(gw, calls.outbound)  # type: ignore[attr-defined]
     app.register_blueprint(campaigns)
+    app.register_blueprint(create_appointments_blueprint(gw))
     json_errors(app)
 
     @app.before_serving

@@ -6,7 +6,6 @@ unknown agent or carrier and variables of the wrong shape."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any
 
@@ -14,7 +13,9 @@ from quart import Blueprint, Response, jsonify, request
 
 from channels.telephony.outbound import CallRequest, Dialer, OutboundCalls
 
-from .api import bearer
+from .api_auth import api_error as error
+from .api_auth import api_token_refusal
+from .appointments.routes import appointments_of
 from .call_variables import InvalidVariables, check_variables
 from .phone_numbers import InvalidNumber, to_e164
 from .services import Gateway
@@ -24,27 +25,13 @@ logger = logging.getLogger(__name__)
 CARRIERS = ("acs", "twilio")
 
 
-def error(status: int, message: str, **more: Any) -> tuple[Response, int]:
-    response = jsonify(error=message, **more)
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
-    return response, status
-
-
 def create_calls_blueprint(gw: Gateway, dialers: dict[str, Dialer], sms: dict[str, SmsSender] | None = None) -> Blueprint:
     bp = Blueprint("calls", __name__)
     outbound = OutboundCalls(gw, dialers, AfterCallSms(gw, sms or {}))
     bp.outbound = outbound  # type: ignore[attr-defined]  # for tests and campaigns
 
     def refused() -> tuple[Response, int] | None:
-        token = gw.settings.api_token
-        if token is None or not token.get_secret_value():
-            return error(503, "the calls API is off: set API_TOKEN")
-        given = bearer(request.headers.get("Authorization"))
-        if given is None or not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
-            logger.warning("calls API request refused: missing or wrong bearer token")
-            return error(401, "this API needs Authorization: Bearer <API_TOKEN>")
-        return None
+        return api_token_refusal(gw)
 
     def carrier_of(body: dict[str, Any]) -> str:
         carrier = body.get("carrier")
@@ -88,6 +75,7 @@ def create_calls_blueprint(gw: Gateway, dialers: dict[str, Dialer], sms: dict[st
         record["sms"] = await outbound.sms.records.of_conversation(record["id"]) if outbound.sms else []
         conversation = await gw.store.conversation(record["id"])
         record["summary"] = (conversation or {}).get("summary")
+        record["appointments"] = await appointments_of(gw, record["id"])
         return jsonify(record), 200
 
     return bp

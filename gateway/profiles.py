@@ -50,15 +50,18 @@ class SmsAfterCall(BaseModel):
 
 
 class AnsweringMachine(BaseModel):
-    """What an outbound call does when a machine answers (Twilio's answering-machine detection): hang up, or
-    leave ``message`` after the beep."""
+    """What an outbound call does when a machine answers (Twilio's answering-machine detection, or on ACS the
+    ``check`` below): hang up, or leave ``message`` after the beep."""
 
     action: Literal["hang_up", "leave_message"] = "hang_up"
     message: str = Field(default="", max_length=500)
-    # ACS has no detection: "press_key" asks the callee to press a key before the agent speaks (none: no check)
-    check: Literal["none", "press_key"] = "none"
+    # ACS has no detection: "press_key" asks the callee to press a key before the agent speaks; "short_silence"
+    # listens first: a short greeting then silence is a person, a long one a machine (none: no check)
+    check: Literal["none", "press_key", "short_silence"] = "none"
     check_prompt: str = "お電話ありがとうございます。お話しいただける場合は、いずれかのボタンを押してください。"
-    check_timeout_s: int = Field(default=8, ge=2, le=30)
+    check_timeout_s: int = Field(default=8, ge=2, le=30)  # press_key: wait for a key; short_silence: for any voice
+    silence_ms: int = Field(default=800, ge=200, le=3000)  # short_silence: this much quiet after a greeting: a person
+    max_greeting_ms: int = Field(default=3000, ge=1000, le=10000)  # short_silence: talking on this long: a machine
 
 
 class FrontMatter(BaseModel):

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .appointments import Calendar, StoreCalendar
 from .config import Settings
 from .declined import register_declined_tool
 from .engines.base import AgentSetup
@@ -28,6 +29,7 @@ from .store import Store
 from .store.writer import StoreWriter
 from .summary import Summarizer
 from .tools import ToolContext, ToolRegistry
+from .tools.calendar_tools import register_calendar_tools
 from .tools.demo import register_demo_tools
 from .tools.handoff_tools import register_handoff_tools
 from .tools.mcp_source import load_mcp_tools
@@ -40,11 +42,15 @@ def new_session_id(channel: str) -> str:
     return f"{channel}-{uuid.uuid4().hex[:16]}"
 
 
-def build_registry(settings: Settings, handoffs: Handoffs | None = None, transfers: TransferDesk | None = None) -> ToolRegistry:
+def build_registry(
+    settings: Settings, handoffs: Handoffs | None = None, transfers: TransferDesk | None = None, calendar: Calendar | None = None
+) -> ToolRegistry:
     """The app's tools before MCP servers add theirs (also what start-up checks profiles against: there without
-    ``handoffs``, whose tools are then registered over a store-less stand-in only to be named)."""
+    ``handoffs``, whose tools are then registered over a store-less stand-in only to be named). ``calendar``: what
+    the booking tools book against (default: the store's appointment book)."""
     registry = ToolRegistry(default_timeout=settings.tool_timeout_s)
     register_demo_tools(registry)
+    register_calendar_tools(registry, calendar)
     register_handoff_tools(registry, handoffs if handoffs is not None else Handoffs(None))  # type: ignore[arg-type]
     register_transfer_tool(registry, transfers if transfers is not None else TransferDesk())
     register_declined_tool(registry)
@@ -81,6 +87,7 @@ class Gateway:
     readings: ReadingsLibrary = field(default_factory=lambda: ReadingsLibrary(readings_path(None, None)))
     mirror: HubMirror | None = None  # other processes' sessions in this one's hub (only with REDIS_URL)
     transfers: TransferDesk = field(default_factory=TransferDesk)  # live phone calls transfer_to_operator can hand on
+    calendar: Calendar | None = None  # what the booking tools book against and the ICS route reads (None: the store's book)
 
     @classmethod
     def build(cls, settings: Settings) -> Gateway:
@@ -91,7 +98,8 @@ class Gateway:
         shared = open_shared_state(settings)
         handoffs = Handoffs(store, shared)
         transfers = TransferDesk()
-        registry = build_registry(settings, handoffs, transfers)
+        calendar = StoreCalendar(store)
+        registry = build_registry(settings, handoffs, transfers, calendar)
         acs_jwt = AcsJwtValidator(settings.acs_jwks_url, settings.acs_resource_id) if settings.acs_resource_id else None
         hub = SessionHub(writer.offer)
         signer = TokenSigner(settings.secret())
@@ -114,6 +122,7 @@ class Gateway:
             proxies=settings.trusted_proxies,
             readings=ReadingsLibrary(readings_path(settings.agents_dir, settings.readings_file)),
             transfers=transfers,
+            calendar=calendar,
         )
 
     async def start(self) -> None:

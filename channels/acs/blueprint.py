@@ -50,6 +50,7 @@ class PhoneCalls(LiveCalls):
         self.verify_jwt = verify_jwt
         self.owns: Callable[[str], bool] = lambda _context: False
         self.key_checks: dict[str, str] = {}  # outbound calls asking for a key before the agent: call key → state
+        self.silence_checks: set[str] = set()  # outbound calls whose callee is heard before the agent speaks
 
     async def for_callbacks(self, call_key: str, names: list[str], agent: str | None) -> PhoneCall | None:
         """The live call these callbacks are about, or ``None`` when they must change nothing.
@@ -223,6 +224,8 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                     gw.hub.publish(call.session_id, CallProgress("in-progress"))
                     if call_key in phone.key_checks:  # an outbound call that asks for a key before the agent speaks
                         gw.spawn(machine_check.ask(phone, call, event.call_connection_id), f"key-check-{call_key}")
+                    elif call_key in phone.silence_checks:  # an outbound call that listens before the agent speaks
+                        gw.spawn(call.listen_first(event.call_connection_id), f"silence-check-{call_key}")
                     else:
                         gw.spawn(call.on_connected(event.call_connection_id), f"connected-{call_key}")
                 elif event.name in ("RecognizeCompleted", "RecognizeFailed") and event.operation_context == HUMAN_CHECK_CONTEXT:
@@ -234,6 +237,7 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                     gw.spawn(transfer_failed(call, event.detail or "the operator could not be reached"), f"transfer-{call_key}")
                 elif event.name == "CreateCallFailed":  # an outbound call that never connected: busy, no answer…
                     outcome = create_failure_outcome(event.result_code)
+                    phone.silence_checks.discard(call_key)
                     gw.hub.publish(call.session_id, CallProgress(outcome, event.detail))
                     gw.spawn(phone.end(call_key, outcome), f"end-{call_key}")
                 elif event.name in ("PlayCompleted", "PlayFailed", "PlayCanceled"):
@@ -243,6 +247,7 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
                     gw.hub.publish(call.session_id, media_health(event.name, event.detail))
                 elif event.name == "CallDisconnected":
                     phone.key_checks.pop(call_key, None)
+                    phone.silence_checks.discard(call_key)
                     gw.spawn(phone.end(call_key, call.outcome if call.outcome != "completed" else "caller_hung_up"), f"end-{call_key}")
         return jsonify(ok=True), 200
 
@@ -264,7 +269,12 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
         with session_context(call.session_id):
             logger.info("media socket connected")
             try:
-                await call.run_media(AcsMedia(websocket.send, phone.control.sample_rate), websocket.receive)
+                adapter = AcsMedia(websocket.send, phone.control.sample_rate)
+                if call_key in phone.silence_checks:
+                    phone.silence_checks.discard(call_key)
+                    if not await machine_check.screen(phone, call, adapter, websocket.receive):
+                        return None
+                await call.run_media(adapter, websocket.receive)
             except MediaRefused as exc:
                 logger.warning("media socket closed: %s", exc.reason)
                 await websocket.close(exc.code, exc.reason)

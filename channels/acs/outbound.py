@@ -46,9 +46,17 @@ class AcsDialer:
 
     async def dial(self, call: PhoneCall, to: str) -> str:
         assert self.caller_id is not None
-        if call.profile.answering_machine.check == "press_key":
+        check = call.profile.answering_machine.check
+        if check == "press_key":
             self._line.key_checks[call.call_key] = PENDING
+        elif check == "short_silence":
+            self._line.silence_checks.add(call.call_key)
         callback_url, media_url = self._line.urls(call.call_key, call.profile.name)
-        connection_id = await self._line.control.create_call(to, self.caller_id, callback_url, media_url, call.call_key)
+        try:
+            connection_id = await self._line.control.create_call(to, self.caller_id, callback_url, media_url, call.call_key)
+        except Exception:  # refused: no CallConnected will ever ask for the check
+            self._line.key_checks.pop(call.call_key, None)
+            self._line.silence_checks.discard(call.call_key)
+            raise
         call.connection_id = call.connection_id or connection_id
         return connection_id

@@ -126,6 +126,17 @@ class PhoneCall:
         else:
             await self._bridge()
 
+    async def listen_first(self, connection_id: str) -> None:
+        """The call is answered and the callee must be heard before the agent says anything (a machine check on a
+        carrier without detection): the session warms up and the media stream starts; ``on_connected`` follows
+        once the check says a person answered (its greeting, if any, then plays over the running stream)."""
+        if self._ended:
+            return
+        self.connection_id = connection_id or self.connection_id
+        self.register()
+        self.prewarm()
+        await self._bridge()
+
     def greeting_said(self, greeting: str) -> None:
         """The carrier speaks ``greeting`` (ACS: a play; Twilio: ``<Say>`` in the answer): the record has it."""
         self._greeting_known = True

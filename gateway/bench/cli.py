@@ -19,9 +19,12 @@ logger = logging.getLogger(__name__)
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bench = sub.add_parser("bench", help="measure concurrent calls, latency and cost per call", description=__doc__)
     bench.add_argument(
-        "suite", nargs="?", choices=("load", "turns"), default="load",
-        help="load: the capacity ladder (default); turns: turn-taking policies against a backchannel/interruption corpus",
+        "suite", nargs="?", choices=("load", "turns", "outbound"), default="load",
+        help="load: the capacity ladder (default); turns: turn-taking policies against a backchannel/interruption corpus;"
+        " outbound: call set-up time of outbound calls (API request -> the callee hears the agent) on ACS and Twilio",
     )
+    bench.add_argument("--calls", type=int, default=20, help="outbound: calls per carrier (default 20)")
+    bench.add_argument("--carriers", default="acs,twilio", help="outbound: which carriers (default acs,twilio)")
     bench.add_argument("--policies", default="barge_in,barge_in_no_pause,turn_based", help="turns: which policies")
     bench.add_argument("--levels", default="0,-6,-12", help="turns: caller levels in dB")
     bench.add_argument("--offsets", default="1000,2500", help="turns: ms into the agent's reply the caller speaks")
@@ -82,6 +85,8 @@ def missing_bench_packages() -> list[str]:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "turns":
         return cmd_bench_turns(args)
+    if args.suite == "outbound":
+        return cmd_bench_outbound(args)
     missing = missing_bench_packages()
     if missing:
         sys.stderr.write(
@@ -109,6 +114,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for kind, capacity in short:
         sys.stdout.write(f"FAILED: {kind} carried {capacity} calls within target; {args.require_calls} required\n")
     return 3 if short else 0
+
+
+def cmd_bench_outbound(args: argparse.Namespace) -> int:
+    from gateway import event_loop
+
+    from .outbound import CARRIERS, BenchFailed, run_outbound_bench
+
+    carriers = tuple(c.strip() for c in args.carriers.split(",") if c.strip())
+    unknown = set(carriers) - set(CARRIERS)
+    if unknown or not carriers:
+        raise SystemExit(f"--carriers: unknown {', '.join(sorted(unknown)) or 'empty list'} ({', '.join(CARRIERS)})")
+    if args.calls < 1:
+        raise SystemExit("--calls: at least 1")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gateway.bench").setLevel(logging.INFO)
+    try:
+        text, _ = event_loop.run(run_outbound_bench(args.out, args.calls, carriers))
+    except BenchFailed as exc:
+        sys.stderr.write(f"bench outbound: {exc}\n")
+        return 1
+    sys.stdout.write(text)
+    return 0
 
 
 def cmd_bench_turns(args: argparse.Namespace) -> int:

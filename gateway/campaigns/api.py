@@ -6,7 +6,6 @@ cookie or ``Bearer <CONSOLE_TOKEN>``): a campaign calls people, so nothing here 
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 from typing import Any
@@ -16,6 +15,7 @@ from quart import Blueprint, Response, jsonify, request
 
 from channels.telephony.outbound import OutboundCalls
 from gateway.api import bearer
+from gateway.api_auth import api_error, api_token_refusal
 from gateway.console.auth import COOKIE, ConsoleAuth
 from gateway.guard import request_client
 from gateway.services import Gateway
@@ -49,13 +49,6 @@ class CampaignRequest(BaseModel):
     skip_lines: list[int] = Field(default_factory=list, max_length=MAX_ROWS)  # rows a stopped CLI run already has
 
 
-def _error(status: int, message: str, **more: Any) -> tuple[Response, int]:
-    response = jsonify(error=message, **more)
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
-    return response, status
-
-
 def create_campaigns_blueprint(gw: Gateway, outbound: OutboundCalls, timing: RunnerTiming | None = None) -> Blueprint:
     bp = Blueprint("campaigns", __name__)
     campaigns = Campaigns(gw, outbound, timing)
@@ -66,19 +59,17 @@ def create_campaigns_blueprint(gw: Gateway, outbound: OutboundCalls, timing: Run
     @bp.before_request
     async def require_credentials() -> tuple[Response, int] | None:
         given = bearer(request.headers.get("Authorization"))
-        api_token = gw.settings.api_token.get_secret_value() if gw.settings.api_token else ""
-        if api_token and given is not None and hmac.compare_digest(given.encode(), api_token.encode()):
+        client = request_client(request, gw.proxies)
+        if console.enabled and given is None and request.cookies.get(COOKIE) is not None:  # the console's page
+            refusal = await console.check(None, request.cookies.get(COOKIE), client)
+            return None if refusal is None else api_error(refusal.status, refusal.error, detail=refusal.detail)
+        missing_token = api_token_refusal(gw)
+        if missing_token is None or not console.enabled or given is None:
+            return missing_token
+        refusal = await console.check(given, None, client)  # the console's token as a bearer (its throttle applies)
+        if refusal is None:
             return None
-        if console.enabled:
-            refusal = await console.check(given, request.cookies.get(COOKIE), request_client(request, gw.proxies))
-            if refusal is None:
-                return None
-            logger.warning("campaigns API request refused: %s", refusal.detail)
-            return _error(refusal.status if refusal.status != 404 else 401, refusal.error, detail=refusal.detail)
-        if not api_token:
-            return _error(503, "the campaigns API is off: set API_TOKEN or CONSOLE_TOKEN")
-        logger.warning("campaigns API request refused: missing or wrong bearer token")
-        return _error(401, "this API needs Authorization: Bearer <API_TOKEN> (or the console's login)")
+        return api_error(refusal.status, refusal.error, detail=refusal.detail) if refusal.status == 429 else missing_token
 
     @bp.post("/api/campaigns")
     async def create() -> tuple[Response, int]:
@@ -86,23 +77,23 @@ def create_campaigns_blueprint(gw: Gateway, outbound: OutboundCalls, timing: Run
             body = CampaignRequest.model_validate(await request.get_json(silent=True) or {})
         except ValidationError as exc:
             first = exc.errors()[0]
-            return _error(400, f"{'.'.join(str(p) for p in first['loc']) or 'body'}: {first['msg']}")
+            return api_error(400, f"{'.'.join(str(p) for p in first['loc']) or 'body'}: {first['msg']}")
         try:
             hours = CallingHours.parse(body.hours, body.days, body.tz) if body.hours else None
             call_list = parse_call_list(body.call_list)
         except (CallListError, ValueError, KeyError) as exc:  # ZoneInfo raises KeyError for an unknown zone
-            return _error(400, str(exc).strip("'\""))
+            return api_error(400, str(exc).strip("'\""))
         if len(call_list.prospects) + len(call_list.bad_rows) > MAX_ROWS:
-            return _error(400, f"a call list has at most {MAX_ROWS} rows")
+            return api_error(400, f"a call list has at most {MAX_ROWS} rows")
         bad_rows = [{"line": b.line, "raw": b.raw, "reason": b.reason} for b in call_list.bad_rows]
         agent = body.agent or gw.agent
         if agent not in gw.profiles.names():
-            return _error(400, f"agent {agent[:64]!r} names no profile", agents=gw.profiles.names())
+            return api_error(400, f"agent {agent[:64]!r} names no profile", agents=gw.profiles.names())
         carrier = body.carrier or (next(iter(outbound.dialers)) if len(outbound.dialers) == 1 else None)
         if carrier not in outbound.dialers:
-            return _error(400, f"carrier: choose one of the configured carriers ({', '.join(outbound.dialers) or 'none'})")
+            return api_error(400, f"carrier: choose one of the configured carriers ({', '.join(outbound.dialers) or 'none'})")
         if not [p for p in call_list.prospects if p.line not in body.skip_lines]:
-            return _error(400, "no row of this call list can be dialled", bad_rows=bad_rows)
+            return api_error(400, "no row of this call list can be dialled", bad_rows=bad_rows)
         spec = CampaignSpec(
             body.name or "campaign", agent, carrier, body.concurrency, body.retries, body.retry_delay_s,
             f"{hours.start:%H:%M}-{hours.end:%H:%M}" if hours else None, body.days, body.tz,
@@ -125,7 +116,7 @@ def create_campaigns_blueprint(gw: Gateway, outbound: OutboundCalls, timing: Run
     async def detail(campaign_id: str) -> tuple[Response, int]:
         found = await campaigns.records.summary(campaign_id)
         if found is None:
-            return _error(404, "no such campaign")
+            return api_error(404, "no such campaign")
         return jsonify(**found, rows=await campaigns.records.rows(campaign_id)), 200
 
     @bp.post("/api/campaigns/<campaign_id>/pause")
@@ -138,16 +129,16 @@ def create_campaigns_blueprint(gw: Gateway, outbound: OutboundCalls, timing: Run
 
     async def _change(campaign_id: str, change: Any, done: str) -> tuple[Response, int]:
         if await campaigns.records.summary(campaign_id) is None:
-            return _error(404, "no such campaign")
+            return api_error(404, "no such campaign")
         if not await change(campaign_id):
-            return _error(409, "this campaign is finished")
+            return api_error(409, "this campaign is finished")
         logger.info("campaign %s %s", campaign_id, done)
         return jsonify(await campaigns.records.summary(campaign_id)), 200
 
     @bp.get("/api/campaigns/<campaign_id>/export.csv")
     async def export(campaign_id: str) -> Response | tuple[Response, int]:
         if await campaigns.records.summary(campaign_id) is None:
-            return _error(404, "no such campaign")
+            return api_error(404, "no such campaign")
         response = Response(to_csv(await campaigns.records.rows(campaign_id)), mimetype="text/csv")
         response.headers["Content-Type"] = "text/csv; charset=utf-8"
         response.headers["Content-Disposition"] = f'attachment; filename="{campaign_id}.csv"'

@@ -133,6 +133,28 @@ driver_stops = Table(
     Column("cargo", String(256), nullable=False),
 )
 
+# --- the appointment book (the default calendar of the booking tools; see gateway/appointments/) -------------------
+appointments = Table(
+    "appointments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("start_at", DateTime, nullable=False, index=True),  # Japan time, naive (as the book's opening hours)
+    Column("end_at", DateTime, nullable=False),
+    Column("who", String(128), nullable=False),
+    Column("variables", Text, nullable=False, default="{}"),  # JSON: the call's variables (company, phone, ...)
+    Column("conversation_id", String(64), index=True),
+    Column("status", String(16), nullable=False),  # booked, cancelled
+    Column("stamp", DateTime(timezone=True), nullable=False),  # the ICS DTSTAMP: when booked or cancelled
+)
+
+# One row per booked slot: its primary key refuses a double booking from any process (a cancel frees the slot).
+appointment_holds = Table(
+    "appointment_holds",
+    metadata,
+    Column("start_at", DateTime, primary_key=True),
+    Column("appointment_id", String(32), ForeignKey("appointments.id"), nullable=False, unique=True),
+)
+
 handoffs = Table(
     "handoffs",
     metadata,

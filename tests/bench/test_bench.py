@@ -103,3 +103,21 @@ def test_twilio_target_carries_calls_over_media_streams(tmp_path: Path) -> None:
         assert 0 < figures["p50_ms"] <= figures["p99_ms"]
     assert step["cpu_ms_per_call_s"] > 0 and step["target_cores"] > 0
     assert "twilio" in report["capacity"] and "twilio " in text
+
+
+def test_outbound_set_up_is_timed_on_both_carriers_in_one_run(tmp_path: Path) -> None:
+    """``bench outbound``: calls placed over the API of a served gateway, timed at the emulated callee's ear."""
+    code, text = bench("outbound", "--calls", "3", "--out", str(tmp_path))
+    assert code == 0, text
+    report = json.loads((tmp_path / "outbound.json").read_text(encoding="utf-8"))
+    assert set(report["summary"]) == {"acs", "twilio"} and len(report["calls"]) == 6
+    for carrier, row in report["summary"].items():
+        assert row["calls"] == 3
+        assert 0 < row["answer_p50_ms"] < row["setup_p50_ms"] <= row["setup_p95_ms"] <= row["setup_max_ms"], (carrier, row)
+    assert all(0 < call["answered_s"] < call["first_audio_s"] for call in report["calls"])  # heard after the answer
+    assert "acs " in text and "twilio " in text and "p95 ms" in text
+
+
+def test_outbound_bench_refuses_an_unknown_carrier(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="unknown sip"):
+        bench("outbound", "--carriers", "acs,sip", "--out", str(tmp_path))

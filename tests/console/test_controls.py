@@ -58,7 +58,7 @@ async def test_status_reports_the_doctor_checks_and_why_demo_calls_are_off(app: 
     names = {c["name"] for c in status["checks"]}
     assert {"Phone (ACS)", "Browser WebRTC", "Realtime provider", "Presenter console"} <= names
     assert next(c for c in status["checks"] if c["name"] == "Presenter console")["ok"] is True
-    assert {a["name"] for a in status["agents"]} == {"support-desk", "rent-a-car", "vehicle-dispatch"}
+    assert {a["name"] for a in status["agents"]} == {"support-desk", "rent-a-car", "vehicle-dispatch", "meeting-booking"}
     assert status["emulated_calls"]["available"] is False and status["emulated_calls"]["reason"]
     refused = await app.test_client().post("/api/console/emulated-call", headers=AUTH)
     assert refused.status_code == 503 and "demo call" in (await refused.get_json())["error"]

@@ -323,7 +323,8 @@ def tool_arguments(draw: st.DrawFn, properties: list[str]) -> Any:
     return json.dumps(args, allow_nan=True) if shape == "json-text" else args
 
 
-ERROR_CODES = {"bad_arguments", "failed", "timeout", "unknown_tool", "too_many_attempts"}  # the last: handoff guessing locked out
+# too_many_attempts: handoff guessing locked out; unknown_slot / slot_taken: a booking of a slot that is not, or no longer, free
+ERROR_CODES = {"bad_arguments", "failed", "timeout", "unknown_tool", "too_many_attempts", "unknown_slot", "slot_taken"}
 
 
 def check_outcome(name: str, ok: bool, output: dict[str, Any]) -> None:

@@ -313,4 +313,4 @@ async def test_the_console_token_opens_the_campaigns_api_too(tmp_path) -> None:
         status, created = await create_campaign(rig.url, body(call_list(NUMBERS[:1]), "twilio", days="mon", hours="00:00-00:01"), headers=headers)
         assert status == 201, created
         status, _ = await create_campaign(rig.url, body(call_list(NUMBERS[:1]), "twilio"), headers={"Authorization": "Bearer nope"})
-        assert status == 403
+        assert status == 401

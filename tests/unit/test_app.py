@@ -27,7 +27,7 @@ async def test_page_and_status_work_with_nothing_configured(app) -> None:
     assert page.status_code == 200 and "Voice Gateway" in (await page.get_data(as_text=True))
     status = await (await client.get("/api/status")).get_json()
     assert status["webrtc"] is False and status["cascade"] is False and status["channels"] == []
-    assert {a["name"] for a in status["agents"]} == {"support-desk", "rent-a-car", "vehicle-dispatch"}
+    assert {a["name"] for a in status["agents"]} == {"support-desk", "rent-a-car", "vehicle-dispatch", "meeting-booking"}
 
 
 async def test_anonymous_status_tells_only_what_the_page_needs(tmp_path) -> None:

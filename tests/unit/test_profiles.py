@@ -3,7 +3,9 @@ import time
 
 import pytest
 
+from gateway.config import Settings
 from gateway.profiles import PACKAGED_AGENTS, ProfileError, ProfileLibrary, parse_profile
+from gateway.services import build_registry
 
 PROFILE = """---
 name: demo
@@ -26,12 +28,25 @@ turn_taking:
 def test_shipped_profiles_parse_with_their_tools() -> None:
     lib = ProfileLibrary(PACKAGED_AGENTS)
     profiles = {p.name: p for p in lib.all()}
-    assert set(profiles) == {"support-desk", "rent-a-car", "vehicle-dispatch"}
+    assert set(profiles) == {"support-desk", "rent-a-car", "vehicle-dispatch", "meeting-booking"}
     assert profiles["support-desk"].tools[:2] == ("get_current_time", "get_customer_info")
-    assert all({"continue_conversation", "handoff_code"} <= set(p.tools) for p in profiles.values())
+    inbound = [profiles[name] for name in ("support-desk", "rent-a-car", "vehicle-dispatch")]
+    assert all({"continue_conversation", "handoff_code"} <= set(p.tools) for p in inbound)
     assert {"list_locations", "get_availability", "create_reservation"} <= set(profiles["rent-a-car"].tools)
     assert list(profiles["rent-a-car"].steps) == ["gather", "confirm", "close"]
     assert profiles["vehicle-dispatch"].language == "ja-JP"
+
+
+def test_the_shipped_outbound_profile_books_in_steps_and_texts_only_after_a_booking() -> None:
+    profile = ProfileLibrary(PACKAGED_AGENTS).get("meeting-booking")
+    registry = build_registry(Settings(_env_file=None))
+    assert set(profile.tools) <= set(registry.names())
+    assert {"find_free_slots", "book_meeting", "transfer_to_operator"} <= set(profile.tools)
+    assert list(profile.steps) == ["open", "propose", "close"]  # the tools' next_step values move it along
+    assert profile.turn_taking.mode == "turn_based" and profile.operator_number
+    assert profile.sms_after_call is not None and profile.sms_after_call.when_tool == "book_meeting"
+    assert "{meeting_written}" in profile.sms_after_call.text and "{name}" in profile.sms_after_call.text
+    assert profile.answering_machine.check == "short_silence" and profile.answering_machine.action == "leave_message"
 
 
 def test_steps_split_the_body_and_keep_the_common_part() -> None:

@@ -22,7 +22,7 @@ from .records import (
     TruncateRecord,
     UserTurn,
 )
-from .script import CallTool, ReplyContext, Say, Script
+from .script import CallTool, Pick, ReplyContext, Say, Script
 from .vad import EnergyVad, VadEvent, VadParams
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "AudioTap",
     "BenchConfig",
     "CallTool",
+    "Pick",
     "CancelRecord",
     "ConnectionStats",
     "Dialect",

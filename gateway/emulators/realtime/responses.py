@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import voice
 from .dialect import Dialect, names
 from .records import CancelRecord, OutputRecord, ResponseRecord
-from .script import ReplyContext, Say, Step
+from .script import CallTool, ReplyContext, Say, Step
 from .wire import ConnectionGone, new_id
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class ActiveResponse:
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def plan_step(step: Step, ctx: ReplyContext) -> list[PlannedOutput]:
+def plan_step(step: Say | CallTool, ctx: ReplyContext) -> list[PlannedOutput]:
     """Turn a script step into the outputs of one response."""
     if isinstance(step, Say):
         return [_plan_say(step, ctx)]
@@ -92,7 +92,7 @@ class ResponseEngine:
         ctx = session.reply_context(request)
         if step is None:
             step = session.cursor.next_step()
-        plan = plan_step(step, ctx)
+        plan = plan_step(session.cursor.resolve(step, ctx), ctx)
         rid = new_id("resp")
         modalities = list(request.get("output_modalities") or request.get("modalities") or settings.output_modalities)
         req_audio = request.get("audio") if isinstance(request.get("audio"), dict) else {}

@@ -106,7 +106,16 @@ class CallTool:
         return json.dumps(self.arguments, ensure_ascii=False)
 
 
-Step = Say | CallTool
+@dataclass(slots=True)
+class Pick:
+    """A step chosen when its response starts, from what the session has seen so far (the caller's words, the tool
+    outputs, the instructions): the offline demo's model answers what it heard, a tool call or a reply, instead of
+    following a fixed order. A picked ``CallTool``'s ``then`` is spoken on the next response, as in a fixed script."""
+
+    choose: Callable[[ReplyContext], Say | CallTool]
+
+
+Step = Say | CallTool | Pick
 
 
 def _parse(raw: str) -> Any:
@@ -126,7 +135,7 @@ class Script:
 
     steps: Sequence[Step] = ()
     user_transcripts: Sequence[str] = ()
-    when_exhausted: Say = field(default_factory=lambda: Say(clips=("goodbye",)))
+    when_exhausted: Say | Pick = field(default_factory=lambda: Say(clips=("goodbye",)))
     loop: bool = False
 
     def flat_steps(self) -> list[Step]:
@@ -156,16 +165,28 @@ class ScriptCursor:
         self._steps = script.flat_steps()
         self.responses = 0
         self.user_turns = 0
+        self._followups: list[Say] = []  # the ``then`` of a picked tool call, spoken before anything else
 
     def next_step(self) -> Step:
         """The step for the next response; advances the cursor."""
         i = self.responses
         self.responses += 1
+        if self._followups:
+            return self._followups.pop(0)
         if i < len(self._steps):
             return self._steps[i]
         if self.script.loop and self._steps:
             return self._steps[i % len(self._steps)]
         return self.script.when_exhausted
+
+    def resolve(self, step: Step, ctx: ReplyContext) -> Say | CallTool:
+        """``step`` as it plays: a ``Pick`` chooses now (and a chosen call's ``then`` follows it)."""
+        if not isinstance(step, Pick):
+            return step
+        chosen = step.choose(ctx)
+        if isinstance(chosen, CallTool) and chosen.then is not None:
+            self._followups.append(chosen.then)
+        return chosen
 
     def next_user_transcript(self) -> str | None:
         """The scripted transcript of the next user turn, or ``None`` when the script does not say."""

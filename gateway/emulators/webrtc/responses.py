@@ -51,7 +51,8 @@ class Responder:
         """Begin the next scripted response; False when one is already in progress."""
         if self.active:
             return False
-        step = self.call.cursor.next_step()
+        cursor = self.call.cursor
+        step = cursor.resolve(cursor.next_step(), ReplyContext(response_index=len(self.call.record.responses)))
         rid = new_id("resp")
         kind = "function_call" if isinstance(step, CallTool) else "message"
         self.log = ResponseLog(rid, trigger, kind, request=dict(request))
