@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
 
     from .appointments.routes import create_appointments_blueprint
     from .calls_api import carrier_dialers, create_calls_blueprint
+    from .campaigns.api import create_campaigns_blueprint
     from .console import create_console_blueprint
 
     acs = create_acs_blueprint(gw)
@@ -43,13 +44,17 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
     app.register_blueprint(
         create_console_blueprint(gw, attach_emulator=acs.attach_emulator, attach_twilio=twilio.attach_emulator)  # type: ignore[attr-defined]
     )
-    app.register_blueprint(create_calls_blueprint(gw, *carrier_dialers(gw, acs.phone_calls, twilio.twilio_calls)))  # type: ignore[attr-defined]
+    calls = create_calls_blueprint(gw, *carrier_dialers(gw, acs.phone_calls, twilio.twilio_calls))  # type: ignore[attr-defined]
+    app.register_blueprint(calls)
+    campaigns = create_campaigns_blueprint(gw, calls.outbound)  # type: ignore[attr-defined]
+    app.register_blueprint(campaigns)
     app.register_blueprint(create_appointments_blueprint(gw))
     json_errors(app)
 
     @app.before_serving
     async def startup() -> None:
         await gw.start()
+        gw.spawn(campaigns.campaigns.watch(), "campaigns")  # type: ignore[attr-defined]  # a restart resumes unfinished campaigns
         disabled = [c for c in run_checks(settings, emulated=emulated) if not c.ok and not c.optional]
         if disabled:
             logger.warning("some channels are disabled:\n%s", render(disabled))
