@@ -42,7 +42,7 @@ def test_the_shipped_outbound_profile_books_in_steps_and_texts_only_after_a_book
     profile = ProfileLibrary(PACKAGED_AGENTS).get("meeting-booking")
     registry = build_registry(Settings(_env_file=None))
     assert set(profile.tools) <= set(registry.names())
-    assert {"find_free_slots", "book_meeting", "transfer_to_operator"} <= set(profile.tools)
+    assert {"find_free_slots", "book_meeting", "record_declined", "transfer_to_operator"} <= set(profile.tools)  # booked and declined are campaign outcomes
     assert list(profile.steps) == ["open", "propose", "close"]  # the tools' next_step values move it along
     assert profile.turn_taking.mode == "turn_based" and profile.operator_number
     assert profile.sms_after_call is not None and profile.sms_after_call.when_tool == "book_meeting"
