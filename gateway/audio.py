@@ -17,6 +17,7 @@ import numpy as np
 import soxr
 
 REALTIME_RATE = 24_000
+MULAW_RATE = 8_000  # G.711 μ-law as telephone carriers send it: one byte per sample
 SAMPLE_WIDTH = 2
 FRAME_MS = 20
 
@@ -109,6 +110,8 @@ def _mulaw_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 _MULAW_ENCODE, _MULAW_DECODE = _mulaw_tables()
+_MULAW_SQUARES = _MULAW_DECODE.astype(np.float64) ** 2  # a code's linear power: a μ-law frame's level in one lookup
+_MULAW_SQUARES.flags.writeable = False
 MULAW_SILENCE = 0xFF  # μ-law code of linear 0 (padding with 0x00 would be a loud click)
 
 
@@ -175,6 +178,14 @@ def rms(pcm: bytes) -> float:
         return 0.0
     samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2").astype(np.float32)
     return float(np.sqrt(np.mean(samples * samples)))
+
+
+def mulaw_rms(data: bytes) -> float:
+    """RMS level (0..32768, as ``rms``) of G.711 μ-law, read straight from the codes: the voice check on a μ-law
+    call needs neither a decode to PCM nor a resample (the level of a band-limited signal is the same at any rate)."""
+    if not data:
+        return 0.0
+    return float(np.sqrt(_MULAW_SQUARES[np.frombuffer(data, dtype=np.uint8)].mean()))
 
 
 class B64Framer:
