@@ -149,7 +149,7 @@ class BenchReport:
             f"voice-gateway bench: {self.machine['cpus']} CPUs, {self.options['workers']} worker(s), "
             f"{self.options['duration_s']:.0f} s per step, ramp {self.options['ramp_per_s']:.0f} calls/s",
             "",
-            f"{'target':8} {'calls':>5}  {'uplink p50/p95/p99 ms':>22}  {'downlink p50/p95/p99 ms':>24}  {'lost up/down':>12}"
+            f"{'target':16} {'calls':>5}  {'uplink p50/p95/p99 ms':>22}  {'downlink p50/p95/p99 ms':>24}  {'lost up/down':>12}"
             f"  {'cores':>5}  {'ms CPU/call/s':>13}  {'RSS MB':>6}  {'KB/call':>7}  {'other load':>10}",
         ]
         for kind, result in self.targets.items():
@@ -262,7 +262,7 @@ def _step_line(kind: str, s: StepResult) -> str:
     lost = f"{s.uplink.lost}/{s.downlink.lost}"
     flag = "" if s.ok else "  x " + ", ".join(_misses(s))
     return (
-        f"{kind:8} {s.calls:>5}  {up:>22}  {down:>24}  {lost:>12}  {s.target_cores:>5.2f}  {s.cpu_ms_per_call_s:>13.2f}"
+        f"{kind:16} {s.calls:>5}  {up:>22}  {down:>24}  {lost:>12}  {s.target_cores:>5.2f}  {s.cpu_ms_per_call_s:>13.2f}"
         f"  {s.rss_mb:>6.0f}  {s.rss_kb_per_call:>7.0f}  {s.other_cores:>10.2f}{flag}{'  (measured again)' if s.attempt > 1 else ''}"
     )
 
