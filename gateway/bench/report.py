@@ -58,14 +58,15 @@ class BenchReport:
         return held
 
     def floor(self) -> str | None:
-        """The cheapest bare relay measured in this run (least CPU per call-second over the steps it carried within
-        target, else over all its steps): what the gateway's cost is a multiple of."""
+        """The cheapest bare relay measured in this run (least mean CPU per call-second over the rungs every relay
+        measured: a saturated rung's CPU per call falls, so rungs only one of them reached would skew it): what the
+        gateway's cost is a multiple of."""
         relays = [kind for kind in RELAY_KINDS if self.counted(kind)]
+        common = set.intersection(*({s.calls for s in self.counted(kind)} for kind in relays)) if relays else set()
 
         def cost(kind: str) -> float:
-            steps = self.counted(kind)
-            fine = [s.cpu_ms_per_call_s for s in steps if s.ok] or [s.cpu_ms_per_call_s for s in steps]
-            return statistics.mean(fine)
+            steps = [s for s in self.counted(kind) if s.calls in common] or self.counted(kind)
+            return statistics.mean(s.cpu_ms_per_call_s for s in steps)
 
         return min(relays, key=cost) if relays else None
 
