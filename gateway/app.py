@@ -9,6 +9,7 @@ from quart import Quart
 from .api import create_core_blueprint, json_errors
 from .config import Settings
 from .doctor import render, run_checks
+from .media_socket import MediaSocketConnection
 from .offline import OFFLINE_NOTICE
 from .services import Gateway
 
@@ -21,6 +22,7 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
     gw = Gateway.build(settings)
     gw.emulated = emulated
     app = Quart(__name__, static_folder=None)
+    app.asgi_websocket_class = MediaSocketConnection  # the carriers' media sockets without Quart's per-frame costs
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["gateway"] = gw
     app.register_blueprint(create_core_blueprint(gw))

@@ -114,16 +114,16 @@ class TwilioAudioSink:
 
 
 class CallerAudioIn:
-    """Caller μ-law towards the engine: passed through (``pcmu``) or decoded and resampled to 24 kHz (``pcm``)."""
+    """Caller μ-law towards the engine: passed through (``pcmu``: the conversation reads its level from the μ-law
+    itself, so nothing is decoded per frame) or decoded and resampled to 24 kHz (``pcm``)."""
 
     def __init__(self, audio_format: str) -> None:
         self.audio_format = audio_format
-        self._resampler = Resampler(TWILIO_RATE, REALTIME_RATE, FROM_CALLER_QUALITY)
+        self._resampler = Resampler(TWILIO_RATE, REALTIME_RATE, FROM_CALLER_QUALITY) if audio_format == "pcm" else None
 
     def event(self, payload: str) -> CallerAudio:
-        if self.audio_format == "pcmu":
-            # the engine takes μ-law as it is; the conversation's voice check reads linear PCM (8 kHz here)
-            return CallerAudio(payload, b64encode(self._resampler.process(mulaw_decode(b64decode(payload)))))
+        if self._resampler is None:
+            return CallerAudio(payload, "pcmu")
         return CallerAudio(b64encode(self._resampler.process(mulaw_decode(b64decode(payload)))))
 
 

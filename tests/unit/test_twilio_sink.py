@@ -115,4 +115,15 @@ def test_caller_audio_reaches_the_engine_frame_by_frame_at_24khz() -> None:
     sizes = [len(b64decode(caller.event(b64encode(mulaw[i : i + 160])).b64)) for i in range(0, 8000, 160)]
     assert all(abs(size - 960) <= 12 for size in sizes), sizes
     passthrough = CallerAudioIn("pcmu").event(b64encode(mulaw[:160]))
-    assert b64decode(passthrough.b64) == mulaw[:160] and passthrough.level_b64 is not None
+    assert b64decode(passthrough.b64) == mulaw[:160] and passthrough.encoding == "pcmu"
+
+
+def test_the_voice_level_of_mulaw_is_read_from_the_codes_as_from_the_decoded_pcm() -> None:
+    """The voice check on a μ-law call reads the codes directly: same level as decoding first, for loud and quiet."""
+    from gateway.audio import mulaw_decode, mulaw_rms, rms
+
+    t = np.arange(160) / 8000
+    for amplitude in (0, 40, 400, 4000, 30000):
+        mulaw = mulaw_encode((amplitude * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes())
+        assert abs(mulaw_rms(mulaw) - rms(mulaw_decode(mulaw))) <= 0.01 * max(1.0, rms(mulaw_decode(mulaw)))
+    assert mulaw_rms(b"") == 0.0
