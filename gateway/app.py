@@ -9,6 +9,7 @@ from quart import Quart
 from .api import create_core_blueprint, json_errors
 from .config import Settings
 from .doctor import render, run_checks
+from .media_socket import MediaSocketConnection
 from .offline import OFFLINE_NOTICE
 from .services import Gateway
 from .warmup import warm_first_call
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
     gw = Gateway.build(settings)
     gw.emulated = emulated
     app = Quart(__name__, static_folder=None)
+    app.asgi_websocket_class = MediaSocketConnection  # the carriers' media sockets without Quart's per-frame costs
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["gateway"] = gw
     app.register_blueprint(create_core_blueprint(gw))
@@ -33,6 +35,7 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
 
     from .appointments.routes import create_appointments_blueprint
     from .calls_api import carrier_dialers, create_calls_blueprint
+    from .campaigns.api import create_campaigns_blueprint
     from .console import create_console_blueprint
 
     acs = create_acs_blueprint(gw)
@@ -44,7 +47,10 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
     app.register_blueprint(
         create_console_blueprint(gw, attach_emulator=acs.attach_emulator, attach_twilio=twilio.attach_emulator)  # type: ignore[attr-defined]
     )
-    app.register_blueprint(create_calls_blueprint(gw, *carrier_dialers(gw, acs.phone_calls, twilio.twilio_calls)))  # type: ignore[attr-defined]
+    calls = create_calls_blueprint(gw, *carrier_dialers(gw, acs.phone_calls, twilio.twilio_calls))  # type: ignore[attr-defined]
+    app.register_blueprint(calls)
+    campaigns = create_campaigns_blueprint(gw, calls.outbound)  # type: ignore[attr-defined]
+    app.register_blueprint(campaigns)
     app.register_blueprint(create_appointments_blueprint(gw))
     json_errors(app)
 
@@ -54,6 +60,7 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Q
     async def startup() -> None:
         await gw.start()
         await warm_first_call(app, gw, carrier_controls)
+        gw.spawn(campaigns.campaigns.watch(), "campaigns")  # type: ignore[attr-defined]  # a restart resumes unfinished campaigns
         disabled = [c for c in run_checks(settings, emulated=emulated) if not c.ok and not c.optional]
         if disabled:
             logger.warning("some channels are disabled:\n%s", render(disabled))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import soxr
 
 REALTIME_RATE = 24_000
+MULAW_RATE = 8_000  # G.711 μ-law as telephone carriers send it: one byte per sample
 SAMPLE_WIDTH = 2
 FRAME_MS = 20
 
@@ -109,6 +111,8 @@ def _mulaw_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 _MULAW_ENCODE, _MULAW_DECODE = _mulaw_tables()
+_MULAW_LINEAR = _MULAW_DECODE.astype(np.float32)  # a code's linear value: a μ-law frame's level without a decode
+_MULAW_LINEAR.flags.writeable = False
 MULAW_SILENCE = 0xFF  # μ-law code of linear 0 (padding with 0x00 would be a loud click)
 
 
@@ -170,11 +174,22 @@ def wav_bytes(chunk: AudioChunk) -> bytes:
 
 
 def rms(pcm: bytes) -> float:
-    """Root-mean-square level of PCM16, 0..32768 (used by emulators' voice activity detection and tests)."""
-    if len(pcm) < SAMPLE_WIDTH:
+    """Root-mean-square level of PCM16, 0..32768 (the voice check on every caller frame while the agent is heard,
+    emulators' voice activity detection, tests). One dot product: ``np.mean`` cost four times as much per frame."""
+    n = len(pcm) // SAMPLE_WIDTH
+    if n == 0:
         return 0.0
-    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2").astype(np.float32)
-    return float(np.sqrt(np.mean(samples * samples)))
+    samples = np.frombuffer(pcm, dtype="<i2", count=n).astype(np.float32)
+    return math.sqrt(float(np.dot(samples, samples)) / n)
+
+
+def mulaw_rms(data: bytes) -> float:
+    """RMS level (0..32768, as ``rms``) of G.711 μ-law, read straight from the codes: the voice check on a μ-law
+    call needs neither a decode to PCM nor a resample (the level of a band-limited signal is the same at any rate)."""
+    if not data:
+        return 0.0
+    samples = _MULAW_LINEAR[np.frombuffer(data, dtype=np.uint8)]
+    return math.sqrt(float(np.dot(samples, samples)) / len(data))
 
 
 class B64Framer:

@@ -21,9 +21,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from .audio import REALTIME_RATE, b64decode, pcm_ms, rms
+from .audio import MULAW_RATE, REALTIME_RATE, b64decode, mulaw_rms, pcm_ms, rms
 from .engines.base import EngineSession
 from .events import (
     AudioOut,
@@ -60,14 +60,20 @@ class AudioSink(Protocol):
 
     async def play(self, audio: AudioOut) -> None: ...
 
-    async def clear(self, keep_item: bool = False) -> int:
-        """Drop queued audio on the device; return ms of the current item heard. ``keep_item``: a pause, not a cut."""
+    async def clear(self, keep_item: bool = False) -> float:
+        """Drop queued audio on the device; return ms of the current item heard, to the sample (a pause resumes from
+        exactly there). ``keep_item``: a pause, not a cut."""
         ...
 
     def audible(self) -> bool: ...
 
     async def flush(self) -> None:
         """The response ended: send any partial frame still held back."""
+        ...
+
+    def heard_at_pause(self) -> tuple[str, float] | None:
+        """Where the device itself said it stopped at the last pause (item, ms), when it answers a clear later than
+        the clear returns (the browser page); ``None``: what ``clear`` returned stands."""
         ...
 
     @property
@@ -82,6 +88,7 @@ class AudioSink(Protocol):
         ...
 
 
+CallerEncoding = Literal["pcm16", "pcmu"]  # 24 kHz PCM16, or G.711 μ-law at 8 kHz (a phone's own)
 VOICED_RMS = 400.0  # PCM16 RMS above which a 20 ms frame counts as the caller's voice (about -38 dBFS)
 REPROMPT = "お客様からお返事がありません。直前のご質問を短く言い直して、もう一度お尋ねしてください。"
 MAX_REPROMPTS = 2  # in a row, until the caller speaks
@@ -232,17 +239,21 @@ class Conversation:
         else:
             await self.sink.play(audio)
 
-    async def caller_audio(self, b64: str) -> None:
-        """Every caller frame (24 kHz) passes here; it is only decoded while the agent is audible (barge_in mode)."""
+    async def caller_audio(self, b64: str, encoding: CallerEncoding = "pcm16") -> None:
+        """Every caller frame (24 kHz PCM16, or 8 kHz μ-law as a phone sent it) passes here; it is only decoded
+        while the agent is audible (barge_in mode)."""
         judge = self._judge
         if judge is None or not (judge.in_overlap or self.agent_audible()):
             return
         try:
-            pcm = b64decode(b64)
-            level = rms(pcm)
+            raw = b64decode(b64)
+            if encoding == "pcmu":
+                level, ms = mulaw_rms(raw), len(raw) * 1000 / MULAW_RATE
+            else:
+                level, ms = rms(raw), pcm_ms(len(raw), REALTIME_RATE)
         except ValueError:  # malformed caller audio (bad base64, odd length) is not a voice
             return
-        verdict = judge.frame(level, pcm_ms(len(pcm), REALTIME_RATE), self.agent_audible() and not self._barged)
+        verdict = judge.frame(level, ms, self.agent_audible() and not self._barged)
         if verdict is Verdict.PAUSE and self.pacer is not None:
             played = await self.pacer.pause()
             logger.info("caller's voice over the agent: paused at %d ms of %s", played, self.sink.item_id or "the reply")
@@ -267,7 +278,7 @@ class Conversation:
             self.pacer.drop()
         if self._judge is not None:
             self._judge.reset()
-        played = await self.sink.clear()
+        played = int(await self.sink.clear())  # the model's truncate counts whole ms
         if self._response_active:
             await self.engine.cancel_response()
         await self.engine.truncate(item_id, played)
@@ -309,9 +320,14 @@ class Conversation:
     async def _reprompt_when_silent(self) -> None:
         """Turn-based: a caller who says nothing after the agent's turn is asked again (at most MAX_REPROMPTS times)."""
         idle_s = self.profile.turn_taking.idle_reprompt_ms / 1000
+        busy = False
         while True:
             await asyncio.sleep(0.2)
             if self.agent_audible() or self._user_speaking:
+                busy = True
+                self._last_activity = self.clock()
+            elif busy:  # the agent's audio has just ended at the ear: the caller's silence counts from here, not before
+                busy = False
                 self._last_activity = self.clock()
             elif self.clock() - self._last_activity >= idle_s and self._reprompts < MAX_REPROMPTS:
                 self._reprompts += 1

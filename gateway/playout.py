@@ -26,9 +26,9 @@ class Playout(Protocol):
 
     def played_ms(self) -> int: ...
 
-    def clear(self) -> int:
-        """The device's queue was flushed: what was heard of the current item (and, from now on, all that was sent of
-        it, so a resumed reply counts on from there)."""
+    def clear(self) -> float:
+        """The device's queue was flushed: ms heard of the current item, to the sample (a pause resumes from it), and
+        from now on all that was sent of it, so a resumed reply counts on from there."""
         ...
 
 
@@ -51,6 +51,16 @@ class PlayoutClock:
     def queued_ms(self) -> float:
         return max(0.0, (self._end - self._clock()) * 1000)
 
+    @property
+    def item_sent_ms(self) -> float:
+        """Position in the current item of the end of what was sent (after a clear: of what was heard)."""
+        return self._item_sent_ms
+
+    def rewound(self, item_id: str, ms: float) -> None:
+        """After a clear, the device's own word on where it stopped replaces the model's: a resume counts on from
+        there."""
+        self._item, self._item_sent_ms = item_id, ms
+
     def audible(self) -> bool:
         return self._end > self._clock()
 
@@ -62,11 +72,12 @@ class PlayoutClock:
         """Milliseconds of the current item the caller has heard, clamped to what was sent."""
         return int(max(0.0, min(self._item_sent_ms, self._item_sent_ms - self.queued_ms())))
 
-    def clear(self) -> int:
-        """The queue was flushed on the device: returns what was heard of the current item."""
-        played = self.played_ms()
+    def clear(self) -> float:
+        """The queue was flushed on the device: returns ms heard of the current item, unrounded (to the sample, not
+        the millisecond: a pause rewinds the reply to exactly there)."""
+        played = max(0.0, min(self._item_sent_ms, self._item_sent_ms - self.queued_ms()))
         self._end = self._clock()
-        self._item_sent_ms = float(played)
+        self._item_sent_ms = played
         return played
 
 
@@ -102,7 +113,7 @@ class AcknowledgedPlayout(PlayoutClock):
     def audible(self) -> bool:
         return super().audible() or (self._unacked and self._clock() < self._end + ACK_GRACE_S)
 
-    def clear(self) -> int:
+    def clear(self) -> float:
         self._unacked = False
         return super().clear()
 
@@ -143,10 +154,13 @@ MARK_GRACE_S = 2.0  # marks this late after the modelled end of playout: the dev
 class MarkedPlayout:
     """Playout truth from the device's own word, for carriers that echo marks (Twilio).
 
-    The sink puts a named mark into the device's queue at least every ``MARK_EVERY_MS`` of audio and at each reply's
-    end; the device echoes a mark when the audio before it has played. After a clear the device echoes every
-    pending mark at once: those were NOT heard. So ``played_ms`` is the position of the last mark echoed before the
-    clear, and nothing else. A modelled clock only bounds ``audible`` when a device stops echoing altogether.
+    The sink puts a named mark into the device's queue at least every ``every_ms`` of audio and at each reply's end;
+    the device echoes a mark when the audio before it has played. After a clear the device echoes every pending mark
+    at once: those were NOT played to the end. With a mark after every frame (``every_ms`` = the carrier's frame, as
+    the Twilio sink does), a clear accounts for every sample: the device plays frame by frame, so when the clear lands
+    one frame is sounding (the one after the last echoed mark, already on its way to the handset: heard whole) and the
+    rest is dropped unheard. ``clear(sounding=True)`` counts that frame; a resume then starts at the next one, so
+    nothing is lost or repeated. A modelled clock only bounds ``audible`` when a device stops echoing altogether.
     """
 
     __slots__ = ("_clock", "_discarded", "_drained", "_end", "_heard_ms", "_item", "_item_sent_ms", "_pending", "_seq", "_unmarked_ms", "every_ms")
@@ -214,8 +228,16 @@ class MarkedPlayout:
     def queued_ms(self) -> float:
         return max(0.0, self._item_sent_ms - self._heard_ms) if self.audible() else 0.0
 
-    def clear(self) -> int:
-        """The device's queue was flushed: pending marks will come back unheard; returns what was heard."""
+    def clear(self, sounding: bool = False) -> int:
+        """The device's queue was flushed: pending marks will come back; returns what was heard of the current item.
+
+        ``sounding``: the device was playing when the clear landed, so the first pending mark's frame was heard whole
+        (exact with a mark per frame, when the clear follows the last echo the device sent before it, as a clear
+        sent from the media socket's own loop does)."""
+        if sounding and self._pending:
+            item, position = next(iter(self._pending.values()))
+            if item == self._item and position - self._heard_ms <= self.every_ms:
+                self._heard_ms = position
         played = self.played_ms()
         self._discarded.extend(self._pending)
         self._pending.clear()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from .appointments import Calendar, StoreCalendar
 from .config import Settings
+from .declined import register_declined_tool
 from .engines.base import AgentSetup
 from .engines.providers import RealtimeTarget, chat_target, realtime_target
 from .engines.realtime import RealtimeSession
@@ -52,6 +53,7 @@ def build_registry(
     register_calendar_tools(registry, calendar)
     register_handoff_tools(registry, handoffs if handoffs is not None else Handoffs(None))  # type: ignore[arg-type]
     register_transfer_tool(registry, transfers if transfers is not None else TransferDesk())
+    register_declined_tool(registry)
     return registry
 
 

@@ -28,7 +28,7 @@ function socketUrl() {
 // Debug state for tests and support; never holds the token.
 const debug = {
   state: "idle", sessionId: null, contextRate: 0, framesSent: 0, framesReceived: 0, bytesReceived: 0,
-  played: 0, queuedMs: 0, cleared: 0, serverClears: 0, bargeIns: 0, underruns: 0, reconnects: 0, droppedAfterBargeIn: 0,
+  played: 0, playedSamples: 0, queuedMs: 0, cleared: 0, serverClears: 0, bargeIns: 0, underruns: 0, reconnects: 0, droppedAfterBargeIn: 0,
   agentSpeaking: false, agentLevelPeak: 0, micRmsPeak: 0, lastError: null, closeCode: null, messages: [],
 };
 window.__voiceGatewayWs = debug;
@@ -125,13 +125,14 @@ class WebSocketSession {
     if (message.type === "speaking") this.setAgentSpeaking(message.value);
     else if (message.type === "level") {
       debug.played = message.playedMs;
+      debug.playedSamples = message.playedSamples;
       debug.queuedMs = message.queuedMs;
       debug.agentLevelPeak = Math.max(debug.agentLevelPeak, message.level);
       this.ui.agentLevel?.(message.level);
     } else if (message.type === "cleared") {
       debug.cleared += 1;
       debug.queuedMs = 0; // the queue is empty now; a level report from before the clear must not linger
-      this.sendJson({ type: "played", ms: message.playedMs });
+      this.sendJson({ type: "played", ms: message.playedMs, samples: message.playedSamples }); // the gateway resumes a pause from it
     } else if (message.type === "underrun") {
       debug.underruns += 1;
       this.sendJson({ type: "drained" }); // played all it had: the gateway opens a turn-based caller's turn on this

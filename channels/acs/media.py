@@ -67,18 +67,24 @@ class AcsAudioSink:
             self.playout.sent(self.playout.item_id, FRAME_MS)
             self.frames_sent += 1
 
-    async def clear(self, keep_item: bool = False) -> int:
+    async def clear(self, keep_item: bool = False) -> float:
         """Stop the device now; ``keep_item``: a pause, the reply's rest may still be sent (a resume)."""
         self.gate.interrupt("" if keep_item else self.playout.item_id)
         if self._framer is not None:
             self._framer.reset()
         else:
             self._splitter.flush()
+            # its delay line holds audio past what was sent: a resume would play that first, then rewind to the ear
+            self._resampler = Resampler(REALTIME_RATE, self.rate)
         await self._send(STOP_AUDIO)
         return self.playout.clear()
 
     def audible(self) -> bool:
         return self.playout.audible()
+
+    def heard_at_pause(self) -> tuple[str, float] | None:
+        """None: ACS never reports playback: what ``clear`` returned stands."""
+        return None
 
 
 class CallerAudio:

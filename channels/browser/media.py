@@ -3,7 +3,7 @@
 The page plays what it receives at once and gap-free, so the gateway knows what was heard the way the phone
 channel does (sent minus still queued) without waiting for the page to answer; the agent stays audible until the
 page acknowledges it played everything (``drained``), so a turn-based caller's turn opens when it really ended. The
-page's own ``played`` report after a ``clear`` is kept for diagnostics. While no socket is attached (the page is reconnecting)
+page's own ``played`` report after a ``clear`` places a paused reply's resume to the sample. While no socket is attached (the page is reconnecting)
 agent audio is dropped and not counted as heard.
 """
 
@@ -35,6 +35,9 @@ class BrowserAudioSink:
         self.dropped_chunks = 0
         self.clears = 0
         self.reported_played_ms: list[int] = []
+        self._runs: list[list] = []  # sent since the last clear, as the page will play it: [item id, from ms, ms]
+        self._paused_runs: list[list] | None = None  # the runs a pause cleared, until the page says how far it got
+        self._paused_at: tuple[str, float] | None = None
         self.first_frame_sent: OrderedDict[str, float] = OrderedDict()  # item id → monotonic time of its first frame
 
     def attach(self, link: Link) -> None:
@@ -69,14 +72,22 @@ class BrowserAudioSink:
                 self.first_frame_sent[audio.item_id] = self.clock()
                 while len(self.first_frame_sent) > KEEP_TIMINGS:
                     self.first_frame_sent.popitem(last=False)
-            self.playout.sent(audio.item_id, pcm_ms(len(frame), SAMPLE_RATE))
+            ms = pcm_ms(len(frame), SAMPLE_RATE)
+            self.playout.sent(audio.item_id, ms)
+            self._log(audio.item_id, self.playout.item_sent_ms - ms, ms)
             self.frames_sent += 1
             self.bytes_sent += len(frame)
 
-    async def clear(self, keep_item: bool = False) -> int:
-        """Stop the device now; ``keep_item``: a pause, the reply's rest may still be sent (a resume)."""
+    async def clear(self, keep_item: bool = False) -> float:
+        """Stop the device now; ``keep_item``: a pause, the reply's rest may still be sent (a resume).
+
+        Returns the model's word on what was heard; the page answers the clear with its own (``played``), which
+        places a pause's resume exactly (``heard_at_pause``): the page starts a burst after a short pre-buffer, so
+        it is behind the model by a few tens of ms."""
         self.gate.interrupt("" if keep_item else self.playout.item_id)
         self.clears += 1
+        self._paused_runs, self._paused_at = (self._runs if keep_item else None), None
+        self._runs = []
         if self.link is not None:
             await self.link.send(CLEAR)
         return self.playout.clear()
@@ -91,6 +102,33 @@ class BrowserAudioSink:
         """The page's player ran out of audio: it has played everything it was sent."""
         self.playout.acknowledged()
 
-    def reported(self, played_ms: int) -> None:
+    def reported(self, played_ms: int, samples: int | None = None) -> None:
+        """The page flushed on a clear after playing ``samples`` since its previous flush."""
         self.reported_played_ms.append(played_ms)
         del self.reported_played_ms[:-32]
+        if self._paused_runs is not None and samples is not None:
+            self._paused_at = self._locate(self._paused_runs, samples * 1000 / SAMPLE_RATE)
+            self._paused_runs = None
+
+    def heard_at_pause(self) -> tuple[str, float] | None:
+        """Where the page said it stopped at the last pause (item, ms into it); once."""
+        heard, self._paused_at = self._paused_at, None
+        if heard is not None:
+            self.playout.rewound(*heard)
+        return heard
+
+    def _log(self, item_id: str, start_ms: float, ms: float) -> None:
+        last = self._runs[-1] if self._runs else None
+        if last is not None and last[0] == item_id and abs(last[1] + last[2] - start_ms) < 1e-6:
+            last[2] += ms
+        else:
+            self._runs.append([item_id, start_ms, ms])
+
+    @staticmethod
+    def _locate(runs: list[list], played_ms: float) -> tuple[str, float] | None:
+        """The (item, ms into it) the page reached after ``played_ms`` of the audio sent since the last clear."""
+        for item_id, start_ms, ms in runs:
+            if played_ms <= ms:
+                return item_id, start_ms + played_ms
+            played_ms -= ms
+        return (runs[-1][0], runs[-1][1] + runs[-1][2]) if runs else None

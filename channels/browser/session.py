@@ -270,7 +270,7 @@ class BrowserSession:
         elif control.kind == "drained":
             self.sink.drained()
         elif control.kind == "played" and control.ms is not None:
-            self.sink.reported(control.ms)
+            self.sink.reported(control.ms, control.samples)
         elif control.kind == "ping":
             await link.send(wire.PONG)
 

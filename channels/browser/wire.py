@@ -5,7 +5,8 @@ Client → gateway
     ``token`` it resumes that conversation, else a new one starts
   * binary — caller audio: PCM16 little-endian mono 24 kHz, an even number of bytes, at most ``MAX_AUDIO_BYTES``
   * text ``{"type":"barge_in"}`` — the page heard the caller over the agent and already stopped playback
-  * text ``{"type":"played", "ms"}`` — how much the page had played when it flushed on ``clear`` (diagnostics)
+  * text ``{"type":"played", "ms", "samples"?}`` — how much the page had played since its previous flush when it
+    flushed on ``clear``; ``samples`` (24 kHz) places a paused reply's resume at exactly the next sample
   * text ``{"type":"drained"}`` — the page's player has played everything it received (the agent's turn really
     ended at the ear: a turn-based caller is heard from now on)
   * text ``{"type":"stop"}`` — the caller ends the conversation
@@ -84,6 +85,7 @@ class Audio:
 class Control:
     kind: str  # stop | barge_in | played | drained | ping
     ms: int | None = None
+    samples: int | None = None  # "played": input samples the page played since its previous flush
 
 
 ClientMessage = Hello | Audio | Control
@@ -129,7 +131,10 @@ def parse_client(message: str | bytes | None) -> ClientMessage:
         ms = obj.get("ms")
         if not isinstance(ms, int | float) or isinstance(ms, bool) or not math.isfinite(ms) or ms < 0:
             raise WireError('"played" needs a number "ms" >= 0')
-        return Control("played", int(ms))
+        samples = obj.get("samples")
+        if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 0):
+            raise WireError('"played" samples must be a whole number >= 0')
+        return Control("played", int(ms), samples)
     raise WireError(f"unknown message type {kind[:40]!r}")
 
 

@@ -42,7 +42,7 @@ async def pump_media(
         if type(item) is CallerAudio:
             if conversation.admits_caller_audio():  # turn-based: nothing of the caller while the agent is heard
                 await engine.send_audio_b64(item.b64)
-            await conversation.caller_audio(item.level_b64 or item.b64)
+            await conversation.caller_audio(item.b64, item.encoding)
         elif isinstance(item, PlayoutMark):
             adapter.mark_echoed(item.name)
         elif isinstance(item, DtmfDigits):

@@ -9,16 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.conversation import AudioSink
+from gateway.conversation import AudioSink, CallerEncoding
 
 
 @dataclass(frozen=True, slots=True)
 class CallerAudio:
-    """Caller audio in the engine's format (base64). ``level_b64``: the same audio as 24 kHz PCM16 for the
-    conversation's voice check, when the engine's format is not that (μ-law passed through)."""
+    """Caller audio in the engine's format (base64): 24 kHz PCM16, or 8 kHz μ-law passed through (``encoding``
+    "pcmu"), which the conversation's voice check reads as it is (no per-frame conversion just for a level)."""
 
     b64: str
-    level_b64: str | None = None
+    encoding: CallerEncoding = "pcm16"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
-"""The phone's ear on Twilio: agent audio as μ-law ``media`` with a ``mark`` at least every 200 ms, ``clear`` on
-barge-in, and the echoed marks as the truth of what the caller heard (gateway.playout.MarkedPlayout).
+"""The phone's ear on Twilio: agent audio as μ-law ``media`` with a ``mark`` after every 20 ms frame, ``clear`` on
+barge-in, and the echoed marks as the truth of what the caller heard, to the sample (gateway.playout.MarkedPlayout).
 
 Audio: with ``TWILIO_AUDIO=pcmu`` the Realtime session speaks μ-law 8 kHz and it passes through untouched; with
 ``pcm`` the gateway converts (soxr: the caller's audio steadily frame by frame, the agent's anti-aliased; G.711
@@ -42,7 +42,7 @@ class TwilioAudioSink:
         self._send = send
         self.stream_sid = stream_sid
         self.audio_format = audio_format
-        self.playout = MarkedPlayout()
+        self.playout = MarkedPlayout(every_ms=FRAME_MS)  # a mark per frame: a clear accounts for every sample
         self.gate = ReplyGate()
         self.frames_sent = 0
         self._splitter = FrameSplitter(FRAME_BYTES)
@@ -90,17 +90,21 @@ class TwilioAudioSink:
         if self.playout.mark_due(reply_end=True):
             await self._send(wire.mark(self.stream_sid, self.playout.place_mark()))
 
-    async def clear(self, keep_item: bool = False) -> int:
+    async def clear(self, keep_item: bool = False) -> float:
         """Stop the device now; ``keep_item``: a pause, the reply's rest may still be sent (a resume)."""
         self.gate.interrupt("" if keep_item else self.playout.item_id)
         self._splitter.flush()
         if self._resampler is not None:
             self._resampler = Resampler(REALTIME_RATE, TWILIO_RATE, TO_CALLER_QUALITY)  # no tail of the cut reply
         await self._send(wire.clear(self.stream_sid))  # always: Twilio may still be playing what we think is done
-        return self.playout.clear()
+        return self.playout.clear(sounding=True)
 
     def audible(self) -> bool:
         return self.playout.audible()
+
+    def heard_at_pause(self) -> tuple[str, float] | None:
+        """None: the marks echoed before the clear already placed it."""
+        return None
 
     def mark_echoed(self, name: str) -> None:
         self.playout.echoed(name)
@@ -110,16 +114,16 @@ class TwilioAudioSink:
 
 
 class CallerAudioIn:
-    """Caller μ-law towards the engine: passed through (``pcmu``) or decoded and resampled to 24 kHz (``pcm``)."""
+    """Caller μ-law towards the engine: passed through (``pcmu``: the conversation reads its level from the μ-law
+    itself, so nothing is decoded per frame) or decoded and resampled to 24 kHz (``pcm``)."""
 
     def __init__(self, audio_format: str) -> None:
         self.audio_format = audio_format
-        self._resampler = Resampler(TWILIO_RATE, REALTIME_RATE, FROM_CALLER_QUALITY)
+        self._resampler = Resampler(TWILIO_RATE, REALTIME_RATE, FROM_CALLER_QUALITY) if audio_format == "pcm" else None
 
     def event(self, payload: str) -> CallerAudio:
-        if self.audio_format == "pcmu":
-            # the engine takes μ-law as it is; the conversation's voice check reads linear PCM (8 kHz here)
-            return CallerAudio(payload, b64encode(self._resampler.process(mulaw_decode(b64decode(payload)))))
+        if self._resampler is None:
+            return CallerAudio(payload, "pcmu")
         return CallerAudio(b64encode(self._resampler.process(mulaw_decode(b64decode(payload)))))
 
 

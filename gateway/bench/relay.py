@@ -1,10 +1,11 @@
-"""The floor: ``python -m gateway.bench.relay --port P --realtime-url ws://.../v1/realtime?model=m``.
+"""The floor: ``python -m gateway.bench.relay --port P --realtime-url ws://.../v1/realtime?model=m [--library L]``.
 
 A bare relay between the ACS media socket and the Realtime API that does the least a relay can: for each caller
 frame it slices the base64 out of the JSON and wraps it as ``input_audio_buffer.append``; for each audio delta
 it slices the base64 out and wraps it as ACS ``AudioData``; everything else is dropped. No call control, no
-session set-up, no turn-taking, no typed events. Both sides use the ``websockets`` library (the gateway's
-provider client is ``websockets`` too, through the openai SDK), uncompressed. Running it next to the gateway in the
+session set-up, no turn-taking, no typed events. Both sides use one library, uncompressed: aiohttp
+(``relay_aiohttp.py``, the cheaper floor, the default) or ``websockets`` (the gateway's provider client is
+``websockets`` too, through the openai SDK). Running it next to the gateway in the
 same benchmark gives the cost of the gateway's work over the cost of moving the bytes at all.
 """
 
@@ -31,32 +32,44 @@ _DELTA = '"delta":"'
 _AUDIO_DELTAS = ('{"type":"response.output_audio.delta"', '{"type":"response.audio.delta"')
 
 
+def input_audio_frame(message: str) -> str | None:
+    """An ACS ``AudioData`` message as ``input_audio_buffer.append`` (the base64 sliced out, not parsed)."""
+    i = message.find(_DATA)
+    if i < 0:
+        return None
+    i += len(_DATA)
+    return '{"type":"input_audio_buffer.append","audio":"' + message[i : message.find('"', i)] + '"}'
+
+
+def audio_data_frame(message: str) -> str | None:
+    """A Realtime audio delta as an ACS ``AudioData`` message; ``None`` for anything else."""
+    if not message.startswith(_AUDIO_DELTAS):
+        return None
+    i = message.find(_DELTA)
+    if i < 0:
+        return None
+    i += len(_DELTA)
+    return '{"Kind":"AudioData","AudioData":{"Data":"' + message[i : message.find('"', i)] + '"},"StopAudio":null}'
+
+
 async def _caller_to_model(acs: ServerConnection, model: ClientConnection, drop_every: int) -> None:
     n = 0
     async for message in acs:
         if not isinstance(message, str):
             continue
-        i = message.find(_DATA)
-        if i < 0:
+        frame = input_audio_frame(message)
+        if frame is None:
             continue
         n += 1
         if drop_every and n % drop_every == 0:
             continue  # injected loss (the benchmark's own test)
-        i += len(_DATA)
-        await model.send('{"type":"input_audio_buffer.append","audio":"' + message[i : message.find('"', i)] + '"}')
+        await model.send(frame)
 
 
 async def _model_to_caller(model: ClientConnection, acs: ServerConnection) -> None:
     async for message in model:
-        if not isinstance(message, str) or not message.startswith(_AUDIO_DELTAS):
-            continue
-        i = message.find(_DELTA)
-        if i < 0:
-            continue
-        i += len(_DELTA)
-        await acs.send(
-            '{"Kind":"AudioData","AudioData":{"Data":"' + message[i : message.find('"', i)] + '"},"StopAudio":null}'
-        )
+        if isinstance(message, str) and (frame := audio_data_frame(message)) is not None:
+            await acs.send(frame)
 
 
 def _handler(realtime_url: str, api_key: str, drop_every: int):  # type: ignore[no-untyped-def]
@@ -104,8 +117,16 @@ async def _serve(host: str, port: int, realtime_url: str, api_key: str, drop_eve
         await stop.wait()
 
 
-def _worker(host: str, port: int, realtime_url: str, api_key: str, drop_every: int = 0) -> None:
-    event_loop.run(_serve(host, port, realtime_url, api_key, drop_every))
+RELAY_LIBRARIES = ("aiohttp", "websockets")
+
+
+def _worker(host: str, port: int, realtime_url: str, api_key: str, drop_every: int = 0, library: str = "aiohttp") -> None:
+    if library == "aiohttp":
+        from .relay_aiohttp import serve as serve_aiohttp
+
+        event_loop.run(serve_aiohttp(host, port, realtime_url, api_key, drop_every))
+    else:
+        event_loop.run(_serve(host, port, realtime_url, api_key, drop_every))
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -116,6 +137,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--api-key", default="bench")
     p.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
     p.add_argument("--drop-every", type=int, default=0, help="drop every Nth caller frame (to test the benchmark)")
+    p.add_argument("--library", choices=RELAY_LIBRARIES, default="aiohttp", help="WebSocket library (default aiohttp)")
     p.add_argument("--log-level", default="WARNING")
     return p.parse_args(argv)
 
@@ -126,7 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     ctx = multiprocessing.get_context("spawn")
     extra = [
         ctx.Process(
-            target=_worker, args=(args.host, args.port, args.realtime_url, args.api_key, args.drop_every), daemon=True
+            target=_worker,
+            args=(args.host, args.port, args.realtime_url, args.api_key, args.drop_every, args.library),
+            daemon=True,
         )
         for _ in range(max(0, args.workers - 1))
     ]
@@ -135,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.stdout.write(f"ready ws://{args.host}:{args.port}\n")
     sys.stdout.flush()
     try:
-        _worker(args.host, args.port, args.realtime_url, args.api_key, args.drop_every)
+        _worker(args.host, args.port, args.realtime_url, args.api_key, args.drop_every, args.library)
     finally:
         for proc in extra:
             proc.terminate()

@@ -44,11 +44,12 @@ logger = logging.getLogger(__name__)
 API_KEY = "sk-bench"
 HOST = "127.0.0.1"
 MODEL = "gpt-realtime"
+RELAY_TARGETS = {"relay": "aiohttp", "relay-websockets": "websockets"}  # the bare relays and their WebSocket library
 
 
 @dataclass(slots=True, frozen=True)
 class TargetOptions:
-    kind: str  # "gateway" (ACS), "twilio" or "relay"
+    kind: str  # "gateway" (ACS), "twilio", or one of RELAY_TARGETS
     workers: int
     ladder: LadderOptions
     reply_ms: int = 5000
@@ -221,12 +222,13 @@ async def run_target(options: TargetOptions, workdir: Path) -> TargetResult:
                 port = free_port()
                 rt_ws = realtime_url.replace("http://", "ws://") + f"/v1/realtime?model={MODEL}"
                 argv = [*python_module("gateway.bench.relay"), "--port", str(port), "--realtime-url", rt_ws,
-                        "--api-key", API_KEY, "--workers", str(options.workers), "--drop-every", str(options.drop_every)]  # fmt: skip
-                async with service("relay", argv, base_env(), workdir) as relay:
+                        "--api-key", API_KEY, "--workers", str(options.workers), "--drop-every", str(options.drop_every),
+                        "--library", RELAY_TARGETS[options.kind]]  # fmt: skip
+                async with service(options.kind, argv, base_env(), workdir) as relay:
                     await wait_listening(HOST, port, 30, relay)
                     await wait_workers(relay, options.workers - 1)  # the first process is a worker too
                     await asyncio.sleep(1.0)
-                    windows = await climb(RelayTarget(load, f"ws://{HOST}:{port}/"), relay)
+                    windows = await climb(RelayTarget(load, f"ws://{HOST}:{port}/", options.kind), relay)
         finally:
             await load.stop()
         logs = FrameLogs.load(await dump(), load)

@@ -119,9 +119,8 @@ class GatewayTarget:
 class RelayTarget:
     """Media sockets straight to the bare relay."""
 
-    name = "relay"
-
-    def __init__(self, load: MediaLoad, url: str) -> None:
+    def __init__(self, load: MediaLoad, url: str, name: str = "relay") -> None:
+        self.name = name
         self.load = load
         self.url = url
         self.legs: list[Leg] = []

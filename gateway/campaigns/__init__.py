@@ -1,2 +1,3 @@
-"""Campaigns: a CSV call list dialled through the gateway's calls API with a concurrency limit, within calling
-hours, with retries for busy and no answer; every row ends with an outcome, exported as CSV with a BOM."""
+"""Campaigns: a CSV call list kept in the store and dialled by the gateway (a concurrency limit, calling hours,
+retries for busy and no answer; paused, resumed and resumed after a restart); every row ends with an outcome,
+exported as CSV with a BOM. Created from the console's Campaigns view or ``voice-gateway campaign run``."""

@@ -1,5 +1,5 @@
-"""``voice-gateway campaign run list.csv``: dial a call list through a running gateway's calls API (API_TOKEN),
-print each row's outcome as it ends, and write the results as CSV with a BOM."""
+"""``voice-gateway campaign run list.csv``: hand a call list to a running gateway's campaigns API (API_TOKEN), which
+dials it from its store; print each row's outcome as it ends, and write the results as CSV with a BOM."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from typing import Any
 
 from .call_list import CallListError, parse_call_list
 from .export import to_csv
+from .follow import CampaignFollower, CampaignRefused
 from .hours import CallingHours
-from .runner import CampaignOptions, CampaignRunner
 
 DESCRIPTION = (
-    "Dial a CSV call list through a running gateway's calls API (API_TOKEN in the environment): at most "
-    "--concurrency calls at once, within calling hours, busy and no answer retried; each row's outcome is printed "
-    "as it ends and written to a CSV in UTF-8 with a BOM."
+    "Dial a CSV call list through a running gateway (API_TOKEN in the environment): the gateway keeps the campaign "
+    "in its store (it resumes after a restart, and shows on the console), at most --concurrency calls at once, within "
+    "calling hours, busy and no answer retried; each row's outcome is printed as it ends and written to a CSV in "
+    "UTF-8 with a BOM."
 )
 
 
@@ -64,8 +65,10 @@ def cmd_campaign_run(args: argparse.Namespace) -> int:
         sys.stderr.write("campaign: set API_TOKEN (the gateway's calls API token)\n")
         return 2
     try:
-        hours = None if args.any_time else CallingHours.parse(args.hours, args.days, args.tz)
-        call_list = parse_call_list(args.call_list.read_text(encoding="utf-8"))
+        if not args.any_time:
+            CallingHours.parse(args.hours, args.days, args.tz)
+        text = args.call_list.read_text(encoding="utf-8")
+        call_list = parse_call_list(text)
     except (OSError, UnicodeDecodeError, ValueError, CallListError) as exc:
         sys.stderr.write(f"campaign: {exc}\n")
         return 2
@@ -76,18 +79,26 @@ def cmd_campaign_run(args: argparse.Namespace) -> int:
         return 2
     out = args.out or args.call_list.with_name(f"{args.call_list.stem}-results.csv")
     done = read_results(out) if args.resume else {}
-    prospects = [p for p in call_list.prospects if p.line not in done]
-    rows = {b.line: {"line": b.line, "to": b.raw, "outcome": "invalid", "reason": b.reason} for b in call_list.bad_rows}
-    rows.update(done)
-
-    def row_done(row: dict[str, Any]) -> None:  # the file is whole after every row: a stopped campaign resumes from it
-        rows[row["line"]] = row
-        out.write_bytes(to_csv(sorted(rows.values(), key=lambda r: int(r["line"]))))
-
-    options = CampaignOptions(args.agent, args.carrier, args.concurrency, args.retries, args.retry_delay, hours)
-    say(f"dialling {len(prospects)} numbers, {args.concurrency} at once" + (f" ({len(done)} done before)" if done else ""))
-    results = asyncio.run(CampaignRunner(args.gateway, token.get_secret_value(), options, say, row_done).run(prospects))
-    out.write_bytes(to_csv(sorted(rows.values(), key=lambda r: int(r["line"]))))
-    counts = Counter(r["outcome"] for r in results)
+    body = {
+        "call_list": text, "name": args.call_list.name, "agent": args.agent, "carrier": args.carrier,
+        "concurrency": args.concurrency, "retries": args.retries, "retry_delay_s": args.retry_delay,
+        "hours": None if args.any_time else args.hours, "days": args.days, "tz": args.tz, "skip_lines": sorted(done),
+    }
+    follower = CampaignFollower(args.gateway, token.get_secret_value(), say)
+    say(f"dialling {len(call_list.prospects) - len(done)} numbers, {args.concurrency} at once" + (f" ({len(done)} done before)" if done else ""))
+    try:
+        rows = asyncio.run(follower.run(body, lambda rows: out.write_bytes(to_csv(_merged(rows, done)))))
+    except CampaignRefused as exc:
+        sys.stderr.write(f"campaign: {exc}\n")
+        return 2
+    out.write_bytes(to_csv(_merged(rows, done)))
+    counts = Counter(r["outcome"] for r in rows if r["line"] not in done and r["status"] == "done")
     say("done: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f"; results in {out}")
     return 0
+
+
+def _merged(rows: list[dict[str, Any]], done: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The gateway's rows, with the rows an earlier run finished (the file is whole after every row)."""
+    merged = {int(r["line"]): r for r in rows}
+    merged.update(done)
+    return sorted(merged.values(), key=lambda r: int(r["line"]))

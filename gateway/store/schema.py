@@ -193,3 +193,41 @@ sms_messages = Table(  # SMS sent after a call, with the carrier's delivery stat
     Column("detail", Text, nullable=False, default=""),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+campaigns = Table(  # a call list being dialled: its settings and state, so a restarted gateway resumes it
+    "campaigns",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("agent", String(64), nullable=False),
+    Column("carrier", String(16), nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("retries", Integer, nullable=False),
+    Column("retry_delay_s", Float, nullable=False),
+    Column("hours", String(16)),  # "HH:MM-HH:MM"; NULL: any time
+    Column("days", String(64), nullable=False, default="mon-fri"),
+    Column("tz", String(64), nullable=False, default="Asia/Tokyo"),
+    Column("status", String(16), nullable=False),  # running, paused, done
+    Column("runner", String(64)),  # the process dialling it now (a lease: one runner per campaign across workers)
+    Column("lease_until", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+campaign_rows = Table(  # one row of a campaign's call list: its state while dialled, then its outcome
+    "campaign_rows",
+    metadata,
+    Column("campaign_id", String(32), ForeignKey("campaigns.id"), primary_key=True),
+    Column("line", Integer, primary_key=True),  # the line in the uploaded file
+    Column("to_number", String(32), nullable=False, index=True),  # E.164, or the raw text of a bad row
+    Column("name", String(128), nullable=False, default=""),
+    Column("variables", Text, nullable=False, default="{}"),  # JSON object
+    Column("status", String(16), nullable=False),  # pending, calling, done, invalid (never dialled)
+    Column("outcome", String(32)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("call_id", String(64)),
+    Column("duration_s", Float),
+    Column("reason", Text, nullable=False, default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -71,24 +71,32 @@ class PacedPlayout:
         self._reply_done = True
         self._start()
 
-    async def pause(self) -> int:
+    async def pause(self) -> float:
         """Stop at the ear now and keep the rest; returns ms of the current item the caller heard."""
         self._paused = True
         self.pauses += 1
         played = await self._sink.clear(keep_item=True)
-        heard = int(played * self._bytes_per_ms) // self._width * self._width
-        playing = False
-        for segment in self._segments:  # rewind the item at the ear to what was heard; anything after it to its start
-            if segment.item_id == self._sink.item_id:
-                playing = True
-                segment.next = min(segment.next, heard)
-            elif playing:
-                segment.next = 0
+        self._rewind(self._sink.item_id, played, at_most=True)
         self._flushed = False
         return played
 
+    def _rewind(self, item_id: str, ms: float, at_most: bool) -> None:
+        """The item at the ear restarts at the sample heard (``at_most``: never later than already planned); anything
+        after it from its start."""
+        heard = round(ms * self._bytes_per_ms / self._width) * self._width
+        playing = False
+        for segment in self._segments:
+            if segment.item_id == item_id:
+                playing = True
+                segment.next = min(segment.next, heard) if at_most else min(heard, len(segment.audio))
+            elif playing:
+                segment.next = 0
+
     def resume(self) -> None:
         if self._paused:
+            device = self._sink.heard_at_pause()
+            if device is not None and any(s.item_id == device[0] for s in self._segments):
+                self._rewind(*device, at_most=False)  # the device answered the clear after it returned: its word wins
             self._paused = False
             self.resumes += 1
             self._ear_end = self._clock()

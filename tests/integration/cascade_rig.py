@@ -34,8 +34,9 @@ RATE = 24_000
 FRAME_BYTES = RATE * 2 * 20 // 1000  # 20 ms
 
 
-def write_test_agent(directory: Path, greeting: str | None, greeting_mode: str = "play", barge_in_min_ms: int = 500) -> str:
-    """The support-desk profile under the name test-desk, with a greeting and barge-in time chosen by the test."""
+def write_test_agent(directory: Path, greeting: str | None, greeting_mode: str = "play", barge_in_min_ms: int = 500, mode: str = "barge_in") -> str:
+    """The support-desk profile under the name test-desk, with a greeting, barge-in time and turn-taking mode chosen
+    by the test."""
     source = (PACKAGED_AGENTS / "support-desk.md").read_text(encoding="utf-8")
     head, body = source.split("---", 2)[1:]
     lines = [
@@ -43,7 +44,7 @@ def write_test_agent(directory: Path, greeting: str | None, greeting_mode: str =
         for line in head.strip().splitlines()
         if not line.startswith(("name:", "greeting:", "greeting_mode:", "turn_taking:", "  "))  # "  ": turn_taking's keys
     ]
-    lines += ["name: test-desk", f"greeting_mode: {greeting_mode}", "turn_taking:", "  silence_duration_ms: 500", f"  barge_in_min_ms: {barge_in_min_ms}"]
+    lines += ["name: test-desk", f"greeting_mode: {greeting_mode}", "turn_taking:", f"  mode: {mode}", "  silence_duration_ms: 500", f"  barge_in_min_ms: {barge_in_min_ms}"]
     if greeting:
         lines.append(f"greeting: {greeting}")
     directory.mkdir(parents=True, exist_ok=True)
@@ -77,6 +78,7 @@ async def cascade_rig(
     greeting: str | None = None,
     greeting_mode: str = "play",
     barge_in_min_ms: int = 500,
+    mode: str = "barge_in",
     grace_s: float = 5.0,
     configured: bool = True,
     speech_key: str = SPEECH_KEY,
@@ -86,7 +88,7 @@ async def cascade_rig(
     speech_emu = SpeechEmulator(keys=[SPEECH_KEY], script=list(speech_script), tts_realtime_factor=tts_realtime_factor)
     chat_emu = ChatEmulator(keys=[CHAT_KEY], script=list(chat_script), sentence_delay=0.05)
     agents = tmp_path / "agents"
-    agent = write_test_agent(agents, greeting, greeting_mode, barge_in_min_ms)
+    agent = write_test_agent(agents, greeting, greeting_mode, barge_in_min_ms, mode)
     async with serve_app(speech_emu.app) as speech_url, serve_app(chat_emu.app) as chat_url:
         extra: dict[str, Any] = {}
         if configured:

@@ -13,6 +13,7 @@ import sys
 from gateway.config import Settings
 from gateway.handoff import Handoffs
 from gateway.store import ReservationConflict, Store
+from gateway.store.campaigns import CampaignRecords, CampaignSpec, NewRow
 from tests.integration.test_concurrent_bookings import book_concurrently
 
 
@@ -55,7 +56,37 @@ async def check() -> None:
     assert continuation is not None and continuation.step == "confirm"
     assert (await store.conversation("phone-1"))["continued_from"] == "web-1"
     await one_winner_per_code(store, Store(settings.database_url))
+    await campaign_state(store, Store(settings.database_url))
     await store.close()
+
+
+async def campaign_state(first: Store, second: Store) -> None:
+    """A campaign's rows and lease on PostgreSQL: one claim per row, a live number not claimed by another campaign,
+    one runner per campaign across two engines (two workers), counts and rows with the call's summary."""
+    records, others = CampaignRecords(first), CampaignRecords(second)
+    spec = CampaignSpec("pg", "rent-a-car", "acs", 2, 1, 0.0, "09:00-20:00")
+    campaign = await records.create(spec, [NewRow(2, "+819012345001", "山田", {"会社": "A社"}), NewRow(3, "12", invalid_reason="not a number")])
+    rival = await records.create(spec, [NewRow(2, "+819012345001")])
+    assert await records.take_lease(campaign, "worker-1", 30) and not await others.take_lease(campaign, "worker-2", 30)
+    due = await records.due(campaign, 5)
+    assert [(d.line, d.variables) for d in due] == [(2, {"会社": "A社"})]
+    claims = await asyncio.gather(records.claim(campaign, 2, "+819012345001"), others.claim(campaign, 2, "+819012345001"))
+    assert sorted(claims) == [False, True], claims
+    assert not await records.claim(rival, 2, "+819012345001")  # live in the first campaign
+    await records.dialled(campaign, 2, "web-1")
+    await records.finish(campaign, 2, "busy", duration_s=None, reason="busy", retry_at=dt.datetime.now(dt.UTC))
+    assert await records.claim(campaign, 2, "+819012345001")
+    await records.dialled(campaign, 2, "web-1")
+    await records.finish(campaign, 2, "answered", duration_s=12.5, reason="", retry_at=None)
+    assert await records.close_if_complete(campaign)
+    summary = await others.summary(campaign)
+    assert summary is not None and summary["status"] == "done" and summary["outcomes"] == {"answered": 1}, summary
+    assert summary["invalid"] == 1 and summary["dialled"] == 1
+    rows = await others.rows(campaign)
+    assert [(r["line"], r["outcome"], r["attempts"], r["summary"]) for r in rows] == [(2, "answered", 2, "羽田での予約相談"), (3, "invalid", 0, None)]
+    await records.release_lease(campaign, "worker-1")
+    assert await others.take_lease(campaign, "worker-2", 30)
+    await second.close()
 
 
 async def one_winner_per_code(first: Store, second: Store) -> None:

@@ -1,6 +1,6 @@
 """Whole Twilio calls: the Twilio emulator dials the gateway (signed webhooks, Media Streams with real-time playout
 and marks, REST through the official SDK) and the Realtime emulator is the agent. What the caller heard is checked
-against what the provider sent, the truncate against the marks the caller's side echoed."""
+against what the provider sent, the truncate against the frames the caller's side played."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ import pytest
 
 from channels.telephony.call import APOLOGY
 from gateway.audio import read_wav, resample
+from gateway.conversation import REPROMPT
 from gateway.emulators.acs import Dtmf, Silence
 from gateway.emulators.realtime import CallTool, Pacing, Say, Script
+from gateway.emulators.realtime.audio_format import ULAW, encode_output
+from gateway.emulators.realtime.input_audio import APPEND
 from gateway.emulators.twilio import StatusCallbackDisorder
 from gateway.events import BackchannelIgnored, BargeIn, TranscriptFinal
 from gateway.hub import SessionInfo
-from gateway.playout import MARK_EVERY_MS
 from tests.conftest import speech, speech_text
 from tests.integration.phone_rig import running_call_tasks
+from tests.integration.splices import splices, window_lags
 from tests.integration.test_phone_call import RESERVATION
 from tests.integration.test_twilio_webhooks import wait_until
 from tests.integration.twilio_rig import twilio_rig
@@ -97,18 +100,16 @@ async def test_barge_in_clears_and_truncates_to_the_marks_played(tmp_path, audio
         [truncate] = session.truncates
         assert truncate.item_id in session.responses[0].item_ids
         assert session.cancels and session.cancels[0].response_id == session.responses[0].response_id
-        stream, clear = call.stream, call.clears[0]
-        played = [m for m in stream.playout.marks if m.reason == "playback" and m.echoed_at <= clear.at]
+        stream = call.stream
+        played = [m for m in stream.playout.marks if m.reason == "playback" and m.echoed_at <= call.clears[0].at]
         assert played, "marks were echoed as played before the clear"
-        assert all(m.reason == "clear" for m in stream.playout.marks if m.name in clear.marks_echoed)
-        last = max(played, key=lambda m: m.received_at)
-        heard_by_marks = sum(len(r.mulaw) for r in stream.received if r.at <= last.received_at) // 8  # μ-law: 8 B/ms
-        assert truncate.audio_end_ms == heard_by_marks, (truncate.audio_end_ms, heard_by_marks)
+        # paused at once (a clear), then the interruption (a clear): the model keeps exactly the frames the caller heard
+        await call.wait_for(lambda c: len(c.clears) == 2, 5)
+        heard_ms = sum(len(f.mulaw) for f in stream.playout.played if f.at <= call.clears[-1].at) / 8  # μ-law: 8 B/ms
+        assert truncate.audio_end_ms == heard_ms, (truncate.audio_end_ms, heard_ms)
         assert 0 < truncate.audio_end_ms < 8000
-        heard_ms = len(call.heard_pcm()) / 16
-        assert heard_by_marks <= heard_ms < heard_by_marks + 400  # marks every 200 ms: never more than that unheard
         session_id = live_call(rig, call.sid).session_id
-        assert any(isinstance(e, BargeIn) and e.played_ms == heard_by_marks for e in rig.gw.hub.history(session_id))
+        assert any(isinstance(e, BargeIn) and e.played_ms == heard_ms for e in rig.gw.hub.history(session_id))
         await session.wait_for(lambda s: len(s.responses) >= 2, timeout=10)
         assert await call.hang_up() == "completed"
         await nothing_left(rig)
@@ -118,12 +119,15 @@ async def test_barge_in_clears_and_truncates_to_the_marks_played(tmp_path, audio
         [cut] = [t for t in said if t.startswith("ご案内")]
         heard_text = cut.removesuffix("…")
         assert long_reply.startswith(heard_text) and len(heard_text) < len(long_reply), cut
-        assert abs(len(heard_text) / len(long_reply) - heard_by_marks / 8000) < 0.15, (cut, heard_by_marks)
+        assert abs(len(heard_text) / len(long_reply) - heard_ms / 8000) < 0.15, (cut, heard_ms)
 
 
-async def test_a_backchannel_neither_interrupts_nor_gets_a_reply(tmp_path) -> None:
+@pytest.mark.parametrize("audio", ["pcmu", "pcm"])
+async def test_a_backchannel_pauses_and_the_reply_resumes_sample_exact(tmp_path, audio: str) -> None:
+    """A backchannel clears the caller's buffer (the pause) and gets no reply; the reply resumes at the frame after
+    the one sounding when the clear landed: the caller hears every sample of it once."""
     script = Script(steps=[Say(text="ご案内を続けます。", duration_ms=6000), Say(text="相づちへの返事（出てはいけない）")], user_transcripts=["こんにちは", speech_text("ja_backchannel_hai")])
-    async with twilio_rig(tmp_path, script, pacing=Pacing(realtime_factor=2.0)) as rig:
+    async with twilio_rig(tmp_path, script, pacing=Pacing(realtime_factor=2.0), twilio_audio=audio) as rig:
         call = await rig.call([speech("ja_greeting_reply", 16), Silence(2500), speech("ja_backchannel_hai", 16), Silence(5000)])
         session = await rig.realtime.wait_for_session(1)
         await session.wait_for(lambda s: len(s.user_turns) >= 2, timeout=20)
@@ -131,12 +135,25 @@ async def test_a_backchannel_neither_interrupts_nor_gets_a_reply(tmp_path) -> No
         await wait_until(lambda: any(isinstance(e, BackchannelIgnored) for e in rig.gw.hub.history(session_id)), 5)
         await call.wait_for(lambda c: len(c.heard_pcm()) / 16 > 5900, 10)  # the whole reply was heard
         await call.wait_for(lambda c: not c.stream.playout.buffered_ms, 5)
-        # paused at the ear (one clear) and resumed from the last mark heard: nothing lost, at most a mark's worth again
-        heard_ms = len(call.heard_pcm()) / 16
-        assert len(call.clears) == 1 and 5990 <= heard_ms <= 6000 + MARK_EVERY_MS, heard_ms
+        [clear] = call.clears  # paused at the ear once, with audio still buffered: the resume had to fill it
+        assert clear.dropped_ms > 0 and clear.marks_echoed
         assert len(session.responses) == 1 and session.truncates == [] and session.cancels == []
+        reply = session.responses[0].audio_sent
+        if audio == "pcmu":  # the provider's μ-law reaches the ear untouched: compared byte for byte
+            heard = splices(call.stream.playout.heard_mulaw(), encode_output(reply, ULAW), width=1, tail_padding=160)
+            assert heard.unmatched == 0 and heard.heard_to == heard.reply_samples, heard
+            assert heard.lost == 0 and heard.repeated == 0, heard
+        else:  # resampled by the gateway: as long as the reply, and aligned with it all through (no sample shifted)
+            got, expected = pcm(call.heard_pcm()), pcm(resample(reply, 24_000, 8_000))
+            assert len(got) == len(expected)
+            lags = window_lags(got, expected, window=1600, search=40)
+            assert len(lags) > 10 and set(lags) == {0}, lags
         assert await call.hang_up() == "completed"
         await nothing_left(rig)
+
+        await rig.gw.writer.flush()
+        record = await rig.gw.store.conversation(session_id)
+        assert record["ended_at"] and record["outcome"] == "caller_hung_up"
 
 
 async def test_a_browser_conversation_continues_by_keyed_code(tmp_path) -> None:
@@ -247,5 +264,41 @@ async def test_turn_based_speech_over_the_agent_is_not_a_turn_and_hash_ends_the_
         [truncate] = session.truncates
         assert truncate.item_id in session.responses[0].item_ids and 0 < truncate.audio_end_ms < 9000
         assert [t.transcript for t in session.user_turns] == ["こんにちは", "コンパクトカーでお願いします。"]
+        assert await call.hang_up() == "completed"
+        await nothing_left(rig)
+
+
+async def test_turn_based_the_caller_is_heard_once_the_last_mark_came_back_and_a_silent_caller_is_asked_again(tmp_path) -> None:
+    """Turn-based on Twilio: speech over the agent stops nothing and never reaches the provider; the caller's audio
+    flows again only once Twilio echoed the reply's last mark (it was heard), and silence after that gets a
+    re-prompt, so a caller who says nothing is not stuck."""
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    (agents / "strict.md").write_text(
+        "---\nname: strict\ngreeting: はい、配車センターです。\ntools: []\nturn_taking:\n  mode: turn_based\n"
+        "  idle_reprompt_ms: 1500\n---\n# 役割\nテスト用。\n",
+        encoding="utf-8",
+    )
+    script = Script(
+        steps=[Say(text="ご案内をいたします。" * 4, duration_ms=5000), Say(text="車両番号をお願いします。")],
+        user_transcripts=["こんにちは", "すみません、ちょっと待ってください。"],
+    )
+    async with twilio_rig(tmp_path, script, agent="strict", agents_dir=agents) as rig:
+        call = await rig.call([speech("ja_greeting_reply", 16), Silence(2000), speech("ja_interrupt_wait", 16), Silence(9000)])
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: len(s.responses) >= 2, timeout=25)
+        assert call.clears == [] and session.cancels == [] and session.truncates == []
+        assert [t.transcript for t in session.user_turns] == ["こんにちは"]  # the speech over the agent was no turn
+        stream = call.stream
+        first = [f for f in stream.playout.played if f.at < session.responses[1].created_at]
+        assert len(first) * 20 >= 5000  # the whole reply played
+        last_mark = max(m.echoed_at for m in stream.playout.marks if m.echoed_at and m.echoed_at < session.responses[1].created_at)
+        assert not [m for m in stream.playout.marks if m.reason == "clear"]
+        appends = [e.at for e in session.events_of(APPEND)]
+        assert not [t for t in appends if first[0].at < t < last_mark], "caller audio reached the provider while the reply played"
+        assert any(t > last_mark for t in appends)  # and flowed again once the last mark came back
+        reprompt = session.responses[1]
+        assert reprompt.trigger == "response.create" and REPROMPT in (reprompt.instructions or "")
+        assert reprompt.created_at - last_mark >= 1.5
         assert await call.hang_up() == "completed"
         await nothing_left(rig)

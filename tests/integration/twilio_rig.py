@@ -38,6 +38,7 @@ class TwilioRig:
     gw: Gateway
     url: str
     line: Any  # the gateway's Twilio line: live calls, memory of ended ones
+    app: Any = None  # the Quart app (its blueprints: campaigns, console)
 
     @property
     def realtime(self) -> RealtimeEmulator:
@@ -103,4 +104,4 @@ async def twilio_rig(
         values.update(settings)
         app = create_app(make_settings(tmp_path, **values))
         async with serve_app(app, port=port) as url:
-            yield TwilioRig(stack, twilio, app.extensions["gateway"], url, app.blueprints["twilio"].twilio_calls)
+            yield TwilioRig(stack, twilio, app.extensions["gateway"], url, app.blueprints["twilio"].twilio_calls, app)

@@ -67,3 +67,18 @@ def test_the_export_opens_in_excel_in_japan() -> None:
     assert data.startswith(b"\xef\xbb\xbf")  # the BOM
     text = data.decode("utf-8-sig")
     assert text.splitlines()[0].startswith("line,to,name,outcome") and '"折り返し希望, 明日"' in text
+
+
+@pytest.mark.parametrize(
+    ("succeeded", "outcome"),
+    [
+        (frozenset({"book_meeting"}), "booked"),  # the profile's booking tool succeeded, even with no SMS to send
+        (frozenset({"record_declined"}), "declined"),
+        (frozenset({"book_meeting", "record_declined"}), "booked"),  # a booking made after a first no counts
+        (frozenset(), "answered"),
+    ],
+)
+def test_booked_and_declined_come_from_the_tools_that_succeeded(succeeded: frozenset[str], outcome: str) -> None:
+    record = {"status": "caller_hung_up", "duration_s": 20.0, "sms_after_call": "none"}
+    assert campaign_outcome(record, succeeded, "book_meeting") == outcome
+    assert campaign_outcome({"status": "busy"}, succeeded, "book_meeting") == "busy"  # what the carrier said wins

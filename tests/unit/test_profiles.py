@@ -2,6 +2,7 @@ import os
 import time
 
 import pytest
+import yaml
 
 from gateway.config import Settings
 from gateway.profiles import PACKAGED_AGENTS, ProfileError, ProfileLibrary, parse_profile
@@ -41,12 +42,27 @@ def test_the_shipped_outbound_profile_books_in_steps_and_texts_only_after_a_book
     profile = ProfileLibrary(PACKAGED_AGENTS).get("meeting-booking")
     registry = build_registry(Settings(_env_file=None))
     assert set(profile.tools) <= set(registry.names())
-    assert {"find_free_slots", "book_meeting", "transfer_to_operator"} <= set(profile.tools)
+    assert {"find_free_slots", "book_meeting", "record_declined", "transfer_to_operator"} <= set(profile.tools)  # booked and declined are campaign outcomes
     assert list(profile.steps) == ["open", "propose", "close"]  # the tools' next_step values move it along
     assert profile.turn_taking.mode == "turn_based" and profile.operator_number
     assert profile.sms_after_call is not None and profile.sms_after_call.when_tool == "book_meeting"
     assert "{meeting_written}" in profile.sms_after_call.text and "{name}" in profile.sms_after_call.text
     assert profile.answering_machine.check == "short_silence" and profile.answering_machine.action == "leave_message"
+
+
+def test_shipped_profiles_choose_their_turn_taking_on_purpose() -> None:
+    """Issue 13: the open-ended support desk pauses on a backchannel and resumes; the scripted dispatch call (the
+    outbound one) is strictly turn-based, as the field report found best. Written in each file, not left to the
+    default, so a change of default cannot silently switch a shipped agent's policy."""
+    lib = ProfileLibrary(PACKAGED_AGENTS)
+    profiles = {p.name: p for p in lib.all()}
+    support, dispatch = profiles["support-desk"].turn_taking, profiles["vehicle-dispatch"].turn_taking
+    assert support.mode == "barge_in" and support.pause_after_ms > 0 and support.barge_in_min_ms > support.pause_after_ms
+    assert dispatch.mode == "turn_based"
+    for name, mode in (("support-desk", "barge_in"), ("vehicle-dispatch", "turn_based")):
+        front = yaml.safe_load((PACKAGED_AGENTS / f"{name}.md").read_text(encoding="utf-8").split("---")[1])
+        assert front["turn_taking"]["mode"] == mode, name
+    assert "pause_after_ms" in yaml.safe_load((PACKAGED_AGENTS / "support-desk.md").read_text(encoding="utf-8").split("---")[1])["turn_taking"]
 
 
 def test_steps_split_the_body_and_keep_the_common_part() -> None:

@@ -96,9 +96,12 @@ class RecordingSink:
         self.runs[-1] += pcm
         self.playout.sent(audio.item_id, len(pcm) / BYTES_PER_MS)
 
-    async def clear(self, keep_item: bool = False) -> int:
+    async def clear(self, keep_item: bool = False) -> float:
         self.runs.append(bytearray())
         return self.playout.clear()
+
+    def heard_at_pause(self) -> tuple[str, float] | None:
+        return None
 
     async def flush(self) -> None:
         self.flushes += 1
@@ -122,12 +125,13 @@ async def test_pause_rewinds_to_the_heard_sample_and_resume_continues_from_it() 
     await wait_for(lambda: sink.playout.played_ms() >= 300)
     sent_before = len(sink.runs[0])
     played = await pacer.pause()
-    assert sent_before - played * BYTES_PER_MS <= (LEAD_MS + 2 * CHUNK_MS) * BYTES_PER_MS  # paced: little to rewind
+    heard = round(played * BYTES_PER_MS / 2) * 2  # to the sample
+    assert sent_before - heard <= (LEAD_MS + 2 * CHUNK_MS) * BYTES_PER_MS  # paced: little to rewind
     assert pacer.holding() and not sink.audible()
     pacer.resume()
     await wait_for(lambda: sink.flushes == 1)
     resumed = bytes(sink.runs[1])
-    assert resumed == reply[played * BYTES_PER_MS :]  # from the exact sample heard: nothing lost, nothing repeated
+    assert resumed == reply[heard:]  # from the exact sample heard: nothing lost, nothing repeated
     await wait_for(lambda: not pacer.holding())
     await pacer.close()
 
@@ -181,3 +185,40 @@ async def test_the_browser_turn_opens_when_the_page_says_it_played_everything() 
     await sink.play(AudioOut(b64encode(pcm), len(pcm), "item-2"))
     clock.now += 1.0 + ACK_GRACE_S + 0.01  # a page that never acknowledges does not hold the turn forever
     assert not sink.audible()
+
+
+async def test_a_paused_browser_reply_resumes_where_the_page_said_it_stopped() -> None:
+    """The page pre-buffers, so it is behind the gateway's model: its ``played`` answer to the pause's clear, not the
+    model, places the resume; the reply it then receives starts at the very next sample."""
+    from channels.browser.link import Link
+    from channels.browser.media import BrowserAudioSink
+    from channels.browser.wire import Control, parse_client
+
+    class Socket:
+        def __init__(self) -> None:
+            self.binary = bytearray()
+
+        async def send(self, message: str | bytes) -> None:
+            if isinstance(message, bytes):
+                self.binary += message
+
+    assert parse_client('{"type":"played","ms":12,"samples":300}') == Control("played", 12, 300)
+    socket = Socket()
+    sink = BrowserAudioSink()
+    sink.attach(Link(socket))
+    greeting = np.full(RATE // 10, 7, dtype="<i2").tobytes()  # 100 ms, played before the reply
+    reply = np.arange(RATE, dtype="<i2").tobytes()  # one second, every sample distinct
+    pacer = PacedPlayout(sink, RATE, 2)
+    pacer.push(AudioOut(b64encode(greeting), len(greeting), "item-0"))
+    pacer.push(AudioOut(b64encode(reply), len(reply), "item-1"))
+    pacer.reply_done()
+    await wait_for(lambda: len(socket.binary) >= len(greeting) + 400 * BYTES_PER_MS)
+    modelled = await pacer.pause()
+    page_samples = RATE // 10 + 3000  # the greeting and 3000 samples of the reply: behind the model
+    assert page_samples < (len(greeting) + modelled * BYTES_PER_MS) // 2
+    sent = len(socket.binary)
+    sink.reported(round(page_samples / 24), page_samples)
+    pacer.resume()
+    await wait_for(lambda: not pacer.holding())
+    assert bytes(socket.binary[sent:]) == reply[3000 * 2 :]  # nothing lost, nothing repeated
+    await pacer.close()

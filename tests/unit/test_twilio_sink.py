@@ -1,5 +1,6 @@
-"""The Twilio sink's playout bookkeeping: marks every 200 ms and at a reply's end, echoes as the truth of what was
-heard, a clear making every pending mark "not heard", and a bounded wait for the last mark before a hang-up."""
+"""The Twilio sink's playout bookkeeping: a mark after every 20 ms frame and at a reply's end, echoes as the truth of
+what was heard, a clear counting the frame then sounding and making every later pending mark "not heard", and a
+bounded wait for the last mark before a hang-up."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class Wire:
         return [m["mark"]["name"] for m in self.of("mark")]
 
 
-async def test_media_and_marks_carry_the_stream_and_a_mark_every_200_ms() -> None:
+async def test_media_and_marks_carry_the_stream_and_a_mark_after_every_frame() -> None:
     wire = Wire()
     sink = TwilioAudioSink(wire.send, STREAM, "pcm")
     await sink.play(tone_24k(1000))
@@ -44,32 +45,41 @@ async def test_media_and_marks_carry_the_stream_and_a_mark_every_200_ms() -> Non
     media = wire.of("media")
     assert all(len(b64decode(m["media"]["payload"])) == 160 for m in media)  # 20 ms of 8 kHz μ-law
     assert len(media) >= 49  # the resampler may hold back a few ms, never a frame's worth more
-    # a mark after every 10 frames (200 ms) and one after the reply's last frame
-    positions = [i for i, m in enumerate(wire.messages) if m["event"] == "mark"]
-    gaps = np.diff([-1, *positions])
-    assert all(gap <= 11 for gap in gaps)
-    assert wire.messages[-1]["event"] == "mark"
+    # every media message is followed by its mark: the device's echoes place every frame
+    events = [m["event"] for m in wire.messages]
+    assert events == ["media", "mark"] * len(media)
     assert sink.audible()
 
 
-async def test_echoed_marks_are_heard_and_a_clear_makes_the_pending_ones_unheard() -> None:
+async def test_echoed_marks_are_heard_and_a_clear_counts_the_sounding_frame_and_no_more() -> None:
     wire = Wire()
     sink = TwilioAudioSink(wire.send, STREAM, "pcm")
     await sink.play(tone_24k(1000))
     marks = wire.marks()
-    assert len(marks) >= 4
-    sink.mark_echoed(marks[1])  # the device played 400 ms (the first mark's echo is implied)
+    assert len(marks) >= 40
+    sink.mark_echoed(marks[19])  # the device played 400 ms (the earlier marks' echoes are implied)
     assert sink.playout.played_ms() == 400
     played = await sink.clear()
-    assert played == 400
+    assert played == 420  # the frame after the last echo was sounding when the clear landed: heard whole
     assert wire.messages[-1] == {"event": "clear", "streamSid": STREAM}
-    for name in marks[2:]:  # Twilio echoes every pending mark at once after a clear: none of it was heard
+    for name in marks[20:]:  # Twilio echoes every pending mark at once after a clear: none counts as more heard
         sink.mark_echoed(name)
-    assert sink.playout.played_ms() == 400
+    assert sink.playout.played_ms() == 420
     assert not sink.audible()
     sent = len(wire.messages)
     await sink.play(tone_24k(200))  # more of the interrupted reply: never follows the clear
     assert len(wire.messages) == sent
+
+
+async def test_a_clear_on_an_idle_device_counts_nothing_more() -> None:
+    wire = Wire()
+    sink = TwilioAudioSink(wire.send, STREAM, "pcm")
+    await sink.play(tone_24k(200))
+    await sink.flush()
+    for name in wire.marks():
+        sink.mark_echoed(name)
+    heard = sink.playout.played_ms()
+    assert await sink.clear() == heard  # nothing pending: nothing was sounding
 
 
 async def test_the_hang_up_waits_for_the_last_mark_but_not_forever() -> None:
@@ -105,4 +115,15 @@ def test_caller_audio_reaches_the_engine_frame_by_frame_at_24khz() -> None:
     sizes = [len(b64decode(caller.event(b64encode(mulaw[i : i + 160])).b64)) for i in range(0, 8000, 160)]
     assert all(abs(size - 960) <= 12 for size in sizes), sizes
     passthrough = CallerAudioIn("pcmu").event(b64encode(mulaw[:160]))
-    assert b64decode(passthrough.b64) == mulaw[:160] and passthrough.level_b64 is not None
+    assert b64decode(passthrough.b64) == mulaw[:160] and passthrough.encoding == "pcmu"
+
+
+def test_the_voice_level_of_mulaw_is_read_from_the_codes_as_from_the_decoded_pcm() -> None:
+    """The voice check on a μ-law call reads the codes directly: same level as decoding first, for loud and quiet."""
+    from gateway.audio import mulaw_decode, mulaw_rms, rms
+
+    t = np.arange(160) / 8000
+    for amplitude in (0, 40, 400, 4000, 30000):
+        mulaw = mulaw_encode((amplitude * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes())
+        assert abs(mulaw_rms(mulaw) - rms(mulaw_decode(mulaw))) <= 0.01 * max(1.0, rms(mulaw_decode(mulaw)))
+    assert mulaw_rms(b"") == 0.0

@@ -3,6 +3,7 @@
 
 import { MESSAGES, pickLanguage } from "/static/i18n.js";
 import { api } from "./api.js";
+import { CampaignsView } from "./campaigns.js";
 import { channelLabel, el, setText, toast } from "./dom.js";
 import { Feed } from "./feed.js";
 import { HistoryView } from "./history.js";
@@ -22,6 +23,7 @@ let status = null;
 const list = new SessionList($("sessions"), $("no-sessions"), $("filter"), select);
 const live = new LiveView($("live-view"), { end: endSession, openHistory });
 const history = new HistoryView($("search"), $("results"), $("conversation"));
+const campaigns = new CampaignsView($("campaign-form"), $("campaign-list"), $("campaign"));
 
 function schedule() {
   if (framePending) return;
@@ -200,6 +202,7 @@ async function loadStatus() {
   state.agent = "";
   setAgent(status.agent);
   history.setAgents(status.agents);
+  campaigns.setAgents(status.agents, status.agent);
   showDemoCarrier();
   $("offline").hidden = !status.emulated;
   $("channels").replaceChildren(
@@ -219,7 +222,8 @@ function checkState(check) {
 // --- tabs ------------------------------------------------------------------------------------------------------------
 function showTab(name) {
   for (const button of document.querySelectorAll(".tabs button")) button.setAttribute("aria-selected", String(button.dataset.tab === name));
-  for (const tab of ["live", "history", "setup"]) $(`tab-${tab}`).hidden = tab !== name;
+  for (const tab of ["live", "history", "campaigns", "setup"]) $(`tab-${tab}`).hidden = tab !== name;
+  campaigns.visible(name === "campaigns");
   if (name === "history" && !history.searches) history.search();
 }
 

@@ -2,8 +2,9 @@
 // Chunks queue up as they arrive (the gateway sends faster than real time); playback of a burst starts once a
 // little is buffered so network jitter does not cut words; {type: "clear"} empties the queue at once (barge-in).
 // Messages in:  {type: "pcm", pcm: ArrayBuffer}  {type: "clear"}  {type: "stop"}
-// Messages out: {type: "speaking", value}  {type: "level", level, playedMs, queuedMs}
-//               {type: "cleared", playedMs, droppedMs}  {type: "underrun"}
+// Messages out: {type: "speaking", value}  {type: "level", level, playedMs, playedSamples, queuedMs}
+//               {type: "cleared", playedMs, playedSamples, droppedMs}  {type: "underrun"}
+// playedSamples counts input samples: a paused reply resumes at exactly the sample after the last one played.
 
 const PREBUFFER_MS = 60; // start a burst once this much is queued...
 const MAX_WAIT_MS = 120; // ...or once the first chunk has waited this long (a short last sentence)
@@ -59,7 +60,7 @@ class PcmPlayer extends AudioWorkletProcessor {
       this.a = this.b = 0;
       this.frac = 1;
       this.state = "idle";
-      this.port.postMessage({ type: "cleared", playedMs: Math.round(this.ms(this.burstPlayed)), droppedMs: Math.round(this.ms(dropped)) });
+      this.port.postMessage({ type: "cleared", playedMs: Math.round(this.ms(this.burstPlayed)), playedSamples: this.burstPlayed, droppedMs: Math.round(this.ms(dropped)) });
       this.burstPlayed = 0;
       this.setSpeaking(false);
     } else if (message?.type === "stop") {
@@ -133,7 +134,7 @@ class PcmPlayer extends AudioWorkletProcessor {
     this.levelCount += out.length;
     if ((this.levelCount * 1000) / sampleRate >= LEVEL_EVERY_MS) {
       const level = Math.min(1, Math.sqrt(this.levelSum / this.levelCount) * 4);
-      this.port.postMessage({ type: "level", level, playedMs: Math.round(this.ms(this.totalPlayed)), queuedMs: Math.round(this.ms(this.queued)) });
+      this.port.postMessage({ type: "level", level, playedMs: Math.round(this.ms(this.totalPlayed)), playedSamples: this.totalPlayed, queuedMs: Math.round(this.ms(this.queued)) });
       this.levelSum = 0;
       this.levelCount = 0;
     }

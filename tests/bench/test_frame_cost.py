@@ -1,0 +1,18 @@
+"""``python -m gateway.bench.frame_cost`` runs both sides of each lever to the end (not timed: figures only exist)."""
+
+from __future__ import annotations
+
+import io
+import re
+from contextlib import redirect_stdout
+
+from gateway.bench.frame_cost import main
+
+
+def test_frame_cost_prints_both_sides_of_each_lever() -> None:
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        main(["--frames", "200"])
+    figures = [float(v) for v in re.findall(r"([0-9.]+) µs", printed.getvalue())]
+    assert len(figures) == 4 and all(f > 0 for f in figures), printed.getvalue()
+    assert "gateway.media_socket" in printed.getvalue() and "from the μ-law codes" in printed.getvalue()

@@ -1,0 +1,86 @@
+"""The console's Campaigns view in headless Chromium: a CSV uploaded through the form is dialled on the Twilio
+emulator, its progress, outcome counts and rows are drawn from the store, the export downloads, a campaign is
+paused and resumed from its buttons, and the view fits
+at 1280 px, 800 px and phone width (screenshots kept as artifacts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gateway.campaigns.hours import DAYS
+from gateway.emulators.realtime import Script
+from gateway.emulators.twilio import TwilioCall
+from tests.integration.campaign_rig import campaign_reaches, prospects_hang_up
+from tests.integration.outbound_rig import OUTBOUND_SETTINGS
+from tests.integration.twilio_rig import twilio_rig
+
+from .browser import artifact, chromium_page, login, needs_chromium, wait_js
+from .conftest import TOKEN
+
+pytestmark = pytest.mark.browser
+CALL_LIST = "電話番号,氏名,会社\n090-1234-5001,山田,A社\n090-1234-5002,佐藤,B社\n12345,誤り,C社\n090-1234-5003,鈴木,D社\n"
+
+
+async def test_a_campaign_from_the_console(tmp_path) -> None:
+    needs_chromium()
+    listed = tmp_path / "見込み客.csv"
+    listed.write_text(CALL_LIST, encoding="utf-8")
+    settings = {**OUTBOUND_SETTINGS, "console_token": TOKEN}
+    async with twilio_rig(tmp_path, Script(steps=[]), twilio_config={"ring_delay_s": 0.05}, **settings) as rig:
+        rig.twilio.set_outbound_outcome("+819012345002", "busy")
+
+        def new_call(seen: set[str]) -> Any:
+            return rig.twilio.wait_for_call(lambda c: c.sid not in seen, 60)
+
+        async def talk(call: TwilioCall) -> None:
+            await call.wait_for(lambda c: c.status.terminal or (c.stream is not None and c.stream.connected), 30)
+            if not call.status.terminal:
+                await call.hang_up()
+
+        async with chromium_page({"width": 1280, "height": 800}) as page, prospects_hang_up(new_call, lambda c: c.sid, talk):
+            await login(page, rig.url, TOKEN)
+            await page.click('.tabs button[data-tab="campaigns"]')
+            form = page.locator("#campaign-form")
+            await form.locator('input[name="file"]').set_input_files(str(listed))
+            await form.locator('select[name="carrier"]').select_option("twilio")
+            await form.locator('input[name="retries"]').fill("0")
+            await form.locator('input[name="any_time"]').check()
+            await form.locator('button[type="submit"]').click()
+            await wait_js(page, "document.querySelector('#campaign .cstate') && document.querySelector('#campaign .cstate').textContent === 'done'", 60)
+            detail = page.locator("#campaign")
+            text = await detail.inner_text()
+            assert "見込み客.csv" in text and "3/3 done" in text and "2 answered" in text and "1 busy" in text and "1 bad rows" in text
+            rows = await page.eval_on_selector_all("#campaign tbody tr", "rows => rows.map(r => [...r.cells].slice(0, 4).map(c => c.textContent))")
+            assert rows == [["2", "+819012345001", "山田", "answered"], ["3", "+819012345002", "佐藤", "busy"],
+                            ["4", "12345", "", "bad row"], ["5", "+819012345003", "鈴木", "answered"]]
+            campaign_id = await page.get_attribute("#campaign-list .campaign-item.selected", "data-id")
+            async with page.expect_download() as download_info:
+                await detail.locator('button[data-action="export"]').click()
+            exported = await (await download_info.value).path()
+            assert open(exported, "rb").read().startswith(b"\xef\xbb\xbf")  # noqa: ASYNC230  (a local file just written)
+            # a campaign waiting for its calling day: paused and resumed from its buttons
+            tomorrow = DAYS[(dt.datetime.now(ZoneInfo("Asia/Tokyo")).weekday() + 1) % 7]
+            await form.locator('input[name="file"]').set_input_files(str(listed))
+            await form.locator('input[name="days"]').fill(tomorrow)
+            await form.locator('button[type="submit"]').click()
+            await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'running'")
+            await detail.locator('button[data-action="pause"]').click()
+            await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'paused'")
+            await detail.locator('button[data-action="resume"]').click()
+            await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'running'")
+            assert await page.locator("#campaign-list .campaign-item").count() == 2
+            await page.click(f'#campaign-list .campaign-item[data-id="{campaign_id}"]')
+            await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'done'")
+            await page.mouse.move(0, 0)  # no hover highlight in the screenshots
+            for width, height, name in ((1280, 800, "1280"), (800, 900, "800"), (390, 844, "phone")):
+                await page.set_viewport_size({"width": width, "height": height})
+                overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0, f"the page scrolls sideways at {width} px"
+                await page.screenshot(path=str(artifact(f"console-campaigns-{name}.png")))
+            assert page.errors == []  # type: ignore[attr-defined]
+        found = await campaign_reaches(rig.url, str(campaign_id), lambda c: c["status"] == "done")
+        assert found["dialled"] == 3
