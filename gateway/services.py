@@ -13,6 +13,7 @@ from .config import Settings
 from .engines.base import AgentSetup
 from .engines.providers import RealtimeTarget, chat_target, realtime_target
 from .engines.realtime import RealtimeSession
+from .forwarding import Forwarder
 from .guard import SharedRateLimiter, TrustedProxies
 from .handoff import Handoffs
 from .hub import SessionHub
@@ -23,6 +24,7 @@ from .readings.library import ReadingsLibrary, readings_path
 from .security import AcsJwtValidator, CallBudget, SessionTokens, TokenSigner
 from .shared import SharedState, open_shared_state
 from .shared.hub_mirror import HubMirror
+from .shared.owners import CallOwners
 from .store import Store
 from .store.writer import StoreWriter
 from .summary import Summarizer
@@ -70,6 +72,8 @@ class Gateway:
     tool_budget: CallBudget  # tool calls per browser session
     shared: SharedState  # live state all workers share (REDIS_URL), else this process's
     mint_limiter: SharedRateLimiter  # MINT_RATE_PER_MINUTE per client, across workers
+    owners: CallOwners  # which process answered each live call (with REDIS_URL and a peer listener)
+    forwarder: Forwarder  # hands a call's requests that reached this process to the process that owns it
     draining: bool = False
     emulated: bool = False  # offline mode: the agent runs on the built-in emulators (gateway/offline.py)
     mcp_status: dict[str, str] = field(default_factory=dict)
@@ -87,6 +91,7 @@ class Gateway:
         summarizer = Summarizer(store, chat_target(settings))
         writer = StoreWriter(store, compose=summarizer.compose)
         shared = open_shared_state(settings)
+        owners = CallOwners(shared)
         handoffs = Handoffs(store, shared)
         transfers = TransferDesk()
         registry = build_registry(settings, handoffs, transfers)
@@ -109,6 +114,8 @@ class Gateway:
             tool_budget=CallBudget(settings.session_tool_calls, shared, settings.session_token_ttl_s),
             shared=shared,
             mint_limiter=SharedRateLimiter(shared, "mint", settings.mint_rate_per_minute),
+            owners=owners,
+            forwarder=Forwarder(owners, settings.max_ws_message_bytes),
             proxies=settings.trusted_proxies,
             readings=ReadingsLibrary(readings_path(settings.agents_dir, settings.readings_file)),
             transfers=transfers,
@@ -133,6 +140,7 @@ class Gateway:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.forwarder.close()
         await self.writer.stop()
         await self.store.close()
         await self.shared.close()

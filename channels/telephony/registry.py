@@ -18,6 +18,7 @@ from .carrier import CallControl
 
 MEDIA_CONNECT_WINDOW_S = 600  # the carrier dials the media URL once the greeting has played: seconds, not minutes
 ENDED_KEYS_KEPT = 10_000
+MEDIA_CLAIM_TTL_S = 6 * 3600.0  # longer than any call: a media URL stays spent while its call could still be live
 # outcomes the call itself decided, which win over how its socket or carrier saw the end
 CALL_DECIDED = {"transferring": "transferred", "machine": "machine", "machine_message_left": "machine_message_left"}
 
@@ -65,6 +66,19 @@ class LiveCalls:
             return 403, "the media URL has expired"
         return None
 
+    async def media_refusal_everywhere(self, call_key: str) -> tuple[int, str] | None:
+        """``media_refusal``, and with shared state also: the call was ended by another process, or another
+        process already took its media socket (a media URL is single use on every process)."""
+        refusal = self.media_refusal(call_key)
+        if refusal is not None or not self.gw.shared.distributed:
+            return refusal
+        if await self.gw.owners.has_ended(call_key):
+            self.remember_ended(call_key)
+            return 410, "the call has ended"
+        if not await self.gw.shared.claim_once(f"media:{self.purpose}:{call_key}", MEDIA_CLAIM_TTL_S):
+            return 409, "the call's media socket is already connected"
+        return None
+
     def get_or_create(self, call_key: str, caller: str = "", agent: str | None = None) -> PhoneCall:
         call = self.calls.get(call_key)
         if call is None:
@@ -78,9 +92,11 @@ class LiveCalls:
         while len(self.ended) > ENDED_KEYS_KEPT:
             self.ended.popitem(last=False)
 
-    async def end(self, call_key: str, outcome: str) -> None:
+    async def end(self, call_key: str, outcome: str, *aliases: str) -> None:
+        """``aliases``: the other keys the call's owner record has (e.g. ``sid:<CallSid>``)."""
         call = self.calls.pop(call_key, None)
         self.remember_ended(call_key)
+        await self.gw.owners.ended(call_key, *aliases)
         if call is not None:
             await call.finish(CALL_DECIDED.get(call.outcome, outcome))
 

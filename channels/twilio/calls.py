@@ -24,6 +24,11 @@ STREAM_WAIT_S = 90.0  # the greeting plays before the stream connects; a call wh
 PARAMETER_PURPOSE = "twilio-stream-parameter"
 
 
+def sid_key(call_sid: str) -> str:
+    """The owner record's key for a call known by its CallSid (status callbacks and repeated Voice URL requests)."""
+    return f"sid:{call_sid}"
+
+
 class TwilioCalls(LiveCalls):
     channel = "twilio"
 
@@ -117,7 +122,9 @@ class TwilioCalls(LiveCalls):
         if waiting is not None and waiting is not asyncio.current_task():
             waiting.cancel()
         call = self.calls.get(call_key)
+        aliases: tuple[str, ...] = ()
         if call is not None and call.connection_id:
             self.keys_by_sid.pop(call.connection_id, None)
             self.statuses.mark_ended(call.connection_id)  # a repeated Voice URL request must not answer it again
-        await super().end(call_key, outcome)
+            aliases = (sid_key(call.connection_id),)
+        await super().end(call_key, outcome, *aliases)
