@@ -1,0 +1,130 @@
+"""Whole phone calls on ``voice-gateway serve --workers 2`` sharing a real Redis, through the ACS and Twilio
+emulators (official SDKs on the gateway's side). Each worker may receive any of a call's requests; the one that
+answered owns the call and gets them all (forwarded by the others), so every call has exactly one Realtime session,
+the pre-warmed one, the greeting is played once and never repeated by the agent, and nothing is left open after the
+hang-up, in any worker."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gateway.emulators.acs import AcsEmulator, PlayConfig, Silence
+from gateway.emulators.realtime import Pacing, RealtimeEmulator, Say, Script
+from gateway.emulators.stack import OPENAI_KEY, offline_stack
+from gateway.emulators.twilio import TwilioEmulator
+from gateway.store import Store
+from tests.conftest import speech
+from tests.console.conftest import AUTH
+from tests.hardening.conftest import wait_until
+from tests.integration.twilio_rig import ACCOUNT_SID, AUTH_TOKEN
+from tests.shared.test_served_console import serve
+
+CALLS = 6
+FORWARDED = re.compile(r"forwarded to the call's owner|relayed to the call's owner")
+
+
+def agent() -> RealtimeEmulator:
+    script = Script(steps=[Say(text="はい、承ります。")] * CALLS, user_transcripts=["こんにちは"] * CALLS)
+    return RealtimeEmulator(api_keys={OPENAI_KEY}, script=script, pacing=Pacing(realtime_factor=2.0))
+
+
+async def outcomes(database: Path) -> list[tuple[str | None, bool]]:
+    store = Store(f"sqlite+aiosqlite:///{database}")
+    try:
+        return [(row["outcome"], bool(row["ended_at"])) for row in await store.search_conversations()]
+    finally:
+        await store.close()
+
+
+async def live_anywhere(url: str, probes: int = 10) -> set[str]:
+    """Live sessions as the consoles of the workers see them (fresh connections, so that each worker is asked)."""
+    seen: set[str] = set()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+        for _ in range(probes):
+            async with http.get(f"{url}/api/console/sessions", headers=AUTH) as response:
+                assert response.status == 200
+                seen |= {s["session_id"] for s in (await response.json())["sessions"]}
+    return seen
+
+
+async def assert_one_prewarmed_session_per_call(realtime: RealtimeEmulator) -> None:
+    await wait_until(
+        lambda: all(s.responses and s.responses[0].status == "completed" for s in realtime.sessions), 20, "every reply done"
+    )
+    # a worker that had not answered a call would open a second session for it (no pre-warm) and greet again
+    assert len(realtime.sessions) == CALLS, [s.connected_at for s in realtime.sessions]
+    triggers = [[(r.trigger, r.instructions) for r in s.responses] for s in realtime.sessions]
+    # one caller turn, one reply, and no opening directive (the agent greeting after the carrier already did)
+    assert all(len(session) == 1 and session[0][1] is None for session in triggers), triggers
+
+
+async def test_acs_calls_on_two_workers_keep_to_the_worker_that_answered(tmp_path: Path, redis_url: str) -> None:
+    acs, realtime = AcsEmulator(play=PlayConfig(duration_s=0.4)), agent()
+    async with offline_stack(acs=acs, realtime=realtime) as stack, serve(stack, tmp_path / "gw", redis_url, workers=2) as gw:
+        calls = await asyncio.gather(*(
+            acs.incoming_call(f"{gw.url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(30000)])
+            for _ in range(CALLS)
+        ))  # fmt: skip
+        assert all(call.incoming_response.status == 200 for call in calls)
+        for call in calls:  # each caller was answered: the agent's reply came back over the media socket
+            await wait_until(lambda call=call: call.timeline is not None and call.timeline.received, 30, "the reply at the caller")
+        await assert_one_prewarmed_session_per_call(realtime)
+        for call in calls:  # the greeting was played once, by ACS, before streaming started
+            operations = acs.operations(call.call_connection_id)
+            assert operations.count("play") == 1 and operations.index("play") < operations.index("startMediaStreaming")
+        assert len(await live_anywhere(gw.url)) == CALLS
+
+        await asyncio.gather(*(call.hang_up() for call in calls))
+        await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
+        await wait_until_empty(gw.url)
+        assert len(realtime.sessions) == CALLS  # nothing opened a session late (a ghost)
+        ended = await outcomes(gw.database)  # ACS closes the media socket just before CallDisconnected: either label
+        assert len(ended) == CALLS and all(done and outcome in ("caller_hung_up", "media_closed") for outcome, done in ended), ended
+        log = gw.output()
+        assert "Traceback" not in log, log[-4000:]
+        print(f"requests forwarded to the answering worker: {len(FORWARDED.findall(log))}")
+
+
+async def wait_until_empty(url: str, timeout: float = 15) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await live_anywhere(url):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"sessions still live after the hang-up: {await live_anywhere(url)}")
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.parametrize("audio", ["pcm"])
+async def test_twilio_calls_on_two_workers_keep_to_the_worker_that_answered(tmp_path: Path, redis_url: str, audio: str) -> None:
+    realtime = agent()
+    twilio = TwilioEmulator(ACCOUNT_SID, AUTH_TOKEN)
+    async with offline_stack(realtime=realtime) as stack, twilio.serve() as twilio_url:
+        extra = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_API_BASE": twilio_url, "TWILIO_AUDIO": audio}
+        async with serve(stack, tmp_path / "gw", redis_url, workers=2, env=extra) as gw:
+            calls = await asyncio.gather(*(
+                twilio.incoming_call(
+                    f"{gw.url}/api/twilio/voice", script=[speech("ja_greeting_reply", 16), Silence(30000)],
+                    status_callback=f"{gw.url}/api/twilio/status",
+                    status_callback_events=("initiated", "ringing", "answered", "completed"),
+                )
+                for _ in range(CALLS)
+            ))  # fmt: skip
+            for call in calls:
+                await call.wait_for(lambda c: c.stream is not None and c.stream.connected, 20)
+                await call.wait_for(lambda c: len(c.heard_pcm()) > 0, 30)
+            await assert_one_prewarmed_session_per_call(realtime)
+            assert all([t.verb for t in call.twiml_log].count("Say") == 1 for call in calls)  # greeted once, by Twilio
+            assert len(await live_anywhere(gw.url)) == CALLS
+
+            assert await asyncio.gather(*(call.hang_up() for call in calls)) == ["completed"] * CALLS
+            await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
+            await wait_until_empty(gw.url)
+            assert len(realtime.sessions) == CALLS
+            assert sorted(await outcomes(gw.database)) == [("caller_hung_up", True)] * CALLS
+            log = gw.output()
+            assert "Traceback" not in log, log[-4000:]
+            print(f"requests forwarded to the answering worker: {len(FORWARDED.findall(log))}")
