@@ -15,6 +15,7 @@ import pytest
 
 from gateway.emulators.acs import AcsEmulator, PlayConfig, Silence
 from gateway.emulators.realtime import Pacing, RealtimeEmulator, Say, Script
+from gateway.emulators.serving import free_port
 from gateway.emulators.stack import OPENAI_KEY, offline_stack
 from gateway.emulators.twilio import TwilioEmulator
 from gateway.store import Store
@@ -22,6 +23,7 @@ from tests.conftest import speech
 from tests.console.conftest import AUTH
 from tests.hardening.conftest import wait_until
 from tests.integration.twilio_rig import ACCOUNT_SID, AUTH_TOKEN
+from tests.round_robin_proxy import RoundRobinProxy
 from tests.shared.test_served_console import serve
 
 CALLS = 6
@@ -128,3 +130,41 @@ async def test_twilio_calls_on_two_workers_keep_to_the_worker_that_answered(tmp_
             log = gw.output()
             assert "Traceback" not in log, log[-4000:]
             print(f"requests forwarded to the answering worker: {len(FORWARDED.findall(log))}")
+
+
+async def test_acs_calls_across_two_replicas_behind_a_proxy_without_affinity(tmp_path: Path, redis_url: str) -> None:
+    """Round robin sends a call's callbacks and media socket to both replicas in turn: the one that did not answer
+    hands each to the one that did (over its peer listener), so the guarantees are the same as on one host."""
+    acs, realtime = AcsEmulator(play=PlayConfig(duration_s=0.4)), agent()
+    proxy_port = free_port()
+    proxy_url = f"http://127.0.0.1:{proxy_port}"
+    database = tmp_path / "shared.db"
+    async with offline_stack(acs=acs, realtime=realtime) as stack:
+        async with (
+            serve(stack, tmp_path / "a", redis_url, public_url=proxy_url, database=database) as a,
+            serve(stack, tmp_path / "b", redis_url, public_url=proxy_url, database=database) as b,
+        ):
+            proxy = RoundRobinProxy([a.url, b.url])
+            async with proxy.serve(proxy_port):
+                calls = await asyncio.gather(*(
+                    acs.incoming_call(f"{proxy_url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(30000)])
+                    for _ in range(CALLS)
+                ))  # fmt: skip
+                assert all(call.incoming_response.status == 200 for call in calls)
+                for call in calls:
+                    await wait_until(lambda call=call: call.timeline is not None and call.timeline.received, 30, "the reply at the caller")
+                await assert_one_prewarmed_session_per_call(realtime)
+                assert all(acs.operations(call.call_connection_id).count("play") == 1 for call in calls)
+                assert len(await live_anywhere(proxy_url)) == CALLS
+
+                await asyncio.gather(*(call.hang_up() for call in calls))
+                await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
+                await wait_until_empty(proxy_url)
+                assert len(realtime.sessions) == CALLS
+                ended = await outcomes(database)
+                assert len(ended) == CALLS and all(done for _, done in ended), ended
+                forwarded = sum(len(FORWARDED.findall(served.output())) for served in (a, b))
+                # every call has ≥ 4 callbacks and a media socket: alternating replicas, about half of them land
+                # on the replica that did not answer
+                assert forwarded >= CALLS, forwarded
+                print(f"requests forwarded to the answering replica: {forwarded}; proxy spread: {proxy.sent}")
