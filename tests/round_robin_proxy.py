@@ -1,5 +1,6 @@
 """A reverse proxy without affinity, as a load balancer that cannot pin (Azure Container Apps): each HTTP request and
-each WebSocket goes to the next backend in turn, whatever call it belongs to. For tests of several replicas."""
+each WebSocket goes to the next backend in turn, whatever call it belongs to; a backend that refuses connections
+(a replica that died) is skipped, as a load balancer's health probe would take it out. For tests of replicas."""
 
 from __future__ import annotations
 
@@ -30,12 +31,20 @@ class RoundRobinProxy:
         return self.backends[index]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        assert self._http is not None
-        backend = self._pick()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP | HANDSHAKE}
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await self._websocket(request, backend, headers)
         body = await request.read()
+        for _ in self.backends:
+            backend = self._pick()
+            try:
+                if request.headers.get("Upgrade", "").lower() == "websocket":
+                    return await self._websocket(request, backend, headers)
+                return await self._http_request(request, backend, headers, body)
+            except aiohttp.ClientConnectorError:
+                continue  # that replica is gone: the next one
+        return web.Response(status=502, text="no backend answered")
+
+    async def _http_request(self, request: web.Request, backend: str, headers: dict[str, str], body: bytes) -> web.Response:
+        assert self._http is not None
         async with self._http.request(request.method, backend + request.path_qs, headers=headers, data=body, allow_redirects=False) as answer:
             content = await answer.read()
             passed = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP | {"content-encoding"}}

@@ -220,7 +220,8 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
             with session_context(phone_session_id(call_key)):
                 logger.info("callback %s for an ended or unknown call ignored", ",".join(e.name for e in events))
             if any(event.name == "CallDisconnected" for event in events):
-                phone.remember_ended(call_key)  # a media socket arriving after it must not open a call either
+                with session_context(phone_session_id(call_key)):
+                    await phone.ended_elsewhere(call_key)  # a media socket arriving after it must not open a call either
             return jsonify(ok=True, ignored=True), 200
         with session_context(call.session_id):
             for event in events:

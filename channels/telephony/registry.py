@@ -7,15 +7,19 @@ replayed media socket never brings a call back.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import OrderedDict
 
 from gateway.services import Gateway
 
-from .call import PhoneCall
+from .call import PhoneCall, phone_session_id
 from .carrier import CallControl
 
+logger = logging.getLogger(__name__)
+
+OWNER_LOST = "owner_lost"  # the outcome of a call whose process stopped under it (its record closed by another)
 MEDIA_CONNECT_WINDOW_S = 600  # the carrier dials the media URL once the greeting has played: seconds, not minutes
 ENDED_KEYS_KEPT = 10_000
 MEDIA_CLAIM_TTL_S = 6 * 3600.0  # longer than any call: a media URL stays spent while its call could still be live
@@ -91,6 +95,19 @@ class LiveCalls:
         self.ended[call_key] = None
         while len(self.ended) > ENDED_KEYS_KEPT:
             self.ended.popitem(last=False)
+
+    async def ended_elsewhere(self, call_key: str) -> None:
+        """The carrier says a call is over that this process does not carry and no live process took from it (its
+        owner stopped): it is ended on every process, and its record, which nobody else will close, is closed."""
+        self.remember_ended(call_key)
+        if not self.gw.shared.distributed:
+            return  # one process: a call it does not know was never its to record
+        await self.gw.owners.ended(call_key)
+        session_id = phone_session_id(call_key)
+        record = await self.gw.store.conversation(session_id)
+        if record is not None and not record.get("ended_at"):
+            logger.warning("call ended while its process was gone: record closed as %s", OWNER_LOST)
+            await self.gw.store.end_conversation(session_id, OWNER_LOST, time.time())
 
     async def end(self, call_key: str, outcome: str, *aliases: str) -> None:
         """``aliases``: the other keys the call's owner record has (e.g. ``sid:<CallSid>``)."""

@@ -168,3 +168,76 @@ async def test_acs_calls_across_two_replicas_behind_a_proxy_without_affinity(tmp
                 # on the replica that did not answer
                 assert forwarded >= CALLS, forwarded
                 print(f"requests forwarded to the answering replica: {forwarded}; proxy spread: {proxy.sent}")
+
+
+async def test_a_call_whose_replica_dies_before_it_connects_is_taken_over_by_the_other(tmp_path: Path, redis_url: str) -> None:
+    """The replica that answered is killed while the greeting is being set up; the load balancer sends the call's
+    next requests to the other replica, which finds the owner gone, takes the call over from shared state and
+    carries it to its end: the caller is answered by the agent, greeted once, and nothing is left open."""
+    acs, realtime = AcsEmulator(play=PlayConfig(duration_s=1.5)), agent()
+    proxy_port = free_port()
+    proxy_url = f"http://127.0.0.1:{proxy_port}"
+    database = tmp_path / "shared.db"
+    async with offline_stack(acs=acs, realtime=realtime) as stack:
+        async with (
+            serve(stack, tmp_path / "a", redis_url, public_url=proxy_url, database=database) as a,
+            serve(stack, tmp_path / "b", redis_url, public_url=proxy_url, database=database) as b,
+        ):
+            proxy = RoundRobinProxy([a.url, b.url])
+            async with proxy.serve(proxy_port):
+                call = await acs.incoming_call(
+                    f"{proxy_url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(30000)]
+                )
+                assert call.incoming_response.status == 200 and proxy.sent == [1, 0]  # replica a answered
+                a.process.kill()
+                await a.process.wait()
+                await wait_until(lambda: call.timeline is not None and call.timeline.received, 30, "the reply at the caller")
+                assert acs.operations(call.call_connection_id).count("play") == 1  # greeted once, by the survivor or a
+                answering = [s for s in realtime.sessions if s.responses]
+                assert len(answering) == 1 and answering[0].responses[0].instructions is None  # no second greeting
+                assert "takes the call over" in b.output()
+
+                await call.hang_up()
+                await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
+                await wait_until_empty(proxy_url)
+                [(outcome, done)] = await outcomes(database)
+                assert done and outcome in ("caller_hung_up", "media_closed"), outcome
+
+
+async def test_a_call_whose_replica_dies_mid_call_ends_everywhere(tmp_path: Path, redis_url: str) -> None:
+    """The replica carrying a live call is killed: its media is lost with it (what the caller pays: the line goes
+    silent). The carrier's CallDisconnected reaches the other replica, which closes the record nobody else will
+    close, and no process shows the call as live any more."""
+    acs, realtime = AcsEmulator(play=PlayConfig(duration_s=0.4)), agent()
+    proxy_port = free_port()
+    proxy_url = f"http://127.0.0.1:{proxy_port}"
+    database = tmp_path / "shared.db"
+    async with offline_stack(acs=acs, realtime=realtime) as stack:
+        async with (
+            serve(stack, tmp_path / "a", redis_url, public_url=proxy_url, database=database) as a,
+            serve(stack, tmp_path / "b", redis_url, public_url=proxy_url, database=database) as b,
+        ):
+            proxy = RoundRobinProxy([a.url, b.url])
+            async with proxy.serve(proxy_port):
+                call = await acs.incoming_call(
+                    f"{proxy_url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(30000)]
+                )
+                assert proxy.sent == [1, 0]  # replica a answered
+                await wait_until(lambda: call.timeline is not None and call.timeline.received, 30, "the reply at the caller")
+                await wait_until(lambda: realtime.sessions and realtime.sessions[0].responses, 10, "the reply")
+                a.process.kill()
+                await a.process.wait()
+                await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "the dead replica's session closed")
+                await call.hang_up()
+                await wait_until_closed(database, 10)
+                assert len(realtime.sessions) == 1  # nothing took the ended call over
+                assert "owner_lost" in b.output()
+                await wait_until_empty(proxy_url)
+
+
+async def wait_until_closed(database: Path, timeout: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (ended := await outcomes(database)) != [("owner_lost", True)]:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the record was not closed: {ended}")
+        await asyncio.sleep(0.1)
