@@ -68,17 +68,29 @@ class Forwarder:
             return None  # it came from another process: handled here, whatever the record says
         return await self.owners.elsewhere(key)
 
-    async def _owner_gone(self, key: str, peer: str, exc: BaseException) -> None:
-        self.taken_over += 1
-        logger.warning("the call's owner at %s did not answer (%s): this process takes the call over", peer, type(exc).__name__)
-        await self.owners.own(key)
-
     async def http(self, key: str, session_id: str) -> Response | None:
         """The owner's answer to this request when another process owns the call known by ``key``; ``None``: the
         request is this process's to handle."""
         peer = await self._owner(key, request.headers)
         if peer is None:
             return None
+        answer = await self.hand_to(peer, session_id)
+        if answer is None:
+            with session_context(session_id):
+                await self._take_over(key, peer)
+        return answer
+
+    async def _take_over(self, key: str, peer: str) -> None:
+        self.taken_over += 1
+        logger.warning("the call's owner at %s did not answer: this process takes the call over", peer)
+        await self.owners.own(key)
+
+    def forwarded_here(self) -> bool:
+        """This request came from another gateway process (it is not to be handed on again)."""
+        return bool(request.headers.get(FORWARDED_HEADER))
+
+    async def hand_to(self, peer: str, session_id: str) -> Response | None:
+        """This request, sent on to ``peer`` as it came; its answer, or ``None`` when ``peer`` did not answer."""
         body = await request.get_data()
         query = request.query_string.decode("latin-1")
         url = f"{peer}{request.path}{'?' + query if query else ''}"
@@ -89,13 +101,13 @@ class Forwarder:
                     timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S, sock_connect=CONNECT_TIMEOUT_S), allow_redirects=False,
                 ) as answer:  # fmt: skip
                     content = await answer.read()
-                    self.forwarded += 1
-                    logger.info("%s forwarded to the call's owner (%s): %d", request.path.split("/")[2], peer, answer.status)
-                    headers = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
-                    return Response(content, answer.status, headers=headers)
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                await self._owner_gone(key, peer, exc)
+                logger.warning("%s: the process at %s did not answer (%s)", request.path, peer, type(exc).__name__)
                 return None
+            self.forwarded += 1
+            logger.info("%s forwarded to the call's owner (%s): %d", request.path, peer, answer.status)
+            headers = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
+            return Response(content, answer.status, headers=headers)
 
     async def websocket(self, key: str, session_id: str) -> Response | None | str:
         """Relays this media socket to the owner of the call known by ``key`` for its whole life; returns what the
@@ -115,7 +127,8 @@ class Forwarder:
                 logger.warning("media socket refused by the call's owner (%s): %d", peer, exc.status)
                 return Response(exc.message or "refused", exc.status)
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                await self._owner_gone(key, peer, exc)
+                logger.warning("media socket: the process at %s did not answer (%s)", peer, type(exc).__name__)
+                await self._take_over(key, peer)
                 return NOT_FORWARDED
             self.forwarded += 1
             logger.info("media socket relayed to the call's owner (%s)", peer)

@@ -126,7 +126,7 @@ class Gateway:
         self.writer.start()
         await self.shared.start()
         if self.shared.distributed:
-            self.mirror = HubMirror(self.hub, self.shared)
+            self.mirror = HubMirror(self.hub, self.shared, peer_url=self.owners.peer_url)
             self.mirror.start(self.spawn)
         if self.settings.mcp_servers:
             self.mcp_status = await load_mcp_tools(self.registry, self.settings.mcp_servers)
@@ -182,6 +182,13 @@ class Gateway:
         if not limit:
             return False
         return len(self.media_sessions().union(starting)) >= limit
+
+    def peer_with_room(self) -> str | None:
+        """When this process is at ``MAX_MEDIA_SESSIONS``: the peer URL of another process (worker or replica) that
+        is not, the least loaded; ``None`` when every process is full (then the call is turned away as busy)."""
+        if self.mirror is None or not self.owners.active:
+            return None
+        return self.mirror.remote.least_loaded_peer(MEDIA_CHANNELS, self.settings.max_media_sessions)
 
     def profile(self, name: str | None = None) -> AgentProfile:
         try:

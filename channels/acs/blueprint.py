@@ -19,7 +19,7 @@ from channels.telephony.transfer import transfer_failed
 from gateway.engines.providers import ws_url
 from gateway.events import CallProgress, Health
 from gateway.forwarding import NOT_FORWARDED
-from gateway.logs import session_context
+from gateway.logs import session_context, session_id_var
 from gateway.services import Gateway
 from gateway.store.sms import SmsRecords
 
@@ -179,6 +179,12 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
             if gw.draining:
                 return jsonify(error="draining: not taking new calls"), 503
             if gw.at_media_capacity():
+                peer = gw.peer_with_room() if not (answered or busy or gw.forwarder.forwarded_here()) else None
+                if peer is not None:  # another worker or replica has room: it answers (and owns) the call
+                    logger.info("at capacity (MAX_MEDIA_SESSIONS=%d): the call is handed to %s", gw.settings.max_media_sessions, peer)
+                    handed = await gw.forwarder.hand_to(peer, session_id_var.get())
+                    if handed is not None:
+                        return handed  # type: ignore[return-value]
                 await reject_busy(line, event)
                 busy += 1
                 continue

@@ -81,6 +81,12 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
                 return Response("draining: not taking new calls", 503)  # Twilio tries the Fallback URL
             if gw.realtime is None:
                 return Response(unavailable_twiml(settings), 200, content_type=TWIML)
+            peer = gw.peer_with_room() if gw.at_media_capacity() and not gw.forwarder.forwarded_here() else None
+            if peer is not None:  # another worker or replica has room: it answers (and owns) the call
+                logger.info("at capacity (MAX_MEDIA_SESSIONS=%d): the call is handed to %s", settings.max_media_sessions, peer)
+                handed = await gw.forwarder.hand_to(peer, phone_session_id(call_sid))
+                if handed is not None:
+                    return handed
             if gw.at_media_capacity():
                 logger.warning("at capacity (MAX_MEDIA_SESSIONS=%d): a Twilio call rejected as busy", settings.max_media_sessions)
                 return Response(busy_twiml(), 200, content_type=TWIML)

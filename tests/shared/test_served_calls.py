@@ -241,3 +241,24 @@ async def wait_until_closed(database: Path, timeout: float) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"the record was not closed: {ended}")
         await asyncio.sleep(0.1)
+
+
+async def test_a_full_worker_hands_a_new_call_to_one_with_room_and_busy_only_when_all_are_full(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """``MAX_MEDIA_SESSIONS=1`` per worker, 2 workers: whichever worker Event Grid reaches, the second call is
+    answered (by the worker with room), the third is turned away as busy, and no call opens a second session."""
+    acs, realtime = AcsEmulator(play=PlayConfig(duration_s=0.4)), agent()
+    async with offline_stack(acs=acs, realtime=realtime) as stack:
+        async with serve(stack, tmp_path / "gw", redis_url, workers=2, env={"MAX_MEDIA_SESSIONS": "1"}) as gw:
+            calls = []
+            for _ in range(3):
+                call = await acs.incoming_call(f"{gw.url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(30000)])
+                calls.append(call)
+                if call.reject_reason is None:
+                    await wait_until(lambda call=call: call.timeline is not None and call.timeline.received, 30, "the reply")
+            assert [c.reject_reason for c in calls] == [None, None, "busy"], [c.incoming_response.body for c in calls]
+            assert len(realtime.sessions) == 2
+            print(f"calls handed to the worker with room: {gw.output().count('the call is handed to')}")
+            await asyncio.gather(*(call.hang_up() for call in calls[:2]))
+            await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
