@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from channels.telephony.registry import LiveCalls, new_call_key
+from gateway.hub import SessionInfo
 from gateway.shared.owners import CallOwners
+from gateway.shared.remote import RemoteSessions
 from tests.shared.test_consumers import gw, two_gateways
 
 A, B = "http://127.0.0.1:1001", "http://127.0.0.1:1002"
@@ -53,9 +55,6 @@ async def test_without_redis_nothing_is_recorded(tmp_path: Path) -> None:
 
 
 def test_the_least_loaded_live_process_with_room_gets_a_new_call() -> None:
-    from gateway.hub import SessionInfo
-    from gateway.shared.remote import RemoteSessions
-
     now = [0.0]
     remote = RemoteSessions(clock=lambda: now[0])
     remote.beat("w1", [SessionInfo("phone-a", "phone", "x", ""), SessionInfo("web-b", "webrtc", "x", "")], 6.0, A)
