@@ -19,9 +19,12 @@ logger = logging.getLogger(__name__)
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bench = sub.add_parser("bench", help="measure concurrent calls, latency and cost per call", description=__doc__)
     bench.add_argument(
-        "suite", nargs="?", choices=("load", "turns"), default="load",
-        help="load: the capacity ladder (default); turns: turn-taking policies against a backchannel/interruption corpus",
+        "suite", nargs="?", choices=("load", "turns", "scale"), default="load",
+        help="load: the capacity ladder (default); turns: turn-taking policies against a backchannel/interruption corpus; "
+        "scale: whole calls on 1, 2 and N workers sharing Redis (pre-warm kept, extra sessions, forwarding, CPU)",
     )
+    bench.add_argument("--scale-workers", default="1,2,4", help="scale: worker counts run with Redis (default 1,2,4)")
+    bench.add_argument("--calls", type=int, default=20, help="scale: calls per configuration (default 20)")
     bench.add_argument("--policies", default="barge_in,barge_in_no_pause,turn_based", help="turns: which policies")
     bench.add_argument("--levels", default="0,-6,-12", help="turns: caller levels in dB")
     bench.add_argument("--offsets", default="1000,2500", help="turns: ms into the agent's reply the caller speaks")
@@ -82,6 +85,8 @@ def missing_bench_packages() -> list[str]:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "turns":
         return cmd_bench_turns(args)
+    if args.suite == "scale":
+        return cmd_bench_scale(args)
     missing = missing_bench_packages()
     if missing:
         sys.stderr.write(
@@ -109,6 +114,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for kind, capacity in short:
         sys.stdout.write(f"FAILED: {kind} carried {capacity} calls within target; {args.require_calls} required\n")
     return 3 if short else 0
+
+
+def cmd_bench_scale(args: argparse.Namespace) -> int:
+    from gateway import event_loop
+
+    from .scale import run_scale_bench
+
+    try:
+        counts = [int(v) for v in args.scale_workers.split(",") if v.strip()]
+    except ValueError:
+        raise SystemExit("--scale-workers: comma-separated worker counts, e.g. 1,2,4") from None
+    if not counts or min(counts) < 1 or args.calls < 1:
+        raise SystemExit("--scale-workers and --calls: at least one worker and one call")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gateway.bench").setLevel(logging.INFO)
+    sys.stdout.write(event_loop.run(run_scale_bench(args.out, counts, args.calls)))
+    return 0
 
 
 def cmd_bench_turns(args: argparse.Namespace) -> int:
