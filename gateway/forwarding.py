@@ -50,6 +50,7 @@ class Forwarder:
         self.max_message_bytes = max_message_bytes
         self.forwarded = 0  # requests and media sockets handed to their owner
         self.taken_over = 0  # owners that did not answer: this process took their call
+        self.relaying = 0  # media sockets relayed to their owner right now (the drain waits for them too)
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -133,9 +134,11 @@ class Forwarder:
             self.forwarded += 1
             logger.info("media socket relayed to the call's owner (%s)", peer)
             await websocket.accept()
+            self.relaying += 1
             try:
                 await relay(upstream)
             finally:
+                self.relaying -= 1
                 await upstream.close()
         return None
 

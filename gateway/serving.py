@@ -95,9 +95,12 @@ async def drain(gw: Any, settings: Settings) -> None:
     gw.draining = True
     deadline = loop.time() + settings.drain_timeout_s
     logger.info("draining: %d live session(s), deadline %.0fs", len(gw.hub.live_sessions()), settings.drain_timeout_s)
-    while gw.hub.live_sessions() and loop.time() < deadline:
+    # a media socket this worker relays to the worker that owns its call is live too: cutting it would cut the call
+    while (gw.hub.live_sessions() or gw.forwarder.relaying) and loop.time() < deadline:
         await asyncio.sleep(0.2)
     leftover = gw.hub.live_sessions()
+    if gw.forwarder.relaying:  # their owner hangs them up at its own deadline, which is now as well
+        logger.warning("drain deadline passed: %d relayed media socket(s) end with their calls", gw.forwarder.relaying)
     if leftover:  # past the deadline: hang up properly rather than leave callers on a silent line
         logger.warning("drain deadline passed: ending %d live session(s)", len(leftover))
         ending = asyncio.gather(*(gw.hub.end(s.session_id) for s in leftover), return_exceptions=True)
