@@ -30,7 +30,7 @@ from gateway.emulators.realtime import Pacing, RealtimeEmulator, Say, Script
 from gateway.emulators.serving import free_port
 from gateway.emulators.stack import OPENAI_KEY, offline_stack
 
-from .procs import gateway_command, service, usage, wait_http_ok, wait_workers
+from .procs import gateway_command, prepare_dir, service, usage, wait_http_ok, wait_workers
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ async def run_configuration(workdir: Path, workers: int, redis_url: str | None, 
     acs = AcsEmulator(play=PlayConfig(duration_s=0.5))
     script = Script(steps=[Say(text="はい、承ります。")], loop=True)
     realtime = RealtimeEmulator(api_keys={OPENAI_KEY}, script=script, pacing=Pacing(realtime_factor=2.0))
-    workdir.mkdir(parents=True, exist_ok=True)
+    prepare_dir(workdir)
     async with offline_stack(acs=acs, realtime=realtime) as stack:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -145,7 +145,7 @@ async def run_configuration(workdir: Path, workers: int, redis_url: str | None, 
 
 
 async def run_scale_bench(out: Path, worker_counts: list[int], calls: int) -> str:
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_dir(out)
     rows = [await run_configuration(out / "w1-local", 1, None, calls, None)]
     redis = start_redis(out)
     if redis is None:
