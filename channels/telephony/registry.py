@@ -96,13 +96,13 @@ class LiveCalls:
         while len(self.ended) > ENDED_KEYS_KEPT:
             self.ended.popitem(last=False)
 
-    async def ended_elsewhere(self, call_key: str) -> None:
+    async def ended_elsewhere(self, call_key: str, *aliases: str) -> None:
         """The carrier says a call is over that this process does not carry and no live process took from it (its
         owner stopped): it is ended on every process, and its record, which nobody else will close, is closed."""
         self.remember_ended(call_key)
         if not self.gw.shared.distributed:
             return  # one process: a call it does not know was never its to record
-        await self.gw.owners.ended(call_key)
+        await self.gw.owners.ended(call_key, *aliases)
         session_id = phone_session_id(call_key)
         record = await self.gw.store.conversation(session_id)
         if record is not None and not record.get("ended_at"):

@@ -94,7 +94,7 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
             await gw.owners.own(call_key, sid_key(call_sid))  # before the TwiML: its stream may reach another process
             line.answer(call_key, call_sid, str(form.get("From") or ""), gw.agent)
         elif placed:
-            await gw.owners.own(sid_key(call_sid))  # its status callbacks name only the CallSid
+            await gw.owners.own(call_key, sid_key(call_sid))  # its status callbacks name only the CallSid
         call = line.calls[call_key]
         with session_context(call.session_id):
             twiml, greeting = answer_twiml(call, line.stream_url(call_key), line.stream_parameter(call_key), settings)

@@ -92,8 +92,13 @@ class TwilioCalls(LiveCalls):
             return
         call_key = self.keys_by_sid.get(update.call_sid)
         call = self.calls.get(call_key) if call_key else None
-        if call is None:
-            return  # not ours, or ended already: a late callback never brings a call back
+        if call is None:  # not ours, or ended already: a late callback never brings a call back
+            if update.terminal and call_key is None:  # a call whose process stopped under it ends everywhere
+                lost_key = await self.gw.owners.call_key(sid_key(update.call_sid))
+                if lost_key is not None:
+                    with session_context(phone_session_id(lost_key)):
+                        await self.ended_elsewhere(lost_key, sid_key(update.call_sid))
+            return
         with session_context(call.session_id):
             logger.info("call status %s (sequence %s)", update.status, update.sequence)
             if update.terminal:

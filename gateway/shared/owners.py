@@ -28,12 +28,18 @@ class CallOwners:
     def active(self) -> bool:
         return self.state.distributed and self.peer_url is not None
 
-    async def own(self, *keys: str) -> None:
-        """This process answered the call known by ``keys`` (its call key, and e.g. the carrier's id for it)."""
+    async def own(self, call_key: str, *aliases: str) -> None:
+        """This process answered the call ``call_key``, also known by ``aliases`` (e.g. the carrier's id for it)."""
         if self.active:
             assert self.peer_url is not None
-            for key in keys:
+            for key in (call_key, *aliases):
                 await self.state.put(f"owner:{key}", self.peer_url, OWNER_TTL_S)
+            for alias in aliases:
+                await self.state.put(f"key:{alias}", call_key, OWNER_TTL_S)
+
+    async def call_key(self, alias: str) -> str | None:
+        """The call key of the call known by ``alias``, as its owner recorded it (while the call is live)."""
+        return await self.state.get(f"key:{alias}") if self.state.distributed else None
 
     async def elsewhere(self, key: str) -> str | None:
         """The peer URL of the other process that owns the call known by ``key``; ``None`` when it is this one's
@@ -50,6 +56,8 @@ class CallOwners:
         await self.state.put(f"ended:{call_key}", "1", ENDED_TTL_S)
         for key in (call_key, *aliases):
             await self.state.delete(f"owner:{key}")
+        for alias in aliases:
+            await self.state.delete(f"key:{alias}")
 
     async def has_ended(self, call_key: str) -> bool:
         """Whether any process ended the call (this process's own memory is checked by its caller first)."""

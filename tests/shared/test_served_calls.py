@@ -262,3 +262,34 @@ async def test_a_full_worker_hands_a_new_call_to_one_with_room_and_busy_only_whe
             print(f"calls handed to the worker with room: {gw.output().count('the call is handed to')}")
             await asyncio.gather(*(call.hang_up() for call in calls[:2]))
             await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
+
+
+async def test_a_twilio_call_whose_replica_dies_mid_call_ends_everywhere(tmp_path: Path, redis_url: str) -> None:
+    """As for ACS: the replica carrying the call is killed; Twilio's final status callback, which names only the
+    CallSid, reaches the other replica, which finds the call key its owner recorded and closes the record."""
+    realtime = agent()
+    twilio = TwilioEmulator(ACCOUNT_SID, AUTH_TOKEN)
+    proxy_port = free_port()
+    proxy_url = f"http://127.0.0.1:{proxy_port}"
+    database = tmp_path / "shared.db"
+    async with offline_stack(realtime=realtime) as stack, twilio.serve() as twilio_url:
+        extra = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_API_BASE": twilio_url, "TWILIO_AUDIO": "pcm"}
+        async with (
+            serve(stack, tmp_path / "a", redis_url, env=extra, public_url=proxy_url, database=database) as a,
+            serve(stack, tmp_path / "b", redis_url, env=extra, public_url=proxy_url, database=database) as b,
+        ):
+            proxy = RoundRobinProxy([a.url, b.url])
+            async with proxy.serve(proxy_port):
+                call = await twilio.incoming_call(
+                    f"{proxy_url}/api/twilio/voice", script=[speech("ja_greeting_reply", 16), Silence(30000)],
+                    status_callback=f"{proxy_url}/api/twilio/status", status_callback_events=("answered", "completed"),
+                )  # fmt: skip
+                assert proxy.sent[0] >= 1  # replica a answered (the Voice URL was the first request)
+                await call.wait_for(lambda c: len(c.heard_pcm()) > 0, 30)
+                a.process.kill()
+                await a.process.wait()
+                await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "the dead replica's session closed")
+                await call.hang_up()
+                await wait_until_closed(database, 10)
+                assert len(realtime.sessions) == 1 and "owner_lost" in b.output()
+                await wait_until_empty(proxy_url)
