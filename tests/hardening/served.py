@@ -94,7 +94,8 @@ async def readyz(http: aiohttp.ClientSession, url: str) -> int:
         return response.status
 
 
-async def wait_ready(served: Served, timeout: float = 40.0) -> None:
+async def wait_ready(served: Served, timeout: float = 90.0) -> None:
+    """Until /readyz says 200. Bounded generously: on a loaded machine spawned workers import for tens of seconds."""
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
