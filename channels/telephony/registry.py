@@ -102,6 +102,8 @@ class LiveCalls:
         self.remember_ended(call_key)
         if not self.gw.shared.distributed:
             return  # one process: a call it does not know was never its to record
+        if await self.gw.owners.has_ended(call_key):
+            return  # its owner ended it (the media socket closes just before the hang-up arrives) and writes its record
         await self.gw.owners.ended(call_key, *aliases)
         session_id = phone_session_id(call_key)
         record = await self.gw.store.conversation(session_id)
