@@ -43,6 +43,16 @@ async def outcomes(database: Path) -> list[tuple[str | None, bool]]:
         await store.close()
 
 
+async def ended_records(database: Path, count: int, timeout: float = 15) -> list[tuple[str | None, bool]]:
+    """The records once ``count`` of them are ended (each process's store writer writes a little after the end)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        ended = await outcomes(database)
+        if (len(ended) == count and all(done for _, done in ended)) or asyncio.get_running_loop().time() > deadline:
+            return ended
+        await asyncio.sleep(0.1)
+
+
 async def live_anywhere(url: str, probes: int = 10) -> set[str]:
     """Live sessions as the consoles of the workers see them (fresh connections, so that each worker is asked)."""
     seen: set[str] = set()
@@ -85,7 +95,7 @@ async def test_acs_calls_on_two_workers_keep_to_the_worker_that_answered(tmp_pat
         await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
         await wait_until_empty(gw.url)
         assert len(realtime.sessions) == CALLS  # nothing opened a session late (a ghost)
-        ended = await outcomes(gw.database)  # ACS closes the media socket just before CallDisconnected: either label
+        ended = await ended_records(gw.database, CALLS)  # ACS closes the media socket just before CallDisconnected: either label
         assert len(ended) == CALLS and all(done and outcome in ("caller_hung_up", "media_closed") for outcome, done in ended), ended
         log = gw.output()
         assert "Traceback" not in log, log[-4000:]
@@ -126,7 +136,7 @@ async def test_twilio_calls_on_two_workers_keep_to_the_worker_that_answered(tmp_
             await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
             await wait_until_empty(gw.url)
             assert len(realtime.sessions) == CALLS
-            assert sorted(await outcomes(gw.database)) == [("caller_hung_up", True)] * CALLS
+            assert sorted(await ended_records(gw.database, CALLS)) == [("caller_hung_up", True)] * CALLS
             log = gw.output()
             assert "Traceback" not in log, log[-4000:]
             print(f"requests forwarded to the answering worker: {len(FORWARDED.findall(log))}")
@@ -161,7 +171,7 @@ async def test_acs_calls_across_two_replicas_behind_a_proxy_without_affinity(tmp
                 await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
                 await wait_until_empty(proxy_url)
                 assert len(realtime.sessions) == CALLS
-                ended = await outcomes(database)
+                ended = await ended_records(database, CALLS)
                 assert len(ended) == CALLS and all(done for _, done in ended), ended
                 forwarded = sum(len(FORWARDED.findall(served.output())) for served in (a, b))
                 # every call has ≥ 4 callbacks and a media socket: alternating replicas, about half of them land
@@ -200,7 +210,7 @@ async def test_a_call_whose_replica_dies_before_it_connects_is_taken_over_by_the
                 await call.hang_up()
                 await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
                 await wait_until_empty(proxy_url)
-                [(outcome, done)] = await outcomes(database)
+                [(outcome, done)] = await ended_records(database, 1)
                 assert done and outcome in ("caller_hung_up", "media_closed"), outcome
 
 
