@@ -198,7 +198,7 @@ async def test_a_call_whose_replica_dies_before_it_connects_is_taken_over_by_the
                 call = await acs.incoming_call(
                     f"{proxy_url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(30000)]
                 )
-                assert call.incoming_response.status == 200 and proxy.sent == [1, 0]  # replica a answered
+                assert call.incoming_response.status == 200 and proxy.sent[0] >= 1  # Event Grid, the first request, went to a
                 a.process.kill()
                 await a.process.wait()
                 await wait_until(lambda: call.timeline is not None and call.timeline.received, 30, "the reply at the caller")
@@ -232,7 +232,7 @@ async def test_a_call_whose_replica_dies_mid_call_ends_everywhere(tmp_path: Path
                 call = await acs.incoming_call(
                     f"{proxy_url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(30000)]
                 )
-                assert proxy.sent == [1, 0]  # replica a answered
+                assert proxy.sent[0] >= 1  # Event Grid, the first request, went to replica a: it answered
                 await wait_until(lambda: call.timeline is not None and call.timeline.received, 30, "the reply at the caller")
                 await wait_until(lambda: realtime.sessions and realtime.sessions[0].responses, 10, "the reply")
                 a.process.kill()
