@@ -17,11 +17,13 @@ from .warmup import warm_first_call
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, emulated: bool = False) -> Quart:
-    """``emulated``: the providers in ``settings`` are the built-in emulators (offline mode), said everywhere."""
+def create_app(settings: Settings | None = None, *, emulated: bool = False, peer_url: str | None = None) -> Quart:
+    """``emulated``: the providers in ``settings`` are the built-in emulators (offline mode), said everywhere.
+    ``peer_url``: where other gateway processes reach this one (``serving.peer_listener``), to hand it its calls."""
     settings = settings or Settings()
     gw = Gateway.build(settings)
     gw.emulated = emulated
+    gw.owners.peer_url = peer_url
     app = Quart(__name__, static_folder=None)
     app.asgi_websocket_class = MediaSocketConnection  # the carriers' media sockets without Quart's per-frame costs
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -89,11 +89,12 @@ async def _serve_single(settings: Settings, offline_mode: bool = False) -> None:
 
     The socket is bound first and the gateway built behind it (``gateway/warmup.py``); ``offline_mode`` builds it
     on the built-in emulators (``gateway/offline.py``)."""
-    from .serving import serve_app
+    from .serving import peer_listener, peer_url, serve_app, with_peer
     from .warmup import WarmingFront
 
     front = WarmingFront()
     failed = asyncio.Event()
+    peer = None if offline_mode else peer_listener(settings)
     loop = asyncio.get_running_loop()
 
     async def build(resources: contextlib.AsyncExitStack) -> Any:
@@ -109,7 +110,7 @@ async def _serve_single(settings: Settings, offline_mode: bool = False) -> None:
             base = loopback_url(settings.host, settings.port)
             wired, stack = await resources.enter_async_context(offline_settings(settings, base))
             _offline_banner(base, wired)
-        app = create_app(wired, emulated=stack is not None)
+        app = create_app(wired, emulated=stack is not None, peer_url=peer_url(peer))
         if stack is not None:
             app.extensions["offline_stack"] = stack
         return app
@@ -126,7 +127,8 @@ async def _serve_single(settings: Settings, offline_mode: bool = False) -> None:
         return front.app.extensions["gateway"] if front.app is not None else None
 
     try:
-        await serve_app(front, _hypercorn_config(settings), settings, gateway=gateway, abort=failed)
+        config = _hypercorn_config(settings)
+        await serve_app(front, config, settings, sockets=with_peer(config, None, peer), gateway=gateway, abort=failed)
     finally:
         if not warming.done():
             warming.cancel()

@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./data/gateway.db"
     # live state every worker and replica shares (limits, lock-outs, the console's live view); unset: per process
     redis_url: SecretStr | None = None
+    # with REDIS_URL: the address other gateway processes reach this one's peer listener at (a call's requests
+    # that land elsewhere are handed to the process that answered it); replicas on other hosts: this one's private IP
+    peer_host: str = "127.0.0.1"
     tool_timeout_s: float = Field(default=8.0, gt=0)
 
     # --- ACS -------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from .declined import register_declined_tool
 from .engines.base import AgentSetup
 from .engines.providers import RealtimeTarget, chat_target, realtime_target
 from .engines.realtime import RealtimeSession
+from .forwarding import Forwarder
 from .guard import SharedRateLimiter, TrustedProxies
 from .handoff import Handoffs
 from .hub import SessionHub
@@ -25,6 +26,7 @@ from .readings.library import ReadingsLibrary, readings_path
 from .security import AcsJwtValidator, CallBudget, SessionTokens, TokenSigner
 from .shared import SharedState, open_shared_state
 from .shared.hub_mirror import HubMirror
+from .shared.owners import CallOwners
 from .store import Store
 from .store.writer import StoreWriter
 from .summary import Summarizer
@@ -78,6 +80,8 @@ class Gateway:
     tool_budget: CallBudget  # tool calls per browser session
     shared: SharedState  # live state all workers share (REDIS_URL), else this process's
     mint_limiter: SharedRateLimiter  # MINT_RATE_PER_MINUTE per client, across workers
+    owners: CallOwners  # which process answered each live call (with REDIS_URL and a peer listener)
+    forwarder: Forwarder  # hands a call's requests that reached this process to the process that owns it
     draining: bool = False
     emulated: bool = False  # offline mode: the agent runs on the built-in emulators (gateway/offline.py)
     mcp_status: dict[str, str] = field(default_factory=dict)
@@ -96,6 +100,7 @@ class Gateway:
         summarizer = Summarizer(store, chat_target(settings))
         writer = StoreWriter(store, compose=summarizer.compose)
         shared = open_shared_state(settings)
+        owners = CallOwners(shared)
         handoffs = Handoffs(store, shared)
         transfers = TransferDesk()
         calendar = StoreCalendar(store)
@@ -119,6 +124,8 @@ class Gateway:
             tool_budget=CallBudget(settings.session_tool_calls, shared, settings.session_token_ttl_s),
             shared=shared,
             mint_limiter=SharedRateLimiter(shared, "mint", settings.mint_rate_per_minute),
+            owners=owners,
+            forwarder=Forwarder(owners, settings.max_ws_message_bytes),
             proxies=settings.trusted_proxies,
             readings=ReadingsLibrary(readings_path(settings.agents_dir, settings.readings_file)),
             transfers=transfers,
@@ -130,7 +137,7 @@ class Gateway:
         self.writer.start()
         await self.shared.start()
         if self.shared.distributed:
-            self.mirror = HubMirror(self.hub, self.shared)
+            self.mirror = HubMirror(self.hub, self.shared, peer_url=self.owners.peer_url)
             self.mirror.start(self.spawn)
         if self.settings.mcp_servers:
             self.mcp_status = await load_mcp_tools(self.registry, self.settings.mcp_servers)
@@ -144,6 +151,7 @@ class Gateway:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.forwarder.close()
         await self.writer.stop()
         await self.store.close()
         await self.shared.close()
@@ -185,6 +193,13 @@ class Gateway:
         if not limit:
             return False
         return len(self.media_sessions().union(starting)) >= limit
+
+    def peer_with_room(self) -> str | None:
+        """When this process is at ``MAX_MEDIA_SESSIONS``: the peer URL of another process (worker or replica) that
+        is not, the least loaded; ``None`` when every process is full (then the call is turned away as busy)."""
+        if self.mirror is None or not self.owners.active:
+            return None
+        return self.mirror.remote.least_loaded_peer(MEDIA_CHANNELS, self.settings.max_media_sessions)
 
     def profile(self, name: str | None = None) -> AgentProfile:
         try:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import time
 from collections.abc import Callable
 from multiprocessing import get_context
@@ -50,6 +51,39 @@ def quiet_cut_connections(loop: asyncio.AbstractEventLoop, context: dict[str, An
     loop.default_exception_handler(context)
 
 
+def peer_listener(settings: Settings) -> socket.socket | None:
+    """With ``REDIS_URL``: this process's own listening socket (``PEER_HOST``, a free port), besides the shared one.
+
+    The carrier reaches whichever worker (or replica) accepts first; the call's owner is recorded under this
+    address (``gateway/shared/owners.py``), so another process can hand it the call's requests. A port of its own
+    per process is the one target that names exactly one process; it only ever serves other gateway processes.
+    """
+    if settings.redis_url is None:
+        return None
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.peer_host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.peer_host, 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def peer_url(sock: socket.socket | None) -> str | None:
+    if sock is None:
+        return None
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def with_peer(config: Any, sockets: Any, peer: socket.socket | None) -> Any:
+    """The sockets Hypercorn serves: the shared ones (made from ``config`` when not given) plus the peer listener."""
+    if peer is None:
+        return sockets
+    sockets = sockets or config.create_sockets()
+    sockets.insecure_sockets.append(peer)
+    return sockets
+
+
 def graceful_timeout(settings: Settings) -> float:
     """What Hypercorn waits for connections once the shutdown trigger returns (the drain is over by then)."""
     return min(CLOSE_AFTER_DRAIN_S, max(1.0, settings.drain_timeout_s))
@@ -61,9 +95,12 @@ async def drain(gw: Any, settings: Settings) -> None:
     gw.draining = True
     deadline = loop.time() + settings.drain_timeout_s
     logger.info("draining: %d live session(s), deadline %.0fs", len(gw.hub.live_sessions()), settings.drain_timeout_s)
-    while gw.hub.live_sessions() and loop.time() < deadline:
+    # a media socket this worker relays to the worker that owns its call is live too: cutting it would cut the call
+    while (gw.hub.live_sessions() or gw.forwarder.relaying) and loop.time() < deadline:
         await asyncio.sleep(0.2)
     leftover = gw.hub.live_sessions()
+    if gw.forwarder.relaying:  # their owner hangs them up at its own deadline, which is now as well
+        logger.warning("drain deadline passed: %d relayed media socket(s) end with their calls", gw.forwarder.relaying)
     if leftover:  # past the deadline: hang up properly rather than leave callers on a silent line
         logger.warning("drain deadline passed: ending %d live session(s)", len(leftover))
         ending = asyncio.gather(*(gw.hub.end(s.session_id) for s in leftover), return_exceptions=True)
@@ -140,8 +177,10 @@ def worker_main(config: Any, sockets: Any, shutdown_event: EventType) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the loop's own handlers are in place
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    app = create_app(settings)
-    event_loop.run(serve_app(app, config, settings, sockets=sockets, shutdown_event=shutdown_event), settings.event_loop)
+    peer = peer_listener(settings)
+    app = create_app(settings, peer_url=peer_url(peer))
+    served = with_peer(config, sockets, peer)
+    event_loop.run(serve_app(app, config, settings, sockets=served, shutdown_event=shutdown_event), settings.event_loop)
 
 
 def run_workers(config: Any, settings: Settings) -> int:

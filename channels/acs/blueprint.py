@@ -18,7 +18,8 @@ from channels.telephony.registry import LiveCalls, new_call_key
 from channels.telephony.transfer import transfer_failed
 from gateway.engines.providers import ws_url
 from gateway.events import CallProgress, Health
-from gateway.logs import session_context
+from gateway.forwarding import NOT_FORWARDED
+from gateway.logs import session_context, session_id_var
 from gateway.services import Gateway
 from gateway.store.sms import SmsRecords
 
@@ -66,6 +67,9 @@ class PhoneCalls(LiveCalls):
         if call is not None:
             return call
         if not any(name in TAKEOVER_EVENTS for name in names):
+            return None
+        if await self.gw.owners.has_ended(call_key):
+            self.remember_ended(call_key)
             return None
         record = await self.gw.store.conversation(phone_session_id(call_key))
         if record is not None and record.get("ended_at"):
@@ -176,10 +180,17 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
             if gw.draining:
                 return jsonify(error="draining: not taking new calls"), 503
             if gw.at_media_capacity():
+                peer = gw.peer_with_room() if not (answered or busy or gw.forwarder.forwarded_here()) else None
+                if peer is not None:  # another worker or replica has room: it answers (and owns) the call
+                    logger.info("at capacity (MAX_MEDIA_SESSIONS=%d): the call is handed to %s", gw.settings.max_media_sessions, peer)
+                    handed = await gw.forwarder.hand_to(peer, session_id_var.get())
+                    if handed is not None:
+                        return handed  # type: ignore[return-value]
                 await reject_busy(line, event)
                 busy += 1
                 continue
             call_key = new_call_key()
+            await gw.owners.own(call_key)  # before the answer: its first callback may reach another process
             call = line.get_or_create(call_key, event.caller, gw.agent)
             gw.media_starting(call.session_id)
             callback_url, media_url = line.urls(call_key, call.profile.name)
@@ -196,7 +207,10 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
         return jsonify(answered=answered, rejected_busy=busy), 200
 
     @bp.post("/api/callbacks/<call_key>")
-    async def callbacks(call_key: str) -> tuple[Response, int]:
+    async def callbacks(call_key: str) -> Response | tuple[Response, int]:
+        owners_answer = await gw.forwarder.http(call_key, phone_session_id(call_key))
+        if owners_answer is not None:
+            return owners_answer
         phone = line_for_key(call_key, request.args.get("token"))
         if phone is None:
             return jsonify(error="the phone channel is not configured"), 503
@@ -213,7 +227,8 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
             with session_context(phone_session_id(call_key)):
                 logger.info("callback %s for an ended or unknown call ignored", ",".join(e.name for e in events))
             if any(event.name == "CallDisconnected" for event in events):
-                phone.remember_ended(call_key)  # a media socket arriving after it must not open a call either
+                with session_context(phone_session_id(call_key)):
+                    await phone.ended_elsewhere(call_key)  # a media socket arriving after it must not open a call either
             return jsonify(ok=True, ignored=True), 200
         with session_context(call.session_id):
             for event in events:
@@ -253,13 +268,16 @@ def create_acs_blueprint(gw: Gateway) -> Blueprint:
 
     @bp.websocket("/ws/acs/<call_key>")
     async def media(call_key: str) -> Response | None:
+        relayed = await gw.forwarder.websocket(call_key, phone_session_id(call_key))
+        if relayed is not NOT_FORWARDED:
+            return relayed  # type: ignore[return-value]
         phone = line_for_key(call_key, websocket.args.get("token"))
         if phone is None:
             return Response("phone channel not configured", 503)
         if not await authorised(phone, call_key, websocket.args.get("token"), websocket.headers.get("Authorization")):
             logger.warning("media socket for %s refused: bad token or JWT", call_key[:8])
             return Response("unauthorised", 401)
-        refusal = phone.media_refusal(call_key)
+        refusal = await phone.media_refusal_everywhere(call_key)
         if refusal is not None:
             logger.warning("media socket for %s refused: %s", call_key[:8], refusal[1])
             return Response(refusal[1], refusal[0])

@@ -69,6 +69,7 @@ class OutboundCalls:
         dialer = self.dialers[request.carrier]
         line = dialer.line
         call_key = new_call_key()
+        await self.gw.owners.own(call_key)  # its callbacks and media may reach another process: they come here
         profile = with_variables(self.gw.profile(request.agent), request.variables)
         call = PhoneCall(self.gw, line.control, call_key, request.to, profile, line.audio_format)
         line.calls[call_key] = call

@@ -7,17 +7,22 @@ replayed media socket never brings a call back.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import OrderedDict
 
 from gateway.services import Gateway
 
-from .call import PhoneCall
+from .call import PhoneCall, phone_session_id
 from .carrier import CallControl
 
+logger = logging.getLogger(__name__)
+
+OWNER_LOST = "owner_lost"  # the outcome of a call whose process stopped under it (its record closed by another)
 MEDIA_CONNECT_WINDOW_S = 600  # the carrier dials the media URL once the greeting has played: seconds, not minutes
 ENDED_KEYS_KEPT = 10_000
+MEDIA_CLAIM_TTL_S = 6 * 3600.0  # longer than any call: a media URL stays spent while its call could still be live
 # outcomes the call itself decided, which win over how its socket or carrier saw the end
 CALL_DECIDED = {"transferring": "transferred", "machine": "machine", "machine_message_left": "machine_message_left"}
 
@@ -65,6 +70,19 @@ class LiveCalls:
             return 403, "the media URL has expired"
         return None
 
+    async def media_refusal_everywhere(self, call_key: str) -> tuple[int, str] | None:
+        """``media_refusal``, and with shared state also: the call was ended by another process, or another
+        process already took its media socket (a media URL is single use on every process)."""
+        refusal = self.media_refusal(call_key)
+        if refusal is not None or not self.gw.shared.distributed:
+            return refusal
+        if await self.gw.owners.has_ended(call_key):
+            self.remember_ended(call_key)
+            return 410, "the call has ended"
+        if not await self.gw.shared.claim_once(f"media:{self.purpose}:{call_key}", MEDIA_CLAIM_TTL_S):
+            return 409, "the call's media socket is already connected"
+        return None
+
     def get_or_create(self, call_key: str, caller: str = "", agent: str | None = None) -> PhoneCall:
         call = self.calls.get(call_key)
         if call is None:
@@ -78,9 +96,26 @@ class LiveCalls:
         while len(self.ended) > ENDED_KEYS_KEPT:
             self.ended.popitem(last=False)
 
-    async def end(self, call_key: str, outcome: str) -> None:
+    async def ended_elsewhere(self, call_key: str, *aliases: str) -> None:
+        """The carrier says a call is over that this process does not carry and no live process took from it (its
+        owner stopped): it is ended on every process, and its record, which nobody else will close, is closed."""
+        self.remember_ended(call_key)
+        if not self.gw.shared.distributed:
+            return  # one process: a call it does not know was never its to record
+        if await self.gw.owners.has_ended(call_key):
+            return  # its owner ended it (the media socket closes just before the hang-up arrives) and writes its record
+        await self.gw.owners.ended(call_key, *aliases)
+        session_id = phone_session_id(call_key)
+        record = await self.gw.store.conversation(session_id)
+        if record is not None and not record.get("ended_at"):
+            logger.warning("call ended while its process was gone: record closed as %s", OWNER_LOST)
+            await self.gw.store.end_conversation(session_id, OWNER_LOST, time.time())
+
+    async def end(self, call_key: str, outcome: str, *aliases: str) -> None:
+        """``aliases``: the other keys the call's owner record has (e.g. ``sid:<CallSid>``)."""
         call = self.calls.pop(call_key, None)
         self.remember_ended(call_key)
+        await self.gw.owners.ended(call_key, *aliases)
         if call is not None:
             await call.finish(CALL_DECIDED.get(call.outcome, outcome))
 

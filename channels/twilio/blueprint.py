@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable
 from quart import Blueprint, Response, request, websocket
 from werkzeug.datastructures import MultiDict
 
+from channels.telephony.call import phone_session_id
 from channels.telephony.carrier import MediaRefused
 from channels.telephony.registry import new_call_key
+from gateway.forwarding import NOT_FORWARDED
 from gateway.logs import session_context
 from gateway.services import Gateway
 from gateway.store.sms import SmsRecords
@@ -21,7 +23,7 @@ from gateway.store.sms import SmsRecords
 from . import wire
 from .amd import on_answered_by
 from .answer import answer_twiml, busy_twiml, dial_done_twiml, unavailable_twiml
-from .calls import TwilioCalls
+from .calls import TwilioCalls, sid_key
 from .emulated import emulated_calls_hook
 from .media import TwilioMedia
 from .signature import SIGNATURE_HEADER, TwilioSignatures
@@ -66,6 +68,10 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
         call_sid = str(form.get("CallSid") or "")
         if not call_sid:
             return Response("a Voice URL request names its CallSid", 400)
+        placed = request.args.get("call")  # a call we placed: its key; else Twilio asking again for one we answered
+        owners_answer = await gw.forwarder.http(placed or sid_key(call_sid), phone_session_id(placed or call_sid))
+        if owners_answer is not None:
+            return owners_answer
         line.outbound_answered(request.args.get("call"), call_sid)  # a call we placed was answered
         call_key = line.key_for(call_sid)  # Twilio asking again for a call we answered: the same answer
         if call_key is None:
@@ -75,11 +81,20 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
                 return Response("draining: not taking new calls", 503)  # Twilio tries the Fallback URL
             if gw.realtime is None:
                 return Response(unavailable_twiml(settings), 200, content_type=TWIML)
+            peer = gw.peer_with_room() if gw.at_media_capacity() and not gw.forwarder.forwarded_here() else None
+            if peer is not None:  # another worker or replica has room: it answers (and owns) the call
+                logger.info("at capacity (MAX_MEDIA_SESSIONS=%d): the call is handed to %s", settings.max_media_sessions, peer)
+                handed = await gw.forwarder.hand_to(peer, phone_session_id(call_sid))
+                if handed is not None:
+                    return handed
             if gw.at_media_capacity():
                 logger.warning("at capacity (MAX_MEDIA_SESSIONS=%d): a Twilio call rejected as busy", settings.max_media_sessions)
                 return Response(busy_twiml(), 200, content_type=TWIML)
             call_key = new_call_key()
+            await gw.owners.own(call_key, sid_key(call_sid))  # before the TwiML: its stream may reach another process
             line.answer(call_key, call_sid, str(form.get("From") or ""), gw.agent)
+        elif placed:
+            await gw.owners.own(call_key, sid_key(call_sid))  # its status callbacks name only the CallSid
         call = line.calls[call_key]
         with session_context(call.session_id):
             twiml, greeting = answer_twiml(call, line.stream_url(call_key), line.stream_parameter(call_key), settings)
@@ -98,6 +113,9 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
         update = parse_status(form)
         if update is None:
             return Response("a status callback names its CallSid and CallStatus", 400)
+        owners_answer = await gw.forwarder.http(sid_key(update.call_sid), phone_session_id(update.call_sid))
+        if owners_answer is not None:
+            return owners_answer
         await line.on_status(update)
         return Response("", 204)
 
@@ -109,8 +127,12 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
         form = await signed_form()
         if form is None:
             return forbidden()
+        call_key = request.args.get("call", "")
+        owners_answer = await gw.forwarder.http(call_key, phone_session_id(call_key[:64]))
+        if owners_answer is not None:
+            return owners_answer
         dial_status = str(form.get("DialCallStatus") or "")
-        connected = await line.dial_result(request.args.get("call", ""), dial_status)
+        connected = await line.dial_result(call_key, dial_status)
         return Response(dial_done_twiml(settings, connected), 200, content_type=TWIML)
 
     @bp.post("/api/twilio/amd")
@@ -122,6 +144,9 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
         if form is None:
             return forbidden()
         call_key = request.args.get("call", "")
+        owners_answer = await gw.forwarder.http(call_key, phone_session_id(call_key[:64]))
+        if owners_answer is not None:
+            return owners_answer
         gw.spawn(on_answered_by(line, call_key, str(form.get("AnsweredBy") or "")), f"amd-{call_key[:32]}")
         return Response("", 204)  # at once: the hang-up or the message may take seconds
 
@@ -151,7 +176,10 @@ def create_twilio_blueprint(gw: Gateway) -> Blueprint:
         if not line.verify(call_key, token):
             logger.warning("Twilio media socket for %s refused: bad call token", call_key[:8])
             return forbidden()
-        refusal = line.media_refusal(call_key)
+        relayed = await gw.forwarder.websocket(call_key, phone_session_id(call_key))
+        if relayed is not NOT_FORWARDED:
+            return relayed  # type: ignore[return-value]
+        refusal = await line.media_refusal_everywhere(call_key)
         if refusal is not None:
             logger.warning("Twilio media socket for %s refused: %s", call_key[:8], refusal[1])
             return Response(refusal[1], refusal[0])

@@ -24,6 +24,11 @@ STREAM_WAIT_S = 90.0  # the greeting plays before the stream connects; a call wh
 PARAMETER_PURPOSE = "twilio-stream-parameter"
 
 
+def sid_key(call_sid: str) -> str:
+    """The owner record's key for a call known by its CallSid (status callbacks and repeated Voice URL requests)."""
+    return f"sid:{call_sid}"
+
+
 class TwilioCalls(LiveCalls):
     channel = "twilio"
 
@@ -87,8 +92,13 @@ class TwilioCalls(LiveCalls):
             return
         call_key = self.keys_by_sid.get(update.call_sid)
         call = self.calls.get(call_key) if call_key else None
-        if call is None:
-            return  # not ours, or ended already: a late callback never brings a call back
+        if call is None:  # not ours, or ended already: a late callback never brings a call back
+            if update.terminal and call_key is None:  # a call whose process stopped under it ends everywhere
+                lost_key = await self.gw.owners.call_key(sid_key(update.call_sid))
+                if lost_key is not None:
+                    with session_context(phone_session_id(lost_key)):
+                        await self.ended_elsewhere(lost_key, sid_key(update.call_sid))
+            return
         with session_context(call.session_id):
             logger.info("call status %s (sequence %s)", update.status, update.sequence)
             if update.terminal:
@@ -117,7 +127,9 @@ class TwilioCalls(LiveCalls):
         if waiting is not None and waiting is not asyncio.current_task():
             waiting.cancel()
         call = self.calls.get(call_key)
+        aliases: tuple[str, ...] = ()
         if call is not None and call.connection_id:
             self.keys_by_sid.pop(call.connection_id, None)
             self.statuses.mark_ended(call.connection_id)  # a repeated Voice URL request must not answer it again
-        await super().end(call_key, outcome)
+            aliases = (sid_key(call.connection_id),)
+        await super().end(call_key, outcome, *aliases)

@@ -22,18 +22,20 @@ logger = logging.getLogger(__name__)
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bench = sub.add_parser("bench", help="measure concurrent calls, latency and cost per call", description=__doc__)
     bench.add_argument(
-        "suite", nargs="?", choices=("load", "turns", "outbound", "first-call", "soak"), default="load",
+        "suite", nargs="?", choices=("load", "turns", "outbound", "first-call", "soak", "scale"), default="load",
         help="load: the capacity ladder (default); turns: turn-taking policies against a backchannel/interruption corpus;"
         " outbound: call set-up time of outbound calls (API request -> the callee hears the agent) on ACS and Twilio;"
-        " first-call: the first call after start-up against the warm ones; soak: call churn, memory/descriptors/tasks",
+        " first-call: the first call after start-up against the warm ones; soak: call churn, memory/descriptors/tasks;"
+        " scale: whole calls on 1, 2 and N workers sharing Redis (pre-warm kept, extra sessions, forwarding, CPU)",
     )
-    bench.add_argument("--calls", type=int, default=20, help="outbound: calls per carrier; first-call: calls in sequence per carrier and round (default 20)")
+    bench.add_argument("--calls", type=int, default=20, help="outbound: calls per carrier; first-call: calls in sequence per carrier and round; scale: calls per configuration (default 20)")
     bench.add_argument("--carriers", default="acs,twilio", help="outbound: which carriers (default acs,twilio)")
     bench.add_argument("--minutes", type=float, default=30.0, help="soak: minutes of call churn (default 30)")
     bench.add_argument("--calls-per-minute", type=float, default=12.0, help="soak: new calls per minute, ACS and Twilio in turn (default 12)")
     bench.add_argument("--call-seconds", type=float, default=20.0, help="soak: how long each call lasts (default 20)")
     bench.add_argument("--sample-seconds", type=float, default=10.0, help="soak: sampling interval (default 10)")
     bench.add_argument("--rounds", type=int, default=3, help="first-call: fresh serves per carrier; first = their median (default 3)")
+    bench.add_argument("--scale-workers", default="1,2,4", help="scale: worker counts run with Redis (default 1,2,4)")
     bench.add_argument("--policies", default="barge_in,barge_in_no_pause,turn_based", help="turns: which policies")
     bench.add_argument("--levels", default="0,-6,-12", help="turns: caller levels in dB")
     bench.add_argument("--offsets", default="1000,2500", help="turns: ms into the agent's reply the caller speaks")
@@ -103,6 +105,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return cmd_bench_first_call(args)
     if args.suite == "soak":
         return cmd_bench_soak(args)
+    if args.suite == "scale":
+        return cmd_bench_scale(args)
     missing = missing_bench_packages()
     if missing:
         sys.stderr.write(
@@ -151,6 +155,23 @@ def cmd_bench_outbound(args: argparse.Namespace) -> int:
         sys.stderr.write(f"bench outbound: {exc}\n")
         return 1
     sys.stdout.write(text)
+    return 0
+
+
+def cmd_bench_scale(args: argparse.Namespace) -> int:
+    from gateway import event_loop
+
+    from .scale import run_scale_bench
+
+    try:
+        counts = [int(v) for v in args.scale_workers.split(",") if v.strip()]
+    except ValueError:
+        raise SystemExit("--scale-workers: comma-separated worker counts, e.g. 1,2,4") from None
+    if not counts or min(counts) < 1 or args.calls < 1:
+        raise SystemExit("--scale-workers and --calls: at least one worker and one call")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gateway.bench").setLevel(logging.INFO)
+    sys.stdout.write(event_loop.run(run_scale_bench(args.out, counts, args.calls)))
     return 0
 
 

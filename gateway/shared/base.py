@@ -38,6 +38,16 @@ class SharedState(Protocol):
         """True for the first claimant of ``key`` within ``ttl_s``, False for every later one (single use)."""
         ...
 
+    async def put(self, key: str, value: str, ttl_s: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl_s`` (replacing what was there): a fact every process may read."""
+        ...
+
+    async def get(self, key: str) -> str | None:
+        """What ``put`` stored under ``key`` and has not expired or been deleted; ``None`` otherwise."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
+
     async def publish(self, channel: str, message: str) -> None:
         """Fire and forget to every subscriber of ``channel`` (none stored: a subscriber that is away misses it)."""
         ...

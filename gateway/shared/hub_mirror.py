@@ -61,9 +61,13 @@ def process_id() -> str:
 
 
 class HubMirror:
-    def __init__(self, hub: SessionHub, state: SharedState, heartbeat_s: float = HEARTBEAT_S) -> None:
+    def __init__(
+        self, hub: SessionHub, state: SharedState, heartbeat_s: float = HEARTBEAT_S, peer_url: str | None = None
+    ) -> None:
+        """``peer_url``: where other processes hand this one a call (its heartbeats say it, for spreading calls)."""
         self.hub = hub
         self.state = state
+        self.peer_url = peer_url
         self.origin = process_id()
         self.heartbeat_s = heartbeat_s
         self.remote = RemoteSessions()
@@ -119,7 +123,7 @@ class HubMirror:
 
     async def _beat(self) -> None:
         sessions = [info.as_dict() for info in self.hub.live_sessions()]
-        await self.state.publish(CHANNEL, self._message("beat", sessions=sessions, ttl=self.ttl_s))
+        await self.state.publish(CHANNEL, self._message("beat", sessions=sessions, ttl=self.ttl_s, peer=self.peer_url))
 
     def _message(self, kind: str, **fields: Any) -> str:
         return json.dumps({"o": self.origin, "k": kind, **fields}, ensure_ascii=False, separators=(",", ":"))
@@ -154,7 +158,8 @@ class HubMirror:
             for item in message["items"]:
                 self._apply_item(origin, item)
         elif kind == "beat":
-            added, gone = self.remote.beat(origin, [info_from(d) for d in message["sessions"]], float(message["ttl"]))
+            infos = [info_from(d) for d in message["sessions"]]
+            added, gone = self.remote.beat(origin, infos, float(message["ttl"]), message.get("peer"))
             for info in added:
                 self.hub.deliver_remote(info.session_id, _started(info))
             for session_id in gone:

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 MAX_TRACKED_KEYS = 10_000
 SUBSCRIBER_BACKLOG = 10_000
@@ -52,14 +53,14 @@ class SlidingWindows:
 
 
 class _Expiring:
-    """Values that vanish ``ttl`` after they were first set; the oldest go first when the table is full."""
+    """Values (counts, claims, stored strings) that vanish ``ttl`` after they were first set; the oldest go first when the table is full."""
 
     def __init__(self, clock: Callable[[], float], max_keys: int) -> None:
         self._clock = clock
         self._max_keys = max_keys
-        self._items: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[Any, float]] = OrderedDict()
 
-    def get(self, key: str) -> int | None:
+    def get(self, key: str) -> Any:
         item = self._items.get(key)
         if item is None:
             return None
@@ -68,8 +69,12 @@ class _Expiring:
             return None
         return item[0]
 
-    def set(self, key: str, value: int, ttl_s: float) -> None:
-        expires = self._items[key][1] if key in self._items else self._clock() + ttl_s
+    def pop(self, key: str) -> None:
+        self._items.pop(key, None)
+
+    def set(self, key: str, value: Any, ttl_s: float, renew: bool = False) -> None:
+        """``renew``: the lifetime starts again (a stored value replaced); else it runs from the first set."""
+        expires = self._items[key][1] if key in self._items and not renew else self._clock() + ttl_s
         self._items[key] = (value, expires)
         while len(self._items) > self._max_keys:
             self._items.popitem(last=False)
@@ -84,6 +89,7 @@ class LocalState:
         self.windows = SlidingWindows(clock, max_keys)
         self._counters = _Expiring(clock, max_keys)
         self._claims = _Expiring(clock, max_keys)
+        self._values = _Expiring(clock, max_keys)
         self._channels: dict[str, set[asyncio.Queue[str]]] = {}
 
     async def start(self) -> None:
@@ -108,6 +114,16 @@ class LocalState:
             return False
         self._claims.set(key, 1, ttl_s)
         return True
+
+    async def put(self, key: str, value: str, ttl_s: float) -> None:
+        self._values.set(key, value, ttl_s, renew=True)
+
+    async def get(self, key: str) -> str | None:
+        value = self._values.get(key)
+        return value if isinstance(value, str) else None
+
+    async def delete(self, key: str) -> None:
+        self._values.pop(key)
 
     async def publish(self, channel: str, message: str) -> None:
         for queue in tuple(self._channels.get(channel, ())):

@@ -15,6 +15,8 @@ and for ``RETRY_S`` it does not even try, so a dead Redis costs no call a timeou
 - single-use claims fail closed (``claim_once`` is False): a process cannot know whether another one already took
   the claim, and letting a one-time URL or code be used twice is the harm the claim exists to prevent. The one
   refused retries, which is cheaper than a replay.
+- stored values (which process owns a call, which calls have ended) go to this process's own table: a call is then
+  handled where its requests land, as it was with one worker, until Redis is back.
 - published hub events are dropped (pub/sub keeps nothing anyway); subscribers reconnect and the mirror's periodic
   heartbeats bring every console view back in step.
 """
@@ -121,6 +123,22 @@ class RedisState:
             return bool(await self._redis.set(self._prefix + key, "1", nx=True, px=_ms(ttl_s)))
 
         return await self._guarded(claim, _refuse)
+
+    # --- stored values --------------------------------------------------------------------------------------------
+    async def put(self, key: str, value: str, ttl_s: float) -> None:
+        async def store() -> None:
+            await self._redis.set(self._prefix + key, value, px=_ms(ttl_s))
+
+        await self._guarded(store, lambda: self.fallback.put(key, value, ttl_s))
+
+    async def get(self, key: str) -> str | None:
+        return await self._guarded(lambda: self._redis.get(self._prefix + key), lambda: self.fallback.get(key))
+
+    async def delete(self, key: str) -> None:
+        async def gone() -> None:
+            await self._redis.delete(self._prefix + key)
+
+        await self._guarded(gone, lambda: self.fallback.delete(key))
 
     # --- pub/sub --------------------------------------------------------------------------------------------------
     async def publish(self, channel: str, message: str) -> None:

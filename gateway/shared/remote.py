@@ -34,6 +34,7 @@ class RemoteSessions:
         self._clock = clock
         self._sessions: dict[str, _Remote] = {}
         self._origins: dict[str, float] = {}  # process → when its list expires
+        self._peers: dict[str, str] = {}  # process → its peer listener's URL (where it can be handed a call)
 
     def opened(self, origin: str, info: SessionInfo, ttl_s: float) -> None:
         self._renew(origin, ttl_s)
@@ -51,9 +52,13 @@ class RemoteSessions:
     def closed(self, session_id: str) -> bool:
         return self._sessions.pop(session_id, None) is not None
 
-    def beat(self, origin: str, infos: list[SessionInfo], ttl_s: float) -> tuple[list[SessionInfo], list[str]]:
+    def beat(
+        self, origin: str, infos: list[SessionInfo], ttl_s: float, peer: str | None = None
+    ) -> tuple[list[SessionInfo], list[str]]:
         """``origin``'s full list of live sessions: renews it; returns the sessions new here and those gone."""
         self._renew(origin, ttl_s)
+        if peer:
+            self._peers[origin] = peer
         listed = {info.session_id: info for info in infos}
         gone = [sid for sid, r in self._sessions.items() if r.origin == origin and sid not in listed]
         for sid in gone:
@@ -71,6 +76,7 @@ class RemoteSessions:
     def forget(self, origin: str) -> list[str]:
         """``origin`` said it is stopping: its sessions leave at once."""
         self._origins.pop(origin, None)
+        self._peers.pop(origin, None)
         gone = [sid for sid, r in self._sessions.items() if r.origin == origin]
         for sid in gone:
             del self._sessions[sid]
@@ -100,6 +106,18 @@ class RemoteSessions:
     def owner(self, session_id: str) -> str | None:
         remote = self._sessions.get(session_id)
         return remote.origin if remote is not None and self._alive(remote) else None
+
+    def least_loaded_peer(self, channels: tuple[str, ...], limit: int) -> str | None:
+        """The peer URL of the live process carrying the fewest sessions on ``channels``, if under ``limit``."""
+        now = self._clock()
+        load = {origin: 0 for origin, until in self._origins.items() if until > now and origin in self._peers}
+        for remote in self._sessions.values():
+            if remote.origin in load and remote.info.channel in channels:
+                load[remote.origin] += 1
+        if not load:
+            return None
+        origin = min(load, key=load.__getitem__)
+        return self._peers[origin] if load[origin] < limit else None
 
     def history(self, session_id: str) -> list[HubEvent]:
         remote = self._sessions.get(session_id)

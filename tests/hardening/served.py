@@ -54,8 +54,9 @@ def gateway_env(stack: OfflineStack, url: str, database: Path, drain_timeout_s: 
 
 @contextlib.asynccontextmanager
 async def serve_gateway(
-    stack: OfflineStack, tmp_path: Path, drain_timeout_s: float, workers: int = 1
+    stack: OfflineStack, tmp_path: Path, drain_timeout_s: float, workers: int = 1, env: dict[str, str] | None = None
 ) -> AsyncIterator[Served]:
+    """``env``: more settings as environment variables (e.g. ``REDIS_URL``)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "gateway.log"
@@ -72,7 +73,7 @@ async def serve_gateway(
             str(port),
             "--workers",
             str(workers),
-            env=gateway_env(stack, url, database, drain_timeout_s),
+            env={**gateway_env(stack, url, database, drain_timeout_s), **(env or {})},
             cwd=tmp_path,
             stdout=sink,
             stderr=sink,
@@ -93,7 +94,8 @@ async def readyz(http: aiohttp.ClientSession, url: str) -> int:
         return response.status
 
 
-async def wait_ready(served: Served, timeout: float = 40.0) -> None:
+async def wait_ready(served: Served, timeout: float = 90.0) -> None:
+    """Until /readyz says 200. Bounded generously: on a loaded machine spawned workers import for tens of seconds."""
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:

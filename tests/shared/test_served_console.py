@@ -26,19 +26,25 @@ from tests.redis_server import RedisServer
 
 
 @contextlib.asynccontextmanager
-async def serve(stack: OfflineStack, directory: Path, redis_url: str, workers: int = 1) -> AsyncIterator[Served]:
+async def serve(
+    stack: OfflineStack, directory: Path, redis_url: str, workers: int = 1, env: dict[str, str] | None = None,
+    public_url: str | None = None, database: Path | None = None,
+) -> AsyncIterator[Served]:
+    """``env``: more settings (environment variable names), e.g. a Twilio line's; ``public_url``: where carriers
+    reach it (a proxy in front of several replicas), ``database``: a store several replicas share."""
     await asyncio.to_thread(directory.mkdir)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = gateway_env(stack, url, directory / "gateway.db", drain_timeout_s=5)
-    env.update(REDIS_URL=redis_url, CONSOLE_TOKEN=TOKEN)
+    database = database or directory / "gateway.db"
+    settings = gateway_env(stack, public_url or url, database, drain_timeout_s=5)
+    settings.update(REDIS_URL=redis_url, CONSOLE_TOKEN=TOKEN, **(env or {}))
     log = directory / "gateway.log"
     with log.open("wb") as sink:
         args = ["-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
         process = await asyncio.create_subprocess_exec(
-            sys.executable, *args, env=env, cwd=directory, stdout=sink, stderr=sink
+            sys.executable, *args, env=settings, cwd=directory, stdout=sink, stderr=sink
         )
-    served = Served(process, url, log, directory / "gateway.db")
+    served = Served(process, url, log, database)
     try:
         await wait_ready(served)
         yield served

@@ -162,3 +162,18 @@ async def _published_until(state: RedisState, channel: str, message: str, receiv
     await state.publish(channel, message)
     await asyncio.sleep(0.05)
     return received.done()
+
+
+async def test_a_stored_value_is_read_back_replaced_deleted_and_expires(state: SharedState) -> None:
+    assert await state.get("owner:k1") is None
+    await state.put("owner:k1", "http://127.0.0.1:1", 5)
+    await state.put("owner:k1", "http://127.0.0.1:2", 5)  # replaced, not kept from the first put
+    assert await state.get("owner:k1") == "http://127.0.0.1:2"
+    await state.delete("owner:k1")
+    assert await state.get("owner:k1") is None
+    await state.put("owner:k2", "x", 0.1)
+    await eventually(lambda: _gone(state, "owner:k2"), 2.0, "the value to expire")
+
+
+async def _gone(state: SharedState, key: str) -> bool:
+    return await state.get(key) is None
