@@ -156,6 +156,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if settings.redis_url is None:
         logger.warning("%d workers without REDIS_URL: rate limits, lock-outs and the console's live view are per worker", settings.workers)
+    if settings.database_url.startswith("sqlite"):
+        logger.warning(
+            "%d workers writing one SQLite file: it works (one writer at a time, the others wait), "
+            "but PostgreSQL (DATABASE_URL=postgresql://...) is the store for many writers", settings.workers
+        )
     share_secret_with_workers(settings)
     return run_workers(_hypercorn_config(settings), settings)
 
