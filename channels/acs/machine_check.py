@@ -83,7 +83,7 @@ async def screen(line: PhoneCalls, call: PhoneCall, adapter: AcsMedia, receive: 
             logger.warning("malformed media message ignored during the machine check: %s", exc)
             continue
         if isinstance(event, CallerAudio):
-            verdict = check.feed(b64decode(event.level_b64 or event.b64))
+            verdict = check.feed(b64decode(event.b64))  # ACS media is PCM16 at the engine rate
     who = f"a {verdict} ({check.reason})"
     logger.info("answered by %s", who)
     call.gw.hub.publish(call.session_id, CallProgress("answered", f"answered by {who}"))
