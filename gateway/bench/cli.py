@@ -23,8 +23,12 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="load: the capacity ladder (default); turns: turn-taking policies against a backchannel/interruption corpus",
     )
     bench.add_argument("--policies", default="barge_in,barge_in_no_pause,turn_based", help="turns: which policies")
-    bench.add_argument("--levels", default="0,-6,-12", help="turns: caller levels in dB")
-    bench.add_argument("--offsets", default="1000,2500", help="turns: ms into the agent's reply the caller speaks")
+    bench.add_argument("--carriers", default="acs,twilio,browser", help="turns: which lines (acs, twilio, browser)")
+    bench.add_argument("--levels", default=None, help="turns: caller levels in dB (default 0,-6,-12; --quick: 0)")
+    bench.add_argument("--offsets", default=None, help="turns: ms into the agent's reply the caller speaks (default 1000,2500; --quick: 1000)")
+    bench.add_argument("--per-file", type=int, default=None, help="turns: level/offset combinations each corpus file plays (default all)")
+    bench.add_argument("--quick", action="store_true", help="turns: a smoke run (one backchannel, one interruption, one level and offset)")
+    bench.add_argument("--parallel-carriers", action="store_true", help="turns: run the carriers at once (quicker; more load on the machine)")
     bench.add_argument("--max-calls", type=int, default=500, help="top of the ladder (default 500)")
     bench.add_argument("--step", type=int, default=50, help="ladder step (default 50)")
     bench.add_argument("--start", type=int, default=50, help="first rung (default 50)")
@@ -114,18 +118,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_bench_turns(args: argparse.Namespace) -> int:
     from gateway import event_loop
 
-    from .turns import POLICIES, run_turns_bench
+    from .turns import CARRIERS, POLICIES, run_turns_bench
 
-    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
-    unknown = set(policies) - set(POLICIES)
-    if unknown or not policies:
-        raise SystemExit(f"--policies: unknown {', '.join(sorted(unknown)) or 'empty list'} ({', '.join(POLICIES)})")
+    policies = _names(args.policies, POLICIES, "--policies")
+    carriers = _names(args.carriers, CARRIERS, "--carriers")
     try:
-        levels = tuple(float(v) for v in args.levels.split(","))
-        offsets = tuple(int(v) for v in args.offsets.split(","))
+        levels = tuple(float(v) for v in (args.levels or ("0" if args.quick else "0,-6,-12")).split(","))
+        offsets = tuple(int(v) for v in (args.offsets or ("1000" if args.quick else "1000,2500")).split(","))
     except ValueError:
         raise SystemExit("--levels and --offsets: comma-separated numbers, e.g. --levels 0,-6 --offsets 1000,2500") from None
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("gateway.bench").setLevel(logging.INFO)
-    sys.stdout.write(event_loop.run(run_turns_bench(args.out, policies, levels, offsets)))
+    run = run_turns_bench(args.out, policies, carriers, levels, offsets, args.per_file, args.quick, args.parallel_carriers)
+    table, _rows = event_loop.run(run)
+    sys.stdout.write(table)
     return 0
+
+
+def _names(given: str, known: object, option: str) -> list[str]:
+    names = [n.strip() for n in given.split(",") if n.strip()]
+    unknown = set(names) - set(known)  # type: ignore[call-overload]
+    if unknown or not names:
+        raise SystemExit(f"{option}: unknown {', '.join(sorted(unknown)) or 'empty list'} ({', '.join(known)})")  # type: ignore[call-overload]
+    return list(dict.fromkeys(names))
