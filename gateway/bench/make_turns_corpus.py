@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 RATE = 24_000
 TRIM_RMS = 150.0  # a 10 ms frame quieter than this at either end is silence (about -47 dBFS)
 TRIM_MARGIN_MS = 20  # kept around the voiced part, so onsets and releases are not clipped
+SPEECH_RMS = 3500.0  # every file at one active speech level (about -19 dBFS, as the Kokoro fixtures are): the
+PEAK_MAX = 29000.0  # bench's levels are then offsets from one nominal caller, and nothing clips
+ACTIVE_DB = 30.0  # 10 ms frames within this much of the loudest one make up the active speech
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "tests" / "data" / "turns"
 
 BACKCHANNELS = {  # file stem -> text, the twelve aizuchi of issue 13
@@ -88,6 +91,18 @@ class Entry:
     rate: int
 
 
+def normalize(samples: np.ndarray) -> bytes:
+    """Scale to ``SPEECH_RMS`` over the active frames (peaks kept under ``PEAK_MAX``), as PCM16."""
+    x = np.asarray(samples, dtype=np.float64)
+    frame = RATE // 100
+    n = x.size // frame
+    rms = np.sqrt(np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1))
+    active = rms[rms >= rms.max() * 10 ** (-ACTIVE_DB / 20)]
+    gain = SPEECH_RMS / max(float(np.sqrt(np.mean(active**2))), 1.0)
+    gain = min(gain, PEAK_MAX / max(float(np.abs(x).max()), 1.0))
+    return np.clip(np.round(x * gain), -32768, 32767).astype("<i2").tobytes()
+
+
 def trim(pcm: bytes, rate: int) -> bytes:
     """Cut leading and trailing silence (10 ms frames under ``TRIM_RMS``), keeping a short margin."""
     x = np.frombuffer(pcm, "<i2").astype(np.float64)
@@ -102,21 +117,23 @@ def trim(pcm: bytes, rate: int) -> bytes:
     return pcm[first * 2 : last * 2]
 
 
-def synthesize(text: str, speaker: OpenJTalkSpeaker) -> bytes:
-    """Open JTalk at 48 kHz (float samples on the int16 scale), as 24 kHz PCM16."""
+def synthesize(text: str, speaker: OpenJTalkSpeaker) -> np.ndarray:
+    """Open JTalk's samples (floats on the int16 scale, which may overshoot it) at 24 kHz."""
     import pyopenjtalk
 
     samples, rate = pyopenjtalk.tts(text, speed=speaker.speed, half_tone=speaker.half_tone, run_marine=False)
-    pcm = np.clip(np.asarray(samples), -32768, 32767).astype("<i2").tobytes()
-    return resample(pcm, int(rate), RATE)
+    x = np.asarray(samples, dtype=np.float64)
+    headroom = max(1.0, float(np.abs(x).max()) / 32000.0)  # scaled down before the integer resampler, not clipped
+    pcm = np.round(x / headroom).astype("<i2").tobytes()
+    return np.frombuffer(resample(pcm, int(rate), RATE), "<i2").astype(np.float64) * headroom
 
 
 def kind_of(stem: str) -> str:
     return "backchannel" if stem in BACKCHANNELS else "interruption"
 
 
-def write(out: Path, stem: str, speaker: str, voice: str, text: str, pcm: bytes) -> Entry:
-    pcm = trim(pcm, RATE)
+def write(out: Path, stem: str, speaker: str, voice: str, text: str, samples: np.ndarray) -> Entry:
+    pcm = trim(normalize(samples), RATE)
     name = f"{kind_of(stem)}_{stem}_{speaker}.wav"
     (out / name).write_bytes(wav_bytes(AudioChunk(pcm, RATE)))
     return Entry(name, text, kind_of(stem), speaker, voice, round(len(pcm) / 2 / RATE * 1000), RATE)
@@ -131,8 +148,13 @@ def make_corpus(out: Path) -> list[Entry]:
     for source, stem, text, voice in KOKORO:
         chunk = read_wav(DATA_DIR / f"{source}_24k.wav")
         pcm = chunk.pcm if chunk.rate == RATE else resample(chunk.pcm, chunk.rate, RATE)
-        entries.append(write(out, stem, f"kokoro_{voice}", f"Kokoro-82M {voice}", text, pcm))
-    index = {"rate": RATE, "format": "16-bit mono WAV, leading/trailing silence trimmed", "files": [asdict(e) for e in entries]}
+        samples = np.frombuffer(pcm, "<i2").astype(np.float64)
+        entries.append(write(out, stem, f"kokoro_{voice}", f"Kokoro-82M {voice}", text, samples))
+    index = {
+        "rate": RATE,
+        "format": f"16-bit mono WAV, active speech at {SPEECH_RMS:.0f} RMS (peaks under {PEAK_MAX:.0f}), leading/trailing silence trimmed",
+        "files": [asdict(e) for e in entries],
+    }
     (out / "index.json").write_text(json.dumps(index, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return entries
 

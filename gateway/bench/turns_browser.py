@@ -22,7 +22,7 @@ from pathlib import Path
 from websockets.asyncio.client import ClientConnection, connect
 
 from gateway.audio import read_wav
-from gateway.emulators.acs.caller_audio import CallerAudio, Silence, Speech
+from gateway.emulators.acs.caller_audio import CallerAudio, Speech
 from gateway.emulators.acs.playout import PhonePlayout
 from gateway.emulators.chat import ChatEmulator, ChatRequest
 from gateway.emulators.serving import free_port, serve_app
