@@ -32,7 +32,7 @@ from gateway.emulators.speech.records import RecognitionSession
 from .run import HOST, bench_agent, served_env, served_gateway
 from .scenarios import GREETING_REPLY
 from .turns_corpus import Case
-from .turns_ear import Observation, ear_figures
+from .turns_ear import Intervals, Observation, observe
 from .turns_phone import GREETING_TEXT, PROVIDER_VAD, QUIET_S, STAGGER_S, caller_script
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ class Page:
                 kind = message.get("type")
                 if kind == "ready":
                     self.ready.set()
+                elif kind == "error":
+                    logger.warning("browser: the gateway said %s: %s", message.get("code"), message.get("message"))
                 elif kind == "clear":
                     played_ms = self.player.played_s(now) * 1000
                     self.player.stop(now)
@@ -94,7 +96,7 @@ class Page:
                 await self.ws.send(json.dumps({"type": "drained"}))
             await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - time.monotonic()))
 
-    def intervals(self) -> list[tuple[float, float]]:
+    def intervals(self) -> Intervals:
         bps = self.player.bytes_per_s
         return [(s.start, s.start + s.played_bytes(bps) / bps) for s in self.player.segments]
 
@@ -151,29 +153,14 @@ class BrowserLine:
 
     def _observe(self, index: int, case: Case | None, page: Page | None) -> Observation:
         if page is None or not page.speech_started:
-            return Observation(index, None, None, None, None, 0, 0, RATE, None, None, None)
+            return observe(index, None, None, None, [], [], RATE, (None, None, None))
         start0 = page.speech_started[0]
-        onset = None if case is None or len(page.speech_started) < 2 else page.speech_started[1] + case.onset_ms / 1000
-        intervals = page.intervals()
-        silent_at, still = ear_figures(lambda t: any(s <= t < e for s, e in intervals), onset)
-        reply = [(s, e) for s, e in intervals if e > start0]
+        start1 = page.speech_started[1] if len(page.speech_started) >= 2 else None
+        onset = None if case is None or start1 is None else start1 + case.onset_ms / 1000
         items = sorted(t for t in page.assistant_items.values() if t > start0)
-        answered = onset is not None and any(t > onset for t in items[1:])  # an assistant item after the reply's own
-        stops = sum(1 for t in page.clears if onset is not None and t > onset)
-        heard_s = sum(e - max(s, start0) for s, e in reply)
-        return Observation(
-            case_index=index,
-            onset=onset,
-            reply_start=reply[0][0] if reply else None,
-            silent_at=silent_at,
-            playing_after_1500=still,
-            stops=stops,
-            heard_samples=round(heard_s * RATE),
-            rate=RATE,
-            cancelled=None,  # judged against the batch's control call (turns.py): the page cannot see the engine
-            turn=answered if onset is not None else None,
-            answered=answered if onset is not None else None,
-        )
+        answered = None if onset is None else any(t > onset for t in items[1:])  # an assistant item after the reply's
+        # cancelled: the page cannot see the engine; turns.py judges it against the batch's control call
+        return observe(index, None if case is None else case.onset_ms, start0, start1, page.intervals(), page.clears, RATE, (None, answered, answered))
 
 
 async def _until(predicate, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
@@ -199,6 +186,7 @@ async def browser_line(workdir: Path, turn_taking: dict[str, object]) -> AsyncIt
             "AZURE_SPEECH_HOST": speech_url.replace("http://", "ws://"),
             "OPENAI_API_KEY": CHAT_KEY,
             "OPENAI_BASE_URL": f"{chat_url}/v1",
+            "MINT_RATE_PER_MINUTE": "100000",  # every page comes from 127.0.0.1: a batch is not a flood
         }
         async with served_gateway(workdir, env, 1, port):
             line = BrowserLine(f"ws://{HOST}:{port}/ws/browser", f"http://{HOST}:{port}", speech, chat)

@@ -34,6 +34,39 @@ class Observation:
     answered: bool | None  # the provider answered it
 
 
+Intervals = list[tuple[float, float]]  # (start, end) monotonic seconds of agent audio playing at the ear
+
+
+def playing_in(intervals: Intervals) -> Callable[[float], bool]:
+    return lambda t: any(start <= t < end for start, end in intervals)
+
+
+def observe(
+    index: int, onset_ms: float | None, start0: float | None, start1: float | None, intervals: Intervals,
+    stop_times: list[float], rate: int, provider: tuple[bool | None, bool | None, bool | None],
+) -> Observation:  # fmt: skip
+    """One call from its ear: ``start0``/``start1`` when the caller's greeting reply and its corpus utterance began
+    (``onset_ms`` into it the voice starts); ``provider`` is (cancelled, turn, answered) as the provider saw it."""
+    onset = None if onset_ms is None or start1 is None else start1 + onset_ms / 1000
+    silent_at, still = ear_figures(playing_in(intervals), onset)
+    reply = [(s, e) for s, e in intervals if start0 is not None and e > start0]
+    heard_s = sum(e - max(s, start0) for s, e in reply) if start0 is not None else 0.0
+    cancelled, turn, answered = provider
+    return Observation(
+        case_index=index,
+        onset=onset,
+        reply_start=reply[0][0] if reply else None,
+        silent_at=silent_at,
+        playing_after_1500=still,
+        stops=sum(1 for t in stop_times if onset is not None and t > onset),
+        heard_samples=round(heard_s * rate),
+        rate=rate,
+        cancelled=cancelled,
+        turn=turn,
+        answered=answered,
+    )
+
+
 def silent_from(playing: Callable[[float], bool], onset: float) -> float | None:
     """The first t >= onset from which ``playing`` stays false for ``SILENT_HOLD_S``."""
     t, quiet_since = onset, None

@@ -26,7 +26,7 @@ from gateway.emulators.twilio import TwilioCall, TwilioEmulator
 from .run import API_KEY, HOST, bench_agent, gateway_env, served_gateway, twilio_env
 from .scenarios import GREETING_REPLY
 from .turns_corpus import Case
-from .turns_ear import Observation, ear_figures
+from .turns_ear import Intervals, Observation, observe
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +40,6 @@ CASE_TIMEOUT_S = 40.0
 QUIET_S = 2.5  # nothing played at the ear for longer than the provider's end-of-turn silence plus its response
 PROVIDER_VAD = {"silence_duration_ms": 600, "barge_in_min_ms": 800}
 
-Intervals = list[tuple[float, float]]
-
-
-def playing_in(intervals: Intervals) -> Callable[[float], bool]:
-    return lambda t: any(start <= t < end for start, end in intervals)
-
-
 def caller_script(case: Case | None) -> list[Silence | Speech]:
     """After the greeting reply: the utterance ``offset_ms`` into the reply (the control call keeps quiet)."""
     if case is None:
@@ -59,29 +52,6 @@ def provider_view(session: SessionRecord | None) -> tuple[bool | None, bool | No
     if session is None:
         return None, None, None
     return bool(session.truncates or session.cancels), len(session.user_turns) >= 2, len(session.responses) >= 2
-
-
-def observation(index: int | None, case: Case | None, start0: float | None, start1: float | None,
-                intervals: Intervals, stop_times: list[float], rate: int,
-                session: SessionRecord | None) -> Observation:  # fmt: skip
-    onset = None if case is None or start1 is None else start1 + case.onset_ms / 1000
-    silent_at, still = ear_figures(playing_in(intervals), onset)
-    reply = [(s, e) for s, e in intervals if start0 is not None and e > start0]
-    heard_s = sum(e - max(s, start0) for s, e in reply) if start0 is not None else 0.0
-    cancelled, turn, answered = provider_view(session)
-    return Observation(
-        case_index=index,
-        onset=onset,
-        reply_start=reply[0][0] if reply else None,
-        silent_at=silent_at,
-        playing_after_1500=still,
-        stops=sum(1 for t in stop_times if onset is not None and t > onset),
-        heard_samples=round(heard_s * rate),
-        rate=rate,
-        cancelled=cancelled,
-        turn=turn,
-        answered=answered,
-    )
 
 
 class RealtimeLine:
@@ -145,13 +115,14 @@ class AcsLine(RealtimeLine):
         for i, (case, call, session) in enumerate(zip(cases, calls, sessions, strict=True)):
             timeline = call.timeline
             if timeline is None:
-                out.append(observation(i, case, None, None, [], [], 0, session))
+                out.append(observe(i, None, None, None, [], [], 0, provider_view(session)))
                 continue
-            rate = timeline.playout.bytes_per_s
-            intervals = [(s.start, s.start + len(s.pcm[: s.played_bytes(rate)]) / rate) for s in timeline.playout.segments]
+            bps = timeline.playout.bytes_per_s
+            intervals: Intervals = [(s.start, s.start + s.played_bytes(bps) / bps) for s in timeline.playout.segments]
             start0 = timeline.speech_start(0)
             start1 = timeline.speech_start(1) if len(timeline.speech) >= 2 else None
-            out.append(observation(i, case, start0, start1, intervals, list(timeline.stop_audio_times), timeline.rate, session))
+            onset_ms = None if case is None else case.onset_ms
+            out.append(observe(i, onset_ms, start0, start1, intervals, list(timeline.stop_audio_times), timeline.rate, provider_view(session)))
         return out
 
 
@@ -193,14 +164,15 @@ class TwilioLine(RealtimeLine):
         for i, (case, call, session) in enumerate(zip(cases, calls, sessions, strict=True)):
             stream = call.stream
             if stream is None:
-                out.append(observation(i, case, None, None, [], [], 0, session))
+                out.append(observe(i, None, None, None, [], [], 0, provider_view(session)))
                 continue
             intervals = [(f.at, f.at + len(f.mulaw) / 8000) for f in stream.playout.played]
             starts = [t for _, t in stream.speech_started]
             start0 = starts[0] if starts else None
             start1 = starts[1] if len(starts) >= 2 else None
             clears = [c.at for c in stream.playout.clears]
-            out.append(observation(i, case, start0, start1, intervals, clears, 8000, session))
+            onset_ms = None if case is None else case.onset_ms
+            out.append(observe(i, onset_ms, start0, start1, intervals, clears, 8000, provider_view(session)))
         return out
 
 
