@@ -29,7 +29,6 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         " scale: whole calls on 1, 2 and N workers sharing Redis (pre-warm kept, extra sessions, forwarding, CPU)",
     )
     bench.add_argument("--calls", type=int, default=20, help="outbound: calls per carrier; first-call: calls in sequence per carrier and round; scale: calls per configuration (default 20)")
-    bench.add_argument("--carriers", default="acs,twilio", help="outbound: which carriers (default acs,twilio)")
     bench.add_argument("--minutes", type=float, default=30.0, help="soak: minutes of call churn (default 30)")
     bench.add_argument("--calls-per-minute", type=float, default=12.0, help="soak: new calls per minute, ACS and Twilio in turn (default 12)")
     bench.add_argument("--call-seconds", type=float, default=20.0, help="soak: how long each call lasts (default 20)")
@@ -37,8 +36,12 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     bench.add_argument("--rounds", type=int, default=3, help="first-call: fresh serves per carrier; first = their median (default 3)")
     bench.add_argument("--scale-workers", default="1,2,4", help="scale: worker counts run with Redis (default 1,2,4)")
     bench.add_argument("--policies", default="barge_in,barge_in_no_pause,turn_based", help="turns: which policies")
-    bench.add_argument("--levels", default="0,-6,-12", help="turns: caller levels in dB")
-    bench.add_argument("--offsets", default="1000,2500", help="turns: ms into the agent's reply the caller speaks")
+    bench.add_argument("--carriers", default=None, help="turns: which lines (default acs,twilio,browser); outbound: which carriers (default acs,twilio)")
+    bench.add_argument("--levels", default=None, help="turns: caller levels in dB (default 0,-6,-12; --quick: 0)")
+    bench.add_argument("--offsets", default=None, help="turns: ms into the agent's reply the caller speaks (default 1000,2500; --quick: 1000)")
+    bench.add_argument("--per-file", type=int, default=None, help="turns: level/offset combinations each corpus file plays (default all)")
+    bench.add_argument("--quick", action="store_true", help="turns: a smoke run (one backchannel, one interruption, one level and offset)")
+    bench.add_argument("--parallel-carriers", action="store_true", help="turns: run the carriers at once (quicker; more load on the machine)")
     bench.add_argument("--max-calls", type=int, default=500, help="top of the ladder (default 500)")
     bench.add_argument("--step", type=int, default=50, help="ladder step (default 50)")
     bench.add_argument("--start", type=int, default=50, help="first rung (default 50)")
@@ -141,7 +144,7 @@ def cmd_bench_outbound(args: argparse.Namespace) -> int:
 
     from .outbound import CARRIERS, BenchFailed, run_outbound_bench
 
-    carriers = tuple(c.strip() for c in args.carriers.split(",") if c.strip())
+    carriers = tuple(c.strip() for c in (args.carriers or "acs,twilio").split(",") if c.strip())
     unknown = set(carriers) - set(CARRIERS)
     if unknown or not carriers:
         raise SystemExit(f"--carriers: unknown {', '.join(sorted(unknown)) or 'empty list'} ({', '.join(CARRIERS)})")
@@ -178,20 +181,20 @@ def cmd_bench_scale(args: argparse.Namespace) -> int:
 def cmd_bench_turns(args: argparse.Namespace) -> int:
     from gateway import event_loop
 
-    from .turns import POLICIES, run_turns_bench
+    from .turns import CARRIERS, POLICIES, run_turns_bench
 
-    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
-    unknown = set(policies) - set(POLICIES)
-    if unknown or not policies:
-        raise SystemExit(f"--policies: unknown {', '.join(sorted(unknown)) or 'empty list'} ({', '.join(POLICIES)})")
+    policies = _names(args.policies, POLICIES, "--policies")
+    carriers = _names(args.carriers or ",".join(CARRIERS), CARRIERS, "--carriers")
     try:
-        levels = tuple(float(v) for v in args.levels.split(","))
-        offsets = tuple(int(v) for v in args.offsets.split(","))
+        levels = tuple(float(v) for v in (args.levels or ("0" if args.quick else "0,-6,-12")).split(","))
+        offsets = tuple(int(v) for v in (args.offsets or ("1000" if args.quick else "1000,2500")).split(","))
     except ValueError:
         raise SystemExit("--levels and --offsets: comma-separated numbers, e.g. --levels 0,-6 --offsets 1000,2500") from None
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("gateway.bench").setLevel(logging.INFO)
-    sys.stdout.write(event_loop.run(run_turns_bench(args.out, policies, levels, offsets)))
+    run = run_turns_bench(args.out, policies, carriers, levels, offsets, args.per_file, args.quick, args.parallel_carriers)
+    table, _rows = event_loop.run(run)
+    sys.stdout.write(table)
     return 0
 
 
@@ -226,3 +229,11 @@ def cmd_bench_soak(args: argparse.Namespace) -> int:
     path = report.write(out)
     sys.stdout.write(report.render() + f"  samples: {path}\n")
     return 0 if report.passed() else 3
+
+
+def _names(given: str, known: object, option: str) -> list[str]:
+    names = [n.strip() for n in given.split(",") if n.strip()]
+    unknown = set(names) - set(known)  # type: ignore[call-overload]
+    if unknown or not names:
+        raise SystemExit(f"{option}: unknown {', '.join(sorted(unknown)) or 'empty list'} ({', '.join(known)})")  # type: ignore[call-overload]
+    return list(dict.fromkeys(names))

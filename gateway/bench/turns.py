@@ -1,10 +1,19 @@
-"""voice-gateway bench turns: each turn-taking policy against a corpus of real backchannels and interruptions.
+"""voice-gateway bench turns: each turn-taking policy, on each carrier, against a corpus of real backchannels and
+interruptions (``tests/data/turns``, see ``turns_corpus``).
 
-Every case is a whole emulated ACS call through ``voice-gateway serve``: the caller answers the greeting, the agent
-starts a long reply, and the caller speaks one corpus utterance over it (gateway.bench.turns_corpus). Measured from
-outside: when the agent fell silent at the ear (the ACS emulator's StopAudio, from the utterance's voice onset),
-what the caller heard of the reply (a backchannel must cost nothing: no sample lost, none repeated), and from the
-Realtime emulator whether the reply was cancelled or the backchannel answered.
+Every case is a whole live conversation through ``voice-gateway serve`` and the emulators: an ACS or Twilio call
+(``turns_phone``) or a browser WebSocket page (``turns_browser``). The caller answers the greeting, the agent starts
+a long reply, and the caller speaks one corpus utterance over it. Cases with the same words run as one batch of
+concurrent calls, together with a control call in which the caller keeps quiet: what the control's ear heard of the
+reply is the whole reply, the reference a paused and resumed reply must match to the sample.
+
+Figures per policy and carrier, all measured at the caller's ear (``turns_ear``) or at the provider:
+  * false interruptions: backchannels that cancelled the reply (target 0);
+  * audio lost / repeated when a paused reply resumed: samples short of / beyond the control's reply (target 0);
+  * voice onset -> agent silent at the ear for real interruptions, p50 / p95 (target <= 300 ms p95 with
+    pause-and-resume);
+  * interruptions missed: the agent still audible 1.5 s after the caller began (target 0);
+  * caller speech over the agent that reached the provider as a turn (target 0 for ``turn_based``).
 """
 
 from __future__ import annotations
@@ -13,21 +22,16 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import statistics
-import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from gateway.audio import pcm_ms
-from gateway.emulators.acs import AcsEmulator, EmulatedCall, PlayConfig, Silence, Speech, speech_from_wav
-from gateway.emulators.realtime import Pacing, RealtimeEmulator, Say, Script
-from gateway.emulators.serving import free_port
+from typing import Protocol
 
 from .procs import prepare_dir
-from .run import API_KEY, HOST, bench_agent, gateway_env, served_gateway
-from .scenarios import GREETING_REPLY
 from .turns_corpus import Case, build_corpus
+from .turns_ear import Observation
 
 logger = logging.getLogger(__name__)
 POLICIES: dict[str, dict[str, object]] = {
@@ -35,145 +39,187 @@ POLICIES: dict[str, dict[str, object]] = {
     "barge_in_no_pause": {"mode": "barge_in", "pause_after_ms": 0},
     "turn_based": {"mode": "turn_based"},
 }
-REPLY_MS = 6000
-ANSWER_MS = 1500
-LEAD_IN_MS = 700  # after the caller's greeting reply, about when the agent's reply starts (VAD silence + response)
-STAGGER_S = 0.8  # calls of one batch start this far apart, so sessions pair with calls by their order
-CASE_TIMEOUT_S = 30.0
-SILENT_TARGET_MS = 350
-QUIET_S = 2.5  # nothing played at the ear for longer than the provider's end-of-turn silence plus its response
-CHECKOUT = str(Path(__file__).resolve().parents[2])
+CARRIERS = ("acs", "twilio", "browser")
+CUT_SHORT_S = 0.3  # a reply heard this much shorter than the control's, after a stop, was cancelled (browser)
+
+
+class Line(Protocol):
+    carrier: str
+
+    async def run_batch(self, cases: list[Case | None]) -> list[Observation]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class CaseResult:
+    carrier: str
     policy: str
     case: str
     kind: str
-    offset_ms: float | None  # measured: utterance start after the reply's first audio
-    silent_ms: float | None  # voice onset -> StopAudio (the agent silent at the caller's ear)
-    stops: int
-    heard_ms: float
+    offset_ms: float | None  # measured: voice onset after the reply's first audio at the ear
+    silent_ms: float | None  # voice onset -> the agent silent at the caller's ear
+    stops: int  # StopAudio / clear after the onset
+    heard_error_samples: int | None  # reply heard minus the control's (negative: lost, positive: repeated)
     cancelled: bool | None
+    turn: bool | None  # reached the provider as a caller turn
     answered: bool | None
+    missed: bool | None  # the agent still audible 1.5 s after the onset
 
 
 @contextlib.asynccontextmanager
-async def _stack(workdir: Path, turn_taking: dict[str, object]) -> AsyncIterator[tuple[AcsEmulator, RealtimeEmulator, str]]:
-    realtime = RealtimeEmulator(api_keys={API_KEY}, pacing=Pacing(realtime_factor=2.0))
-    acs = AcsEmulator(play=PlayConfig(duration_s=0.5))
-    agents = workdir / "agents"
-    async with realtime.serve(HOST) as realtime_url, acs.serve(HOST) as acs_url:
-        port = free_port()
-        env = gateway_env(port, acs, acs_url, realtime_url, workdir, 1)
-        env.update(AGENTS_DIR=str(agents), AGENT=bench_agent(agents, "bench-turns", {"silence_duration_ms": 600, "barge_in_min_ms": 800, **turn_taking}))
-        env["PYTHONPATH"] = CHECKOUT  # the served gateway is this very checkout, not whatever is installed
-        async with served_gateway(workdir, env, 1, port):
-            yield acs, realtime, f"http://{HOST}:{port}/api/incoming-call"
+async def open_line(carrier: str, workdir: Path, turn_taking: dict[str, object]) -> AsyncIterator[Line]:
+    if carrier == "browser":
+        from .turns_browser import browser_line
+
+        async with browser_line(workdir, turn_taking) as line:
+            yield line
+    else:
+        from .turns_phone import phone_line
+
+        async with phone_line(carrier, workdir, turn_taking) as line:
+            yield line
 
 
-async def _call(acs: AcsEmulator, url: str, case: Case, delay_s: float) -> EmulatedCall:
-    await asyncio.sleep(delay_s)
-    script = [Silence(LEAD_IN_MS + case.offset_ms), Speech(case.audio, case.name), Silence(4000)]
-    call = await acs.incoming_call(url, wav=speech_from_wav(GREETING_REPLY), script=script)
-    try:
-        timeline = await call.wait_for(lambda c: c.timeline, CASE_TIMEOUT_S)
-        await call.wait_for(lambda c: timeline.speech_end(-1) is not None and len(timeline.speech) >= 2, CASE_TIMEOUT_S)
-        deadline = time.monotonic() + CASE_TIMEOUT_S
-        spoke = timeline.speech_end(-1) or 0.0
-        while time.monotonic() - max(timeline.playout.playing_end(), spoke) < QUIET_S and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)  # neither side has spoken for a while: the reply (and any answer) is over
-    except TimeoutError:
-        logger.warning("case %s did not finish in %.0f s", case.label, CASE_TIMEOUT_S)
-    finally:
-        await call.hang_up()
-    return call
+def batches(cases: list[Case]) -> list[list[Case]]:
+    """Cases with the same words together: the provider emulators transcribe one text per batch."""
+    by_text: dict[str, list[Case]] = {}
+    for case in cases:
+        by_text.setdefault(case.text, []).append(case)
+    return list(by_text.values())
 
 
-def _result(policy: str, case: Case, call: EmulatedCall, session) -> CaseResult:  # noqa: ANN001 - SessionRecord or None
-    timeline = call.timeline
-    start = timeline.speech_start(1) if timeline is not None and len(timeline.speech) >= 2 else None
-    first_audio = timeline.received_times[0] if timeline is not None and len(timeline.received_times) else None
-    stops = [t for t in timeline.stop_audio_times if start is not None and t > start] if timeline is not None else []
-    onset = None if start is None else start + case.onset_ms / 1000
-    return CaseResult(
-        policy=policy,
-        case=case.label,
-        kind=case.kind,
-        offset_ms=None if start is None or first_audio is None else round((start - first_audio) * 1000),
-        silent_ms=None if not stops or onset is None else round((stops[0] - onset) * 1000, 1),
-        stops=len(stops),
-        heard_ms=pcm_ms(len(call.heard_pcm()), timeline.rate) if timeline is not None else 0.0,
-        cancelled=None if session is None else bool(session.truncates or session.cancels),
-        answered=None if session is None else len(session.responses) >= 2,
-    )
-
-
-async def run_policy(workdir: Path, policy: str, cases: list[Case]) -> list[CaseResult]:
-    prepare_dir(workdir)
-    results: list[CaseResult] = []
-    async with _stack(workdir, POLICIES[policy]) as (acs, realtime, url):
-        for name in dict.fromkeys(c.name for c in cases):
-            batch = [c for c in cases if c.name == name]
-            realtime.script = Script(
-                steps=[Say(text="ご案内をいたします。" * 5, duration_ms=REPLY_MS), Say(text="（返事）", duration_ms=ANSWER_MS)],
-                user_transcripts=["こんにちは", batch[0].text],
+def judge(carrier: str, policy: str, observed: list[tuple[Case, Observation]], reference: int | None) -> list[CaseResult]:
+    results = []
+    for case, o in observed:
+        error = None if reference is None or o.onset is None else o.heard_samples - reference
+        cancelled = o.cancelled
+        if cancelled is None and error is not None:  # the page cannot see the engine: a stop and a reply cut short
+            cancelled = o.stops > 0 and error < -CUT_SHORT_S * o.rate
+        results.append(
+            CaseResult(
+                carrier=carrier,
+                policy=policy,
+                case=case.label,
+                kind=case.kind,
+                offset_ms=None if o.onset is None or o.reply_start is None else round((o.onset - o.reply_start) * 1000),
+                silent_ms=None if o.onset is None or o.silent_at is None else round((o.silent_at - o.onset) * 1000, 1),
+                stops=o.stops,
+                heard_error_samples=error,
+                cancelled=cancelled,
+                turn=o.turn,
+                answered=o.answered,
+                missed=o.playing_after_1500,
             )
-            since = time.monotonic()
-            calls = await asyncio.gather(*(_call(acs, url, c, i * STAGGER_S) for i, c in enumerate(batch)))
-            sessions = sorted((s for s in realtime.sessions if s.connected_at >= since), key=lambda s: s.connected_at)
-            paired = sessions if len(sessions) == len(calls) else [None] * len(calls)
-            results += [_result(policy, c, call, s) for c, call, s in zip(batch, calls, paired, strict=True)]
-            logger.info("%s: %s done", policy, name)
+        )
     return results
+
+
+async def run_line(carrier: str, policy: str, workdir: Path, cases: list[Case]) -> list[CaseResult]:
+    """One gateway for this carrier and policy; the corpus in batches, each with its control call."""
+    prepare_dir(workdir)
+    observed: list[tuple[Case, Observation]] = []
+    controls: list[int] = []
+    async with open_line(carrier, workdir, POLICIES[policy]) as line:
+        for batch in batches(cases):
+            out = await line.run_batch([None, *batch])
+            control = out[0]
+            if control.reply_start is not None and control.heard_samples:
+                controls.append(control.heard_samples)
+            observed += list(zip(batch, out[1:], strict=True))
+            logger.info("%s %s: %s done", carrier, policy, batch[0].text)
+    reference = round(statistics.median(controls)) if controls else None
+    if len(set(controls)) > 1:
+        logger.warning("%s %s: the control calls heard different replies (%s samples)", carrier, policy, sorted(set(controls)))
+    return judge(carrier, policy, observed, reference)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (no interpolation: every figure is one that was measured)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def summarize(results: list[CaseResult]) -> list[dict[str, object]]:
     rows = []
     for policy in dict.fromkeys(r.policy for r in results):
-        mine = [r for r in results if r.policy == policy]
-        backs = [r for r in mine if r.kind == "backchannel"]
-        inters = [r for r in mine if r.kind == "interruption"]
-        kept = [r for r in backs if not r.cancelled and not r.answered]
-        silent = [r.silent_ms for r in inters if r.silent_ms is not None]
-        rows.append(
-            {
-                "policy": policy,
-                "backchannels": len(backs),
-                "backchannels_kept": len(kept),
-                "backchannels_paused_resumed": sum(1 for r in kept if r.stops),
-                "reply_heard_error_ms_max": max((abs(r.heard_ms - REPLY_MS) for r in kept), default=None),
-                "interruptions": len(inters),
-                "interruptions_taken": sum(1 for r in inters if r.cancelled),
-                "silent_at_ear_ms_median": statistics.median(silent) if silent else None,
-                "silent_at_ear_ms_max": max(silent) if silent else None,
-                "silent_within_350_ms": sum(1 for s in silent if s <= SILENT_TARGET_MS),
-            }
-        )
+        for carrier in dict.fromkeys(r.carrier for r in results if r.policy == policy):
+            mine = [r for r in results if r.policy == policy and r.carrier == carrier]
+            backs = [r for r in mine if r.kind == "backchannel"]
+            inters = [r for r in mine if r.kind == "interruption"]
+            kept = [r for r in backs if r.cancelled is False and not r.answered and r.heard_error_samples is not None]
+            errors = [r.heard_error_samples or 0 for r in kept]
+            silent = [r.silent_ms for r in inters if r.silent_ms is not None]
+            rows.append(
+                {
+                    "policy": policy,
+                    "carrier": carrier,
+                    "backchannels": len(backs),
+                    "false_interruptions": sum(1 for r in backs if r.cancelled),
+                    "unmeasured": sum(1 for r in mine if r.cancelled is None),
+                    "resumed": sum(1 for r in kept if r.stops),
+                    "lost_samples_max": max((-e for e in errors if e < 0), default=0),
+                    "repeated_samples_max": max((e for e in errors if e > 0), default=0),
+                    "replies_not_exact": sum(1 for e in errors if e),
+                    "interruptions": len(inters),
+                    "silent_ms_p50": percentile(silent, 50),
+                    "silent_ms_p95": percentile(silent, 95),
+                    "silent_measured": len(silent),
+                    "interruptions_missed": sum(1 for r in inters if r.missed),
+                    "speech_became_turn": sum(1 for r in mine if r.turn),
+                    "cases": len(mine),
+                }
+            )
     return rows
 
 
+def _ms(value: object) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def render(rows: list[dict[str, object]]) -> str:
-    head = "policy               backchannels kept (paused+resumed)  heard error  interruptions taken  silent at ear median/max  <=350 ms"
+    head = (
+        f"{'policy':<18} {'carrier':<8} {'false int.':>10} {'lost/rep. samples':>17} {'exact':>7} "
+        f"{'silent p50/p95 ms':>17} {'missed':>7} {'turns':>7}"
+    )
     lines = [head]
     for r in rows:
-        err = "-" if r["reply_heard_error_ms_max"] is None else f"{r['reply_heard_error_ms_max']:.0f} ms"
-        med = "-" if r["silent_at_ear_ms_median"] is None else f"{r['silent_at_ear_ms_median']:.0f}/{r['silent_at_ear_ms_max']:.0f} ms"
+        backs, inters, n = r["backchannels"], r["interruptions"], r["cases"]
+        kept = int(backs) - int(r["false_interruptions"])  # type: ignore[call-overload]
         lines.append(
-            f"{r['policy']:<20} {r['backchannels_kept']:>3}/{r['backchannels']:<3} ({r['backchannels_paused_resumed']:>2})"
-            f"{'':<20}{err:>10}  {r['interruptions_taken']:>8}/{r['interruptions']:<4}       {med:>16}  {r['silent_within_350_ms']:>5}"
+            f"{r['policy']:<18} {r['carrier']:<8} {r['false_interruptions']:>4}/{backs:<5} "
+            f"{r['lost_samples_max']:>8}/{r['repeated_samples_max']:<8} "
+            f"{kept - int(r['replies_not_exact']):>3}/{kept:<3} "  # type: ignore[call-overload]
+            f"{_ms(r['silent_ms_p50']):>8}/{_ms(r['silent_ms_p95']):<8} "
+            f"{r['interruptions_missed']:>3}/{inters:<3} {r['speech_became_turn']:>3}/{n:<3}"
         )
+    lines.append(
+        "false int.: backchannels that cancelled the reply; lost/rep.: worst reply resumed after a backchannel, samples"
+        " short of / beyond the control call's; exact: kept replies heard to the sample; silent: voice onset -> agent"
+        " silent at the ear (interruptions); missed: agent still audible 1.5 s after the caller began; turns: overlapped"
+        " speech that reached the provider as a turn"
+    )
     return "\n".join(lines) + "\n"
 
 
-async def run_turns_bench(out: Path, policies: list[str], levels: tuple[float, ...], offsets: tuple[int, ...]) -> str:
-    cases = build_corpus(levels, offsets)
-    results: list[CaseResult] = []
-    for policy in policies:
-        results += await run_policy(out / f"work-{policy}", policy, cases)
+async def run_turns_bench(
+    out: Path, policies: list[str], carriers: list[str], levels: tuple[float, ...], offsets: tuple[int, ...],
+    per_file: int | None = None, quick: bool = False, parallel: bool = False,
+) -> tuple[str, list[dict[str, object]]]:  # fmt: skip
+    """``parallel``: the carriers at once (each its own gateway and emulators; quicker, and a heavier machine)."""
+    cases = build_corpus(levels, offsets, per_file=per_file, quick=quick)
+
+    async def carrier_run(carrier: str) -> list[CaseResult]:
+        return [r for policy in policies for r in await run_line(carrier, policy, out / f"work-{carrier}-{policy}", cases)]
+
+    if parallel:
+        runs = await asyncio.gather(*(carrier_run(c) for c in carriers))
+    else:
+        runs = [await carrier_run(c) for c in carriers]
+    results = [r for run in runs for r in run]
     rows = summarize(results)
     path = write_report(out, rows, results)
-    return render(rows) + f"cases: {len(cases)} per policy; report: {path}\n"
+    return render(rows) + f"cases: {len(cases)} per policy and carrier (+1 control call per batch); report: {path}\n", rows
 
 
 def write_report(out: Path, rows: list[dict[str, object]], results: list[CaseResult]) -> Path:

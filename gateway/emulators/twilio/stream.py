@@ -86,6 +86,7 @@ class MediaStreamClient:
         self.sent_times: array[float] = array("d")  # monotonic send time of each inbound media frame
         self.sent_timestamps: list[int] = []  # the media.timestamp values sent (ms from stream start)
         self.dtmf_sent: list[tuple[str, float]] = []
+        self.speech_started: list[tuple[str, float]] = []  # (label, send time of its first frame) per utterance
         self.connected_at: float | None = None
         self.closed_at: float | None = None
         self.close_code: int | None = None
@@ -200,6 +201,8 @@ class MediaStreamClient:
                 for record in self.playout.tick(now):
                     await self._send({"event": "mark", "mark": {"name": record.name}})
                 frame = self.audio.next_frame()
+                if frame.speech_starts is not None:
+                    self.speech_started.append((frame.speech_starts, now))
                 for digit in frame.dtmf:
                     self.dtmf_sent.append((digit, now))
                     await self._send({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": digit}})

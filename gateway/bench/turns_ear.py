@@ -1,0 +1,87 @@
+"""What one benchmark call's caller heard, judged the same way on every carrier.
+
+A carrier's line (``turns_acs``, ``turns_twilio``, ``turns_browser``) reports when the caller's voice began, a
+``playing(t)`` view of its ear's playout clock (ACS: the emulator's phone playout cut by ``StopAudio``; Twilio: the
+emulator's 20 ms playout of the media it buffered, cut by ``clear``; browser: the page's player cut by ``clear``), how
+much of the agent's reply the ear played, and what the provider saw. The figures follow from those alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+SILENT_HOLD_S = 0.2  # the agent counts as silent at the ear once nothing plays for this long (not a jitter gap)
+MISSED_AFTER_S = 1.5  # an interruption is missed if the agent still plays this long after the caller began
+STEP_S = 0.005
+LOOK_S = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One call of a batch; ``case`` None is the batch's control call (nobody speaks over the reply)."""
+
+    case_index: int | None
+    onset: float | None  # monotonic time the caller's voice began over the reply
+    reply_start: float | None  # first agent audio of the reply at the ear
+    silent_at: float | None  # first moment after the onset from which the ear stayed silent SILENT_HOLD_S
+    playing_after_1500: bool | None  # the agent still audible MISSED_AFTER_S after the onset
+    stops: int  # StopAudio / clear after the onset
+    heard_samples: int  # agent audio the ear played from the reply on, in the ear's samples
+    rate: int  # the ear's sample rate
+    cancelled: bool | None  # the provider's reply was cancelled or truncated (or the page heard it cut short)
+    turn: bool | None  # the overlapped speech reached the provider as a caller turn
+    answered: bool | None  # the provider answered it
+
+
+Intervals = list[tuple[float, float]]  # (start, end) monotonic seconds of agent audio playing at the ear
+
+
+def playing_in(intervals: Intervals) -> Callable[[float], bool]:
+    return lambda t: any(start <= t < end for start, end in intervals)
+
+
+def observe(
+    index: int, onset_ms: float | None, start0: float | None, start1: float | None, intervals: Intervals,
+    stop_times: list[float], rate: int, provider: tuple[bool | None, bool | None, bool | None],
+) -> Observation:  # fmt: skip
+    """One call from its ear: ``start0``/``start1`` when the caller's greeting reply and its corpus utterance began
+    (``onset_ms`` into it the voice starts); ``provider`` is (cancelled, turn, answered) as the provider saw it."""
+    onset = None if onset_ms is None or start1 is None else start1 + onset_ms / 1000
+    silent_at, still = ear_figures(playing_in(intervals), onset)
+    reply = [(s, e) for s, e in intervals if start0 is not None and e > start0]
+    heard_s = sum(e - max(s, start0) for s, e in reply) if start0 is not None else 0.0
+    cancelled, turn, answered = provider
+    return Observation(
+        case_index=index,
+        onset=onset,
+        reply_start=reply[0][0] if reply else None,
+        silent_at=silent_at,
+        playing_after_1500=still,
+        stops=sum(1 for t in stop_times if onset is not None and t > onset),
+        heard_samples=round(heard_s * rate),
+        rate=rate,
+        cancelled=cancelled,
+        turn=turn,
+        answered=answered,
+    )
+
+
+def silent_from(playing: Callable[[float], bool], onset: float) -> float | None:
+    """The first t >= onset from which ``playing`` stays false for ``SILENT_HOLD_S``."""
+    t, quiet_since = onset, None
+    while t <= onset + LOOK_S:
+        if playing(t):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = t
+        elif t - quiet_since >= SILENT_HOLD_S:
+            return quiet_since
+        t += STEP_S
+    return None
+
+
+def ear_figures(playing: Callable[[float], bool], onset: float | None) -> tuple[float | None, bool | None]:
+    if onset is None:
+        return None, None
+    return silent_from(playing, onset), playing(onset + MISSED_AFTER_S)
