@@ -6,6 +6,7 @@ words, and can end their calls.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from importlib import resources
 
@@ -20,7 +21,7 @@ from .auth import COOKIE, COOKIE_MAX_AGE_S, ConsoleAuth
 from .emulated import AttachEmulator, EmulatedCallError, EmulatedCalls, loopback_base
 from .emulated_twilio import AttachTwilioEmulator, TwilioDemoCalls
 from .feed import FeedConfig, FeedRegistry
-from .history import QueryError, parse_query
+from .history import EXPORT_LIMIT, QueryError, history_csv, parse_query
 from .wire import event_json, session_json
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,21 @@ def create_console_blueprint(
             return jsonify(error="bad query", detail=str(exc)), 400
         found = await gw.store.search_conversations(**query.store_kwargs())
         return jsonify(conversations=found), 200
+
+    @bp.get("/api/console/conversations.csv")
+    async def conversations_csv() -> Response | tuple[Response, int]:
+        """The same search as the history view, as a file (up to EXPORT_LIMIT conversations, newest first)."""
+        try:
+            query = parse_query(request.args, default_limit=EXPORT_LIMIT, max_limit=EXPORT_LIMIT)
+        except QueryError as exc:
+            return jsonify(error="bad query", detail=str(exc)), 400
+        found = await gw.store.search_conversations(**query.store_kwargs())
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
+        return Response(
+            history_csv(found),
+            mimetype="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="history-{stamp}.csv"', "Cache-Control": "no-store"},
+        )
 
     @bp.get("/api/console/conversations/<conversation_id>")
     async def conversation(conversation_id: str) -> tuple[Response, int]:

@@ -15,6 +15,9 @@ export class HistoryView {
       event.preventDefault();
       this.search();
     });
+    form.querySelector("#history-export").addEventListener("click", () => {
+      window.location.assign(`/api/console/conversations.csv?${this.query()}`); // the cookie authenticates the download
+    });
     results.addEventListener("click", (event) => {
       const row = event.target.closest(".result");
       if (row) this.open(row.dataset.id);
