@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import shutil
 import subprocess
 import time
@@ -31,6 +30,7 @@ from gateway.emulators.serving import free_port
 from gateway.emulators.stack import OPENAI_KEY, offline_stack
 
 from .procs import gateway_command, prepare_dir, service, usage, wait_http_ok, wait_workers
+from .run import base_env
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +75,7 @@ def gateway_env(settings: dict[str, object], workdir: Path, redis_url: str | Non
         DATABASE_URL=f"sqlite:///{workdir / 'gateway.db'}", GATEWAY_SECRET="bench-secret", CONSOLE_TOKEN=CONSOLE_TOKEN,
         LOG_LEVEL="INFO", DRAIN_TIMEOUT_S="5",
     )
-    if os.environ.get("PYTHONPATH"):  # the code under test, when run from a checkout rather than an install
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    env["PYTHONPATH"] = base_env()["PYTHONPATH"]  # the code under test (this checkout's gateway), as every bench child
     if redis_url:
         env["REDIS_URL"] = redis_url
     return env
