@@ -30,6 +30,7 @@ A voice gateway between callers (phone, browser) and one AI voice agent.
   bench          measure concurrent calls, latency and cost per call
   readings       how a text would be read aloud (katakana, --ssml, or --digits for what a caller said)
   campaign       dial a CSV call list through a running gateway (outcomes exported as CSV)
+  history        export ended conversations of a running gateway as CSV (a history search)
 """
 
 
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=cmd_doctor)
     from .bench.cli import add_bench_parser
     from .campaigns.cli import add_campaign_parser
+    from .console.history_cli import add_history_parser
     from .demo import add_demo_parser
     from .readings.cli import add_readings_parser
     from .simulate import add_simulate_parser
@@ -195,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(sub)
     add_readings_parser(sub)
     add_campaign_parser(sub)
+    add_history_parser(sub)
     return parser
 
 

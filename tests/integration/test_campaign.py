@@ -16,6 +16,7 @@ from tests.integration.outbound_rig import API_TOKEN, OUTBOUND_SETTINGS
 from tests.integration.phone_rig import phone_rig
 from tests.integration.twilio_rig import twilio_rig
 
+CONSOLE_TOKEN = "history-export-token"
 CALL_LIST = """電話番号,氏名,会社
 090-1234-5001,山田,A社
 090-1234-5002,佐藤,B社
@@ -30,7 +31,8 @@ async def test_a_campaign_run_from_the_cli(tmp_path, monkeypatch) -> None:
     listed = tmp_path / "list.csv"
     listed.write_text(CALL_LIST, encoding="utf-8")
     out = tmp_path / "results.csv"
-    async with twilio_rig(tmp_path, Script(steps=[]), twilio_config={"ring_delay_s": 0.05}, **OUTBOUND_SETTINGS) as rig:
+    settings = {**OUTBOUND_SETTINGS, "console_token": CONSOLE_TOKEN}
+    async with twilio_rig(tmp_path, Script(steps=[]), twilio_config={"ring_delay_s": 0.05}, **settings) as rig:
         rig.twilio.set_outbound_outcome("+819012345003", "busy")
         peak, seen = 0, set()
 
@@ -72,6 +74,18 @@ async def test_a_campaign_run_from_the_cli(tmp_path, monkeypatch) -> None:
         dialled = sorted(c.to for c in rig.twilio.calls.values())
         assert dialled == ["+819012345001", "+819012345002", "+819012345003", "+819012345003", "+819012345004"]
         assert 1 <= peak <= 2
+
+        # the calls' history, exported from the CLI as the console's Export CSV would
+        history = tmp_path / "history.csv"
+        monkeypatch.setenv("CONSOLE_TOKEN", CONSOLE_TOKEN)
+        export = ["history", "export", "--gateway", rig.url, "--caller", "9012345", "--out", str(history)]
+        assert await asyncio.wait_for(asyncio.to_thread(main, export), 30) == 0
+        exported = history.read_bytes()
+        assert exported.startswith(b"\xef\xbb\xbf")
+        ids = {r["id"] for r in csv.DictReader(io.StringIO(exported.decode("utf-8-sig")))}
+        assert {r["call_id"] for r in rows.values() if r["call_id"]} <= ids
+        monkeypatch.setenv("CONSOLE_TOKEN", "not-the-token")
+        assert await asyncio.to_thread(main, export) == 1  # a wrong token: refused, said in one line
 
 
 async def test_twenty_prospects_on_acs(tmp_path, monkeypatch) -> None:
