@@ -31,6 +31,8 @@ FORWARDED_HEADER = "X-Gateway-Forwarded"  # set on a forwarded request: the rece
 CONNECT_TIMEOUT_S = 2.0  # a peer on this host answers in milliseconds; another replica within a second
 REQUEST_TIMEOUT_S = 15.0
 NOT_FORWARDED: Final = "not-forwarded"
+RELAYED: Final = "relayed"
+TAKEN_OVER: Final = "taken-over"
 HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host",
     "content-length", "proxy-authenticate", "proxy-authorization",
@@ -116,31 +118,65 @@ class Forwarder:
         peer = await self._owner(key, websocket.headers)
         if peer is None:
             return NOT_FORWARDED
-        query = websocket.query_string.decode("latin-1")
-        url = f"{ws_url(peer)}{websocket.path}{'?' + query if query else ''}"
         with session_context(session_id):
             try:
-                upstream = await self.session.ws_connect(
-                    url, headers=_passed_on(websocket.headers, HOP_BY_HOP | WEBSOCKET_HANDSHAKE), autoping=False,
-                    max_msg_size=self.max_message_bytes, compress=0,
-                )  # fmt: skip
+                upstream = await self._connect(key, peer, HOP_BY_HOP)
             except aiohttp.WSServerHandshakeError as exc:  # the owner refused it: the carrier gets the same answer
                 logger.warning("media socket refused by the call's owner (%s): %d", peer, exc.status)
                 return Response(exc.message or "refused", exc.status)
-            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                logger.warning("media socket: the process at %s did not answer (%s)", peer, type(exc).__name__)
-                await self._take_over(key, peer)
+            if upstream is None:
                 return NOT_FORWARDED
-            self.forwarded += 1
             logger.info("media socket relayed to the call's owner (%s)", peer)
             await websocket.accept()
-            self.relaying += 1
-            try:
-                await relay(upstream)
-            finally:
-                self.relaying -= 1
-                await upstream.close()
+            await self._relay(upstream)
         return None
+
+    async def accepted_socket(self, key: str, session_id: str, first: str) -> str:
+        """Relays an accepted socket whose first message ``first`` named what another process owns (a browser
+        conversation resumed through another worker or replica), ``first`` included, for its whole life.
+
+        Returns ``RELAYED``, ``NOT_FORWARDED`` (the socket is this process's) or ``TAKEN_OVER`` (the owner did not
+        answer: this process is the owner now). The page's Host and Origin go along: the owner checks them too."""
+        peer = await self._owner(key, websocket.headers)
+        if peer is None:
+            return NOT_FORWARDED
+        with session_context(session_id):
+            try:
+                upstream = await self._connect(key, peer, HOP_BY_HOP - {"host"})
+            except aiohttp.WSServerHandshakeError as exc:
+                logger.warning("socket refused by its owner (%s): %d", peer, exc.status)
+                await websocket.close(1011, "refused by its owner")
+                return RELAYED
+            if upstream is None:
+                return TAKEN_OVER
+            logger.info("%s socket relayed to the conversation's owner (%s)", websocket.path, peer)
+            await upstream.send_str(first)
+            await self._relay(upstream)
+        return RELAYED
+
+    async def _connect(self, key: str, peer: str, skip: set[str]) -> aiohttp.ClientWebSocketResponse | None:
+        """This socket's twin at ``peer``; ``None`` when ``peer`` did not answer (this process takes the call over)."""
+        query = websocket.query_string.decode("latin-1")
+        url = f"{ws_url(peer)}{websocket.path}{'?' + query if query else ''}"
+        try:
+            upstream = await self.session.ws_connect(
+                url, headers=_passed_on(websocket.headers, skip | WEBSOCKET_HANDSHAKE), autoping=False,
+                max_msg_size=self.max_message_bytes, compress=0,
+            )  # fmt: skip
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            logger.warning("%s: the process at %s did not answer (%s)", websocket.path, peer, type(exc).__name__)
+            await self._take_over(key, peer)
+            return None
+        self.forwarded += 1
+        return upstream
+
+    async def _relay(self, upstream: aiohttp.ClientWebSocketResponse) -> None:
+        self.relaying += 1
+        try:
+            await relay(upstream)
+        finally:
+            self.relaying -= 1
+            await upstream.close()
 
 
 async def relay(upstream: aiohttp.ClientWebSocketResponse) -> None:

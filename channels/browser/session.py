@@ -30,6 +30,11 @@ MAX_BAD_MESSAGES = 8
 VOICES = {"ja": "ja-JP-NanamiNeural", "en": "en-US-AvaMultilingualNeural"}
 
 
+def owner_key(session_id: str) -> str:
+    """The key under which the process carrying a browser conversation is recorded (``gateway/shared/owners.py``)."""
+    return f"browser:{session_id}"
+
+
 def speech_locale(profile: AgentProfile, lang: str | None) -> tuple[str, str | None]:
     """Recognition locale and voice: the profile's. A bare language ("ja", "en") is the page's UI language and
     changes nothing; a full locale of another supported language ("en-US") switches recognition and voice."""
@@ -149,6 +154,7 @@ class BrowserSession:
             await asyncio.gather(*tasks, return_exceptions=True)
             self.gw.hub.close(self.session_id, outcome)
             self._on_end(self)
+            await self.gw.owners.ended(owner_key(self.session_id))  # a page coming back anywhere finds it ended
             link, self.link = self.link, None
             if link is not None:
                 await link.send(wire.ended(outcome))
@@ -276,7 +282,7 @@ class BrowserSession:
 
 
 class BrowserSessions:
-    """This worker's browser conversations by session id (a resumed socket must reach the same worker)."""
+    """This process's browser conversations by session id (a socket resumed elsewhere is relayed here, ``gateway/forwarding.py``)."""
 
     def __init__(self) -> None:
         self.live: dict[str, BrowserSession] = {}

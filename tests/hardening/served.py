@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -56,37 +57,55 @@ def gateway_env(stack: OfflineStack, url: str, database: Path, drain_timeout_s: 
 async def serve_gateway(
     stack: OfflineStack, tmp_path: Path, drain_timeout_s: float, workers: int = 1, env: dict[str, str] | None = None
 ) -> AsyncIterator[Served]:
-    """``env``: more settings as environment variables (e.g. ``REDIS_URL``)."""
+    """``env``: more settings as environment variables (e.g. ``REDIS_URL``). Killed at the end, its output logged."""
+    async with serve_process(stack, tmp_path, drain_timeout_s=drain_timeout_s, workers=workers, env=env, graceful_s=None) as served:
+        try:
+            yield served
+        finally:
+            logger.info("gateway output:\n%s", served.output()[-6000:])
+
+
+@contextlib.asynccontextmanager
+async def serve_process(
+    stack: OfflineStack,
+    directory: Path,
+    *,
+    drain_timeout_s: float = 5.0,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    public_url: str | None = None,
+    database: Path | None = None,
+    log_name: str = "gateway.log",
+    graceful_s: float | None = 15.0,
+) -> AsyncIterator[Served]:
+    """``voice-gateway serve`` run from ``directory`` as a deployment runs it. ``env``: more settings (environment
+    variable names); ``public_url``: where carriers reach it (a proxy in front of several replicas); ``database``:
+    a store several processes share. Stopped with SIGTERM (a drain), killed if still there after ``graceful_s``
+    (``None``: killed at once)."""
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "gateway.log"
-    database = tmp_path / "gateway.db"
+    log = directory / log_name
+    database = database or directory / "gateway.db"
+    args = ["-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            env={**gateway_env(stack, url, database, drain_timeout_s), **(env or {})},
-            cwd=tmp_path,
-            stdout=sink,
-            stderr=sink,
-        )
+            sys.executable, *args, env={**gateway_env(stack, public_url or url, database, drain_timeout_s), **(env or {})},
+            cwd=directory, stdout=sink, stderr=sink,
+        )  # fmt: skip
     served = Served(process, url, log, database)
     try:
         await wait_ready(served)
         yield served
     finally:
         if process.returncode is None:
-            process.kill()
-            await asyncio.wait_for(process.wait(), 10)
-        logger.info("gateway output:\n%s", served.output()[-6000:])
+            if graceful_s is not None:
+                process.send_signal(signal.SIGTERM)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(process.wait(), graceful_s)
+            if process.returncode is None:
+                process.kill()
+                await asyncio.wait_for(process.wait(), 10)
 
 
 async def readyz(http: aiohttp.ClientSession, url: str) -> int:

@@ -3,20 +3,16 @@ store: the new process resumes the campaign by itself and finishes it, with ever
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import signal
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from gateway.emulators.realtime import RealtimeEmulator, Script
-from gateway.emulators.serving import free_port
 from gateway.emulators.stack import OPENAI_KEY, OfflineStack, offline_stack
 from gateway.emulators.twilio import TwilioCall, TwilioEmulator
-from tests.hardening.served import Served, gateway_env, wait_ready
+from tests.hardening.served import Served, serve_process
 from tests.integration.campaign_rig import campaign_reaches, create_campaign, prospects_hang_up
 from tests.integration.outbound_rig import OUTBOUND_SETTINGS
 from tests.integration.twilio_rig import ACCOUNT_SID, AUTH_TOKEN
@@ -27,29 +23,10 @@ NUMBERS = [f"+8190123460{n:02d}" for n in range(8)]
 @contextlib.asynccontextmanager
 async def gateway_process(stack: OfflineStack, tmp_path: Path, twilio_url: str, name: str) -> AsyncIterator[Served]:
     """``voice-gateway serve`` on the store in ``tmp_path``, its Twilio line on the emulator; stopped with SIGTERM."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = gateway_env(stack, url, tmp_path / "gateway.db", drain_timeout_s=10)
     extra = {"twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN, "twilio_api_base": twilio_url, "twilio_audio": "pcm", **OUTBOUND_SETTINGS}
-    env.update({k.upper(): str(v) for k, v in extra.items()})
-    log = tmp_path / f"{name}.log"
-    with log.open("wb") as sink:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-            env=env, cwd=tmp_path, stdout=sink, stderr=sink,
-        )
-    served = Served(process, url, log, tmp_path / "gateway.db")
-    try:
-        await wait_ready(served)
+    env = {k.upper(): str(v) for k, v in extra.items()}
+    async with serve_process(stack, tmp_path, drain_timeout_s=10, env=env, log_name=f"{name}.log", graceful_s=30) as served:
         yield served
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
 
 
 async def test_a_stopped_and_restarted_gateway_process_finishes_the_campaign(tmp_path: Path) -> None:

@@ -10,21 +10,17 @@ import asyncio
 import re
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from gateway.emulators.acs import AcsEmulator, PlayConfig, Silence
 from gateway.emulators.realtime import Pacing, RealtimeEmulator, Say, Script
-from gateway.emulators.serving import free_port
 from gateway.emulators.stack import OPENAI_KEY, offline_stack
 from gateway.emulators.twilio import TwilioEmulator
 from gateway.store import Store
 from tests.conftest import speech
-from tests.console.conftest import AUTH
 from tests.hardening.conftest import wait_until
 from tests.integration.twilio_rig import ACCOUNT_SID, AUTH_TOKEN
-from tests.round_robin_proxy import RoundRobinProxy
-from tests.shared.test_served_console import serve
+from tests.shared.served import live_anywhere, serve, two_replicas, wait_until_empty
 
 CALLS = 6
 FORWARDED = re.compile(r"forwarded to the call's owner|relayed to the call's owner")
@@ -51,17 +47,6 @@ async def ended_records(database: Path, count: int, timeout: float = 15) -> list
         if (len(ended) == count and all(done for _, done in ended)) or asyncio.get_running_loop().time() > deadline:
             return ended
         await asyncio.sleep(0.1)
-
-
-async def live_anywhere(url: str, probes: int = 10) -> set[str]:
-    """Live sessions as the consoles of the workers see them (fresh connections, so that each worker is asked)."""
-    seen: set[str] = set()
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
-        for _ in range(probes):
-            async with http.get(f"{url}/api/console/sessions", headers=AUTH) as response:
-                assert response.status == 200
-                seen |= {s["session_id"] for s in (await response.json())["sessions"]}
-    return seen
 
 
 async def assert_one_prewarmed_session_per_call(realtime: RealtimeEmulator) -> None:
@@ -102,14 +87,6 @@ async def test_acs_calls_on_two_workers_keep_to_the_worker_that_answered(tmp_pat
         print(f"requests forwarded to the answering worker: {len(FORWARDED.findall(log))}")
 
 
-async def wait_until_empty(url: str, timeout: float = 15) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while await live_anywhere(url):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"sessions still live after the hang-up: {await live_anywhere(url)}")
-        await asyncio.sleep(0.2)
-
-
 @pytest.mark.parametrize("audio", ["pcm"])
 async def test_twilio_calls_on_two_workers_keep_to_the_worker_that_answered(tmp_path: Path, redis_url: str, audio: str) -> None:
     realtime = agent()
@@ -146,38 +123,31 @@ async def test_acs_calls_across_two_replicas_behind_a_proxy_without_affinity(tmp
     """Round robin sends a call's callbacks and media socket to both replicas in turn: the one that did not answer
     hands each to the one that did (over its peer listener), so the guarantees are the same as on one host."""
     acs, realtime = AcsEmulator(play=PlayConfig(duration_s=0.4)), agent()
-    proxy_port = free_port()
-    proxy_url = f"http://127.0.0.1:{proxy_port}"
-    database = tmp_path / "shared.db"
     async with offline_stack(acs=acs, realtime=realtime) as stack:
-        async with (
-            serve(stack, tmp_path / "a", redis_url, public_url=proxy_url, database=database) as a,
-            serve(stack, tmp_path / "b", redis_url, public_url=proxy_url, database=database) as b,
-        ):
-            proxy = RoundRobinProxy([a.url, b.url])
-            async with proxy.serve(proxy_port):
-                calls = await asyncio.gather(*(
-                    acs.incoming_call(f"{proxy_url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(30000)])
-                    for _ in range(CALLS)
-                ))  # fmt: skip
-                assert all(call.incoming_response.status == 200 for call in calls)
-                for call in calls:
-                    await wait_until(lambda call=call: call.timeline is not None and call.timeline.received, 30, "the reply at the caller")
-                await assert_one_prewarmed_session_per_call(realtime)
-                assert all(acs.operations(call.call_connection_id).count("play") == 1 for call in calls)
-                assert len(await live_anywhere(proxy_url)) == CALLS
+        async with two_replicas(stack, tmp_path, redis_url) as replicas:
+            a, b, proxy, proxy_url, database = replicas.a, replicas.b, replicas.proxy, replicas.url, replicas.database
+            calls = await asyncio.gather(*(
+                acs.incoming_call(f"{proxy_url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(30000)])
+                for _ in range(CALLS)
+            ))  # fmt: skip
+            assert all(call.incoming_response.status == 200 for call in calls)
+            for call in calls:
+                await wait_until(lambda call=call: call.timeline is not None and call.timeline.received, 30, "the reply at the caller")
+            await assert_one_prewarmed_session_per_call(realtime)
+            assert all(acs.operations(call.call_connection_id).count("play") == 1 for call in calls)
+            assert len(await live_anywhere(proxy_url)) == CALLS
 
-                await asyncio.gather(*(call.hang_up() for call in calls))
-                await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
-                await wait_until_empty(proxy_url)
-                assert len(realtime.sessions) == CALLS
-                ended = await ended_records(database, CALLS)
-                assert len(ended) == CALLS and all(done for _, done in ended), ended
-                forwarded = sum(len(FORWARDED.findall(served.output())) for served in (a, b))
-                # every call has ≥ 4 callbacks and a media socket: alternating replicas, about half of them land
-                # on the replica that did not answer
-                assert forwarded >= CALLS, forwarded
-                print(f"requests forwarded to the answering replica: {forwarded}; proxy spread: {proxy.sent}")
+            await asyncio.gather(*(call.hang_up() for call in calls))
+            await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
+            await wait_until_empty(proxy_url)
+            assert len(realtime.sessions) == CALLS
+            ended = await ended_records(database, CALLS)
+            assert len(ended) == CALLS and all(done for _, done in ended), ended
+            forwarded = sum(len(FORWARDED.findall(served.output())) for served in (a, b))
+            # every call has ≥ 4 callbacks and a media socket: alternating replicas, about half of them land
+            # on the replica that did not answer
+            assert forwarded >= CALLS, forwarded
+            print(f"requests forwarded to the answering replica: {forwarded}; proxy spread: {proxy.sent}")
 
 
 async def test_a_call_whose_replica_dies_before_it_connects_is_taken_over_by_the_other(tmp_path: Path, redis_url: str) -> None:
@@ -185,33 +155,26 @@ async def test_a_call_whose_replica_dies_before_it_connects_is_taken_over_by_the
     next requests to the other replica, which finds the owner gone, takes the call over from shared state and
     carries it to its end: the caller is answered by the agent, greeted once, and nothing is left open."""
     acs, realtime = AcsEmulator(play=PlayConfig(duration_s=1.5)), agent()
-    proxy_port = free_port()
-    proxy_url = f"http://127.0.0.1:{proxy_port}"
-    database = tmp_path / "shared.db"
     async with offline_stack(acs=acs, realtime=realtime) as stack:
-        async with (
-            serve(stack, tmp_path / "a", redis_url, public_url=proxy_url, database=database) as a,
-            serve(stack, tmp_path / "b", redis_url, public_url=proxy_url, database=database) as b,
-        ):
-            proxy = RoundRobinProxy([a.url, b.url])
-            async with proxy.serve(proxy_port):
-                call = await acs.incoming_call(
-                    f"{proxy_url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(30000)]
-                )
-                assert call.incoming_response.status == 200 and proxy.sent[0] >= 1  # Event Grid, the first request, went to a
-                a.process.kill()
-                await a.process.wait()
-                await wait_until(lambda: call.timeline is not None and call.timeline.received, 30, "the reply at the caller")
-                assert acs.operations(call.call_connection_id).count("play") == 1  # greeted once, by the survivor or a
-                answering = [s for s in realtime.sessions if s.responses]
-                assert len(answering) == 1 and answering[0].responses[0].instructions is None  # no second greeting
-                assert "takes the call over" in b.output()
+        async with two_replicas(stack, tmp_path, redis_url) as replicas:
+            a, b, proxy, proxy_url, database = replicas.a, replicas.b, replicas.proxy, replicas.url, replicas.database
+            call = await acs.incoming_call(
+                f"{proxy_url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(30000)]
+            )
+            assert call.incoming_response.status == 200 and proxy.sent[0] >= 1  # Event Grid, the first request, went to a
+            a.process.kill()
+            await a.process.wait()
+            await wait_until(lambda: call.timeline is not None and call.timeline.received, 30, "the reply at the caller")
+            assert acs.operations(call.call_connection_id).count("play") == 1  # greeted once, by the survivor or a
+            answering = [s for s in realtime.sessions if s.responses]
+            assert len(answering) == 1 and answering[0].responses[0].instructions is None  # no second greeting
+            assert "takes the call over" in b.output()
 
-                await call.hang_up()
-                await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
-                await wait_until_empty(proxy_url)
-                [(outcome, done)] = await ended_records(database, 1)
-                assert done and outcome in ("caller_hung_up", "media_closed"), outcome
+            await call.hang_up()
+            await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "every provider session closed")
+            await wait_until_empty(proxy_url)
+            [(outcome, done)] = await ended_records(database, 1)
+            assert done and outcome in ("caller_hung_up", "media_closed"), outcome
 
 
 async def test_a_call_whose_replica_dies_mid_call_ends_everywhere(tmp_path: Path, redis_url: str) -> None:
@@ -219,30 +182,23 @@ async def test_a_call_whose_replica_dies_mid_call_ends_everywhere(tmp_path: Path
     silent). The carrier's CallDisconnected reaches the other replica, which closes the record nobody else will
     close, and no process shows the call as live any more."""
     acs, realtime = AcsEmulator(play=PlayConfig(duration_s=0.4)), agent()
-    proxy_port = free_port()
-    proxy_url = f"http://127.0.0.1:{proxy_port}"
-    database = tmp_path / "shared.db"
     async with offline_stack(acs=acs, realtime=realtime) as stack:
-        async with (
-            serve(stack, tmp_path / "a", redis_url, public_url=proxy_url, database=database) as a,
-            serve(stack, tmp_path / "b", redis_url, public_url=proxy_url, database=database) as b,
-        ):
-            proxy = RoundRobinProxy([a.url, b.url])
-            async with proxy.serve(proxy_port):
-                call = await acs.incoming_call(
-                    f"{proxy_url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(30000)]
-                )
-                assert proxy.sent[0] >= 1  # Event Grid, the first request, went to replica a: it answered
-                await wait_until(lambda: call.timeline is not None and call.timeline.received, 30, "the reply at the caller")
-                await wait_until(lambda: realtime.sessions and realtime.sessions[0].responses, 10, "the reply")
-                a.process.kill()
-                await a.process.wait()
-                await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "the dead replica's session closed")
-                await call.hang_up()
-                await wait_until_closed(database, 10)
-                assert len(realtime.sessions) == 1  # nothing took the ended call over
-                assert "owner_lost" in b.output()
-                await wait_until_empty(proxy_url)
+        async with two_replicas(stack, tmp_path, redis_url) as replicas:
+            a, b, proxy, proxy_url, database = replicas.a, replicas.b, replicas.proxy, replicas.url, replicas.database
+            call = await acs.incoming_call(
+                f"{proxy_url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(30000)]
+            )
+            assert proxy.sent[0] >= 1  # Event Grid, the first request, went to replica a: it answered
+            await wait_until(lambda: call.timeline is not None and call.timeline.received, 30, "the reply at the caller")
+            await wait_until(lambda: realtime.sessions and realtime.sessions[0].responses, 10, "the reply")
+            a.process.kill()
+            await a.process.wait()
+            await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "the dead replica's session closed")
+            await call.hang_up()
+            await wait_until_closed(database, 10)
+            assert len(realtime.sessions) == 1  # nothing took the ended call over
+            assert "owner_lost" in b.output()
+            await wait_until_empty(proxy_url)
 
 
 async def wait_until_closed(database: Path, timeout: float) -> None:
@@ -279,27 +235,20 @@ async def test_a_twilio_call_whose_replica_dies_mid_call_ends_everywhere(tmp_pat
     CallSid, reaches the other replica, which finds the call key its owner recorded and closes the record."""
     realtime = agent()
     twilio = TwilioEmulator(ACCOUNT_SID, AUTH_TOKEN)
-    proxy_port = free_port()
-    proxy_url = f"http://127.0.0.1:{proxy_port}"
-    database = tmp_path / "shared.db"
     async with offline_stack(realtime=realtime) as stack, twilio.serve() as twilio_url:
         extra = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_API_BASE": twilio_url, "TWILIO_AUDIO": "pcm"}
-        async with (
-            serve(stack, tmp_path / "a", redis_url, env=extra, public_url=proxy_url, database=database) as a,
-            serve(stack, tmp_path / "b", redis_url, env=extra, public_url=proxy_url, database=database) as b,
-        ):
-            proxy = RoundRobinProxy([a.url, b.url])
-            async with proxy.serve(proxy_port):
-                call = await twilio.incoming_call(
-                    f"{proxy_url}/api/twilio/voice", script=[speech("ja_greeting_reply", 16), Silence(30000)],
-                    status_callback=f"{proxy_url}/api/twilio/status", status_callback_events=("answered", "completed"),
-                )  # fmt: skip
-                assert proxy.sent[0] >= 1  # replica a answered (the Voice URL was the first request)
-                await call.wait_for(lambda c: len(c.heard_pcm()) > 0, 30)
-                a.process.kill()
-                await a.process.wait()
-                await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "the dead replica's session closed")
-                await call.hang_up()
-                await wait_until_closed(database, 10)
-                assert len(realtime.sessions) == 1 and "owner_lost" in b.output()
-                await wait_until_empty(proxy_url)
+        async with two_replicas(stack, tmp_path, redis_url, env=extra) as replicas:
+            a, b, proxy, proxy_url, database = replicas.a, replicas.b, replicas.proxy, replicas.url, replicas.database
+            call = await twilio.incoming_call(
+                f"{proxy_url}/api/twilio/voice", script=[speech("ja_greeting_reply", 16), Silence(30000)],
+                status_callback=f"{proxy_url}/api/twilio/status", status_callback_events=("answered", "completed"),
+            )  # fmt: skip
+            assert proxy.sent[0] >= 1  # replica a answered (the Voice URL was the first request)
+            await call.wait_for(lambda c: len(c.heard_pcm()) > 0, 30)
+            a.process.kill()
+            await a.process.wait()
+            await wait_until(lambda: all(s.closed for s in realtime.sessions), 15, "the dead replica's session closed")
+            await call.hang_up()
+            await wait_until_closed(database, 10)
+            assert len(realtime.sessions) == 1 and "owner_lost" in b.output()
+            await wait_until_empty(proxy_url)

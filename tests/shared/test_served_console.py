@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,45 +14,12 @@ import aiohttp
 import pytest
 import websockets
 
-from gateway.emulators.serving import free_port
-from gateway.emulators.stack import OfflineStack, offline_stack
+from gateway.emulators.stack import offline_stack
 from gateway.shared.hub_mirror import HEARTBEAT_S, TTL_BEATS
-from tests.console.conftest import AUTH, TOKEN
-from tests.hardening.served import Served, gateway_env, wait_ready
+from tests.console.conftest import AUTH
+from tests.hardening.served import Served
 from tests.redis_server import RedisServer
-
-
-@contextlib.asynccontextmanager
-async def serve(
-    stack: OfflineStack, directory: Path, redis_url: str, workers: int = 1, env: dict[str, str] | None = None,
-    public_url: str | None = None, database: Path | None = None,
-) -> AsyncIterator[Served]:
-    """``env``: more settings (environment variable names), e.g. a Twilio line's; ``public_url``: where carriers
-    reach it (a proxy in front of several replicas), ``database``: a store several replicas share."""
-    await asyncio.to_thread(directory.mkdir)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    database = database or directory / "gateway.db"
-    settings = gateway_env(stack, public_url or url, database, drain_timeout_s=5)
-    settings.update(REDIS_URL=redis_url, CONSOLE_TOKEN=TOKEN, **(env or {}))
-    log = directory / "gateway.log"
-    with log.open("wb") as sink:
-        args = ["-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, *args, env=settings, cwd=directory, stdout=sink, stderr=sink
-        )
-    served = Served(process, url, log, database)
-    try:
-        await wait_ready(served)
-        yield served
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+from tests.shared.served import serve
 
 
 async def listed(http: aiohttp.ClientSession, served: Served) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """A reverse proxy without affinity, as a load balancer that cannot pin (Azure Container Apps): each HTTP request and
 each WebSocket goes to the next backend in turn, whatever call it belongs to; a backend that refuses connections
-(a replica that died) is skipped, as a load balancer's health probe would take it out. For tests of replicas."""
+(a replica that died) is skipped, as a load balancer's health probe would take it out. For the replica tests and `bench scale`."""
 
 from __future__ import annotations
 
