@@ -5,7 +5,9 @@ state and its timers; a second process taking the call would open a second Realt
 second greeting, a ghost left open in the first process). The forwarded request carries the carrier's own
 headers, query and body, so the owner checks its signature, token or JWT as if the carrier had called it directly;
 its answer goes back as it is. A media socket is relayed frame by frame for its whole life (the cost: one more
-loopback hop per frame in both processes, measured by ``voice-gateway bench``).
+loopback hop per frame in both processes, measured by ``voice-gateway bench``). A browser conversation's page that
+comes back through another process (its socket dropped, the load balancer chose another replica) is relayed the
+same way, from its hello on, to the process that carries the conversation.
 
 If the owner does not answer (its process stopped), this process records itself as the owner and handles the
 request: the caller loses the pre-warm (a new Realtime session is opened) but not the call.
