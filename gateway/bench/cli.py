@@ -26,7 +26,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="load: the capacity ladder (default); turns: turn-taking policies against a backchannel/interruption corpus;"
         " outbound: call set-up time of outbound calls (API request -> the callee hears the agent) on ACS and Twilio;"
         " first-call: the first call after start-up against the warm ones; soak: call churn, memory/descriptors/tasks;"
-        " scale: whole calls on 1, 2 and N workers sharing Redis (pre-warm kept, extra sessions, forwarding, CPU)",
+        " scale: whole calls on 1, 2 and N workers and on 2 replicas sharing Redis (pre-warm kept, extra sessions, forwarding, set-up, live console feeds, CPU)",
     )
     bench.add_argument("--calls", type=int, default=20, help="outbound: calls per carrier; first-call: calls in sequence per carrier and round; scale: calls per configuration (default 20)")
     bench.add_argument("--minutes", type=float, default=30.0, help="soak: minutes of call churn (default 30)")

@@ -47,6 +47,7 @@ CONSOLE_TOKEN = "bench-console-token"
 FORWARDED = ("forwarded to the call's owner", "relayed to the call's owner")
 TAKEN_OVER = "takes the call over"
 CALL_WAIT_S = 60.0
+READY_S = 120.0  # on a loaded machine, 4 spawned workers import for most of a minute
 
 
 @dataclass(slots=True)
@@ -144,7 +145,7 @@ async def deployment(
             argv = [*gateway_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
             env = gateway_env(stack.settings(public), database_url, redis_url)
             svc = await stack_of.enter_async_context(service(f"gateway-{n}", argv, env, prepare_dir(workdir / f"r{n}")))
-            await wait_http_ok(f"http://127.0.0.1:{port}/readyz", 60, svc)  # one after the other: one creates the tables
+            await wait_http_ok(f"http://127.0.0.1:{port}/readyz", READY_S, svc)  # one after the other: one creates the tables
             await wait_workers(svc, workers)
             services.append(svc)
         backends = [f"http://127.0.0.1:{port}" for port in ports]
