@@ -19,6 +19,7 @@ from gateway.store.campaigns import FINISHED, RUNNING, CampaignRecords, Campaign
 from gateway.store.sms import SmsRecords
 
 from .hours import CallingHours
+from .progress import announce
 
 logger = logging.getLogger(__name__)
 RETRIED = frozenset({"busy", "no_answer"})
@@ -109,8 +110,12 @@ class CampaignRunner:
                     wait = max(self.timing.poll_s, min(self.timing.lease_s / 3, until_open))
                 if not self.attempts and await self.records.close_if_complete(self.campaign_id):
                     logger.info("campaign %s: every row has its outcome", self.campaign_id)
+                    await self.announce()
                     return
             await self._pause(wait)
+
+    async def announce(self) -> None:
+        await announce(self.gw.hub, self.records, self.campaign_id)
 
     async def looked(self, count: int) -> None:
         """Returns once the runner has looked at the store ``count`` times (a pause proven to hold, not timed)."""
@@ -129,6 +134,7 @@ class CampaignRunner:
         free = spec.concurrency - len(self.attempts)
         if free <= 0:
             return
+        claimed = free
         for row in await self.records.due(self.campaign_id, free + BLOCKED_LOOKAHEAD):
             if free <= 0:
                 break
@@ -137,6 +143,8 @@ class CampaignRunner:
                 task = asyncio.create_task(self._attempt(spec, row), name=f"campaign-{self.campaign_id}-line-{row.line}")
                 self.attempts.add(task)
                 task.add_done_callback(self._attempt_done)
+        if free < claimed:
+            await self.announce()
 
     def _attempt_done(self, task: asyncio.Task[None]) -> None:
         self.attempts.discard(task)
@@ -163,6 +171,7 @@ class CampaignRunner:
             return
         call_id = await self.outbound.place(CallRequest(row.to, spec.agent, spec.carrier, row.variables))
         await self.records.dialled(self.campaign_id, row.line, call_id)
+        await self.announce()
         logger.info("campaign %s: line %d dialled (attempt %d, call %s)", self.campaign_id, row.line, attempt, call_id)
         record = await self._record_when_done(call_id)
         await self._finish_from_record(spec, row.line, attempt, record)
@@ -192,6 +201,7 @@ class CampaignRunner:
         if outcome in RETRIED and attempt <= spec.retries:
             retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=spec.retry_delay_s)
         await self.records.finish(self.campaign_id, line, outcome, duration_s=duration_s, reason=reason, retry_at=retry_at)
+        await self.announce()
         logger.info("campaign %s: line %d %s (attempt %d)%s", self.campaign_id, line, outcome, attempt, ", retried later" if retry_at else "")
 
     def _booking_tool(self, spec: CampaignSpec) -> str | None:
@@ -216,3 +226,4 @@ class CampaignRunner:
             else:
                 await self.records.finish(self.campaign_id, line, "failed", duration_s=None, reason=INTERRUPTED, retry_at=None)
             logger.info("campaign %s: line %d was being called when the gateway stopped (call %s)", self.campaign_id, line, call_id)
+        await self.announce()

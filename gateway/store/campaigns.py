@@ -20,6 +20,7 @@ from .store import Store, utcnow
 
 PENDING, CALLING, DONE, INVALID = "pending", "calling", "done", "invalid"
 RUNNING, PAUSED, FINISHED = "running", "paused", "done"
+PAGE_DEFAULT, PAGE_MAX = 100, 1000  # rows per page the API serves (default, largest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,14 +219,17 @@ class CampaignRecords:
     async def list(self, limit: int = 50) -> list[dict[str, Any]]:
         return await self._summaries(None, limit)
 
-    async def rows(self, campaign_id: str) -> list[dict[str, Any]]:
-        """Every row in list order, with the call's summary (written after the call, so read from its conversation)."""
+    async def rows(self, campaign_id: str, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """Rows in list order from ``offset`` (at most ``limit``; None: every one), with the call's summary (written
+        after the call, so read from its conversation)."""
         r, conv = schema.campaign_rows.c, schema.conversations.c
         query = (
             select(schema.campaign_rows, conv.summary)
             .select_from(schema.campaign_rows.outerjoin(schema.conversations, conv.id == r.call_id))
             .where(r.campaign_id == campaign_id)
             .order_by(r.line)
+            .offset(max(0, offset))
+            .limit(limit)
         )
         async with self.store.engine.connect() as conn:
             return [

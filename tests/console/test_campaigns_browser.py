@@ -14,7 +14,7 @@ import pytest
 from gateway.campaigns.hours import DAYS
 from gateway.emulators.realtime import Script
 from gateway.emulators.twilio import TwilioCall
-from tests.integration.campaign_rig import campaign_reaches, prospects_hang_up
+from tests.integration.campaign_rig import campaign_reaches, create_campaign, prospects_hang_up
 from tests.integration.outbound_rig import OUTBOUND_SETTINGS
 from tests.integration.twilio_rig import twilio_rig
 
@@ -84,3 +84,31 @@ async def test_a_campaign_from_the_console(tmp_path) -> None:
             assert page.errors == []  # type: ignore[attr-defined]
         found = await campaign_reaches(rig.url, str(campaign_id), lambda c: c["status"] == "done")
         assert found["dialled"] == 3
+
+
+async def test_campaign_progress_is_pushed_on_the_feed(tmp_path) -> None:
+    """A campaign started outside the page (here through the API, as the CLI does) appears in an open Campaigns view
+    and its counts move to done from the feed's campaign.progress events: the view's own poll, while the feed is
+    live, runs only every 30 s, so nothing but the pushes can draw them within the test's time."""
+    needs_chromium()
+    numbers = [f"+8190123472{n:02d}" for n in range(6)]
+    text = "phone,name\n" + "".join(f"{n},客{i}\n" for i, n in enumerate(numbers))
+    settings = {**OUTBOUND_SETTINGS, "console_token": TOKEN}
+    async with twilio_rig(tmp_path, Script(steps=[]), twilio_config={"ring_delay_s": 0.05}, **settings) as rig:
+        for n in numbers:
+            rig.twilio.set_outbound_outcome(n, "busy")
+        async with chromium_page({"width": 1280, "height": 800}) as page:
+            await login(page, rig.url, TOKEN)
+            await wait_js(page, "window.__console.connection === 'live'")
+            await page.click('.tabs button[data-tab="campaigns"]')
+            await wait_js(page, "document.querySelector('#campaign-list .empty') !== null")
+            status, created = await create_campaign(rig.url, {"call_list": text, "carrier": "twilio", "concurrency": 1, "retries": 0, "hours": None})
+            assert status == 201
+            item = f'#campaign-list .campaign-item[data-id="{created["id"]}"]'
+            await wait_js(page, f"document.querySelector('{item}') !== null", 10)  # pushed: a new campaign
+            await page.click(item)
+            await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'done'", 20)
+            assert await page.get_attribute("#campaign", "data-source") == "push"
+            assert "6/6 done" in await page.locator("#campaign").inner_text()
+            assert "6/6 done" in await page.locator(item).inner_text()
+            assert page.errors == []  # type: ignore[attr-defined]

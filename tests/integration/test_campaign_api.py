@@ -29,6 +29,7 @@ from gateway.store.sms import SmsRecords
 from tests.conftest import make_settings, speech
 from tests.integration.campaign_rig import (
     campaign,
+    campaign_page,
     campaign_reaches,
     control,
     create_campaign,
@@ -169,6 +170,28 @@ async def test_bad_rows_and_duplicates_are_reported_never_dialled(tmp_path) -> N
         status, refused = await create_campaign(rig.url, body(text, "twilio"), headers={})
         assert status == 401
         assert len(rig.twilio.calls) == 2  # nothing refused reached the carrier
+
+
+async def test_rows_come_in_pages_and_the_export_streams_them_all(tmp_path) -> None:
+    """250 rows waiting for tomorrow's calling day: the detail route serves them 100 at a time by default (at most
+    1000), a bad page is refused in one line, and the CSV export streams every row."""
+    numbers = [f"+81905500{n:04d}" for n in range(250)]
+    tomorrow = DAYS[(dt.datetime.now(ZoneInfo("Asia/Tokyo")).weekday() + 1) % 7]
+    async with twilio_rig(tmp_path, Script(steps=[]), **OUTBOUND_SETTINGS) as rig:
+        status, created = await create_campaign(rig.url, body(call_list(numbers), "twilio", hours="09:00-20:00", days=tomorrow))
+        assert status == 201, created
+        first = await campaign(rig.url, created["id"])
+        assert first["total"] == 250 and (first["offset"], first["limit"]) == (0, 100)
+        assert [r["to"] for r in first["rows"]] == numbers[:100]
+        status, last = await campaign_page(rig.url, created["id"], {"offset": "200", "limit": "1000"})
+        assert status == 200 and [r["line"] for r in last["rows"]] == list(range(202, 252))
+        for bad in ({"limit": "1001"}, {"limit": "0"}, {"offset": "-1"}, {"offset": "x"}):
+            status, refused = await campaign_page(rig.url, created["id"], bad)
+            assert status == 400 and "offset" in refused["error"], refused
+        _, data = await export(rig.url, created["id"])
+        assert data.startswith(b"\xef\xbb\xbf")
+        assert [r["to"] for r in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))] == numbers
+        assert rig.twilio.calls == {}  # not its calling day: nothing dialled
 
 
 async def test_a_number_being_called_is_not_claimed_again(tmp_path) -> None:
