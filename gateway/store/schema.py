@@ -226,8 +226,18 @@ campaign_rows = Table(  # one row of a campaign's call list: its state while dia
     Column("outcome", String(32)),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", DateTime(timezone=True)),
-    Column("call_id", String(64)),
+    Column("call_id", String(64)),  # written with the claim, before the carrier is asked: the attempt's id
     Column("duration_s", Float),
     Column("reason", Text, nullable=False, default=""),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+live_numbers = Table(  # a number being called by any campaign: its primary key lets the database refuse a second claim
+    "live_numbers",
+    metadata,
+    Column("to_number", String(32), primary_key=True),  # E.164
+    Column("campaign_id", String(32), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
 )

@@ -202,11 +202,12 @@ async def test_a_number_being_called_is_not_claimed_again(tmp_path) -> None:
         first = await records.create(spec, [NewRow(2, "+819012345001")])
         second = await records.create(spec, [NewRow(2, "+819012345001")])
         await records.set_status(first, "paused")  # their runners are not started: the test claims by hand
-        assert await records.claim(first, 2, "+819012345001")
-        assert not await records.claim(first, 2, "+819012345001")  # claimed once
-        assert not await records.claim(second, 2, "+819012345001")  # the same number, live in another campaign
+        assert await records.claim(first, 2, "+819012345001", "phone-a")
+        assert not await records.claim(first, 2, "+819012345001", "phone-b")  # claimed once
+        assert not await records.claim(second, 2, "+819012345001", "phone-c")  # the same number, live in another campaign
         await records.finish(first, 2, "answered", duration_s=1.0, reason="", retry_at=None)
-        assert await records.claim(second, 2, "+819012345001")
+        assert await records.claim(second, 2, "+819012345001", "phone-d")  # its end freed the number
+        assert [r["call_id"] for r in await records.rows(second)] == ["phone-d"]  # the attempt's id, before any dial
 
 
 async def test_pause_stops_dialling_and_resume_finishes(tmp_path) -> None:
