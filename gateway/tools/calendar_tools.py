@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from .. import readings
 from ..appointments import Calendar, Slot, SlotTaken, StoreCalendar, UnknownSlot
-from ..appointments.store_book import japan_now
+from ..japan_time import japan_now
 from ..appointments.wording import ics_path, written
 from .registry import ToolContext, ToolError, ToolRegistry, ToolResult
 

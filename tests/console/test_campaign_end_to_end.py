@@ -29,6 +29,7 @@ from tests.integration.twilio_rig import twilio_rig
 
 from .browser import chromium_page, login, needs_chromium, wait_js
 from .conftest import TOKEN
+from .test_campaigns_browser import start_campaign
 
 pytestmark = pytest.mark.browser
 SETTINGS = {**OUTBOUND_SETTINGS, "agent": "meeting-booking", "console_token": TOKEN, "outbound_ring_timeout_s": 5}
@@ -55,15 +56,7 @@ async def test_twenty_prospects_from_the_console_on_twilio(tmp_path) -> None:
 
         async with chromium_page({"width": 1280, "height": 800}) as page, prospects_hang_up(new_call, lambda c: c.sid, callee(rig.realtime, prospects)):
             await login(page, rig.url, TOKEN)
-            await page.click('.tabs button[data-tab="campaigns"]')
-            form = page.locator("#campaign-form")
-            await form.locator('input[name="file"]').set_input_files(str(listed))
-            await form.locator('select[name="agent"]').select_option("meeting-booking")
-            await form.locator('select[name="carrier"]').select_option("twilio")
-            await form.locator('input[name="concurrency"]').fill("4")
-            await form.locator('input[name="retries"]').fill("0")
-            await form.locator('input[name="any_time"]').check()
-            await form.locator('button[type="submit"]').click()
+            await start_campaign(page, listed, agent="meeting-booking", carrier="twilio", concurrency="4", retries="0")
             await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'done'", 240)
             campaign_id = str(await page.get_attribute("#campaign-list .campaign-item.selected", "data-id"))
             found = await campaign_reaches(rig.url, campaign_id, settled(prospects), 60)

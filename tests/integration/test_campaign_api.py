@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -82,6 +83,17 @@ async def check_export(base: str, campaign_id: str) -> None:
     assert [(r["to"], r["name"], r["outcome"]) for r in rows] == [(n, f"客{i}", EXPECTED[n]) for i, n in enumerate(NUMBERS)]
 
 
+async def run_twenty(base: str, carrier: str, callees: Any, dialled: Callable[[], list[str]]) -> None:
+    """The 20-number campaign through the API while ``callees`` answer: outcomes, numbers dialled, export."""
+    async with callees:
+        status, created = await create_campaign(base, body(call_list(NUMBERS), carrier))
+        assert status == 201, created
+        found = await campaign_reaches(base, created["id"], finished, 120)
+    check_outcomes(found)
+    assert Counter(dialled()) == Counter({n: 2 if EXPECTED[n] in ("busy", "no_answer") else 1 for n in NUMBERS})
+    await check_export(base, created["id"])
+
+
 async def test_twenty_prospects_on_twilio(tmp_path) -> None:
     settings = {**OUTBOUND_SETTINGS, "outbound_ring_timeout_s": 5}
     async with twilio_rig(tmp_path, Script(steps=[]), twilio_config={"ring_delay_s": 0.05}, **settings) as rig:
@@ -105,15 +117,8 @@ async def test_twenty_prospects_on_twilio(tmp_path) -> None:
             if not call.status.terminal:
                 await call.hang_up()
 
-        async with prospects_hang_up(new_call, lambda c: c.sid, talk):
-            status, created = await create_campaign(rig.url, body(call_list(NUMBERS), "twilio"))
-            assert status == 201, created
-            found = await campaign_reaches(rig.url, created["id"], finished, 120)
-        check_outcomes(found)
-        dialled = Counter(c.to for c in rig.twilio.calls.values())
-        assert dialled == Counter({n: 2 if EXPECTED[n] in ("busy", "no_answer") else 1 for n in NUMBERS})
+        await run_twenty(rig.url, "twilio", prospects_hang_up(new_call, lambda c: c.sid, talk), lambda: [c.to for c in rig.twilio.calls.values()])
         assert 1 <= peak <= 4
-        await check_export(rig.url, created["id"])
 
 
 async def test_twenty_prospects_on_acs(tmp_path) -> None:
@@ -138,14 +143,8 @@ async def test_twenty_prospects_on_acs(tmp_path) -> None:
             if call.state != CallState.DISCONNECTED:
                 await call.hang_up()
 
-        async with prospects_hang_up(new_call, lambda c: c.call_connection_id, talk):
-            status, created = await create_campaign(rig.url, body(call_list(NUMBERS), "acs"))
-            assert status == 201, created
-            found = await campaign_reaches(rig.url, created["id"], finished, 120)
-        check_outcomes(found)
-        dialled = Counter(c.callee for c in rig.acs.calls.values())
-        assert dialled == Counter({n: 2 if EXPECTED[n] in ("busy", "no_answer") else 1 for n in NUMBERS})
-        await check_export(rig.url, created["id"])
+        callees = prospects_hang_up(new_call, lambda c: c.call_connection_id, talk)
+        await run_twenty(rig.url, "acs", callees, lambda: [c.callee for c in rig.acs.calls.values()])
 
 
 async def test_bad_rows_and_duplicates_are_reported_never_dialled(tmp_path) -> None:

@@ -16,7 +16,7 @@ import icalendar
 import pytest
 
 from gateway.appointments import Slot, StoreCalendar
-from gateway.appointments.store_book import japan_now
+from gateway.japan_time import japan_now
 from gateway.emulators.acs import Silence
 from gateway.emulators.realtime import CallTool, Say, Script
 from tests.conftest import speech
