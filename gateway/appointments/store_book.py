@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..store import Store, schema
 from ..japan_time import japan_now
+from ..store import Store, schema
 from ..store.store import utcnow
 from .calendar import Booking, Slot, SlotTaken, UnknownSlot
 
