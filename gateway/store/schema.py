@@ -194,6 +194,15 @@ sms_messages = Table(  # SMS sent after a call, with the carrier's delivery stat
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+sms_early_reports = Table(  # delivery reports that came before the carrier's answer to the send named the message
+    "sms_early_reports",
+    metadata,
+    Column("message_id", String(128), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
 campaigns = Table(  # a call list being dialled: its settings and state, so a restarted gateway resumes it
     "campaigns",
     metadata,

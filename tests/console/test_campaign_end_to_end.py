@@ -1,8 +1,8 @@
 """The issue's end to end, from the console in headless Chromium: 20 emulated prospects uploaded in the Campaigns
-tab and dialled on the Twilio emulator with the shipped ``meeting-booking`` profile (ACS from the CLI in
+tab and dialled on each carrier's emulator with the shipped ``meeting-booking`` profile (from the CLI:
 tests/integration/test_campaign_end_to_end.py). The view shows the outcomes; every row has its outcome, call id,
-duration and summary; only the booked rows get the SMS, with Twilio's delivery status; the campaign's Export and the
-History tab's Export CSV download those calls (UTF-8 with a BOM)."""
+duration and summary; only the booked rows get the SMS, with the carrier's delivery report; the campaign's Export
+and the History tab's Export CSV download those calls (UTF-8 with a BOM)."""
 
 from __future__ import annotations
 
@@ -13,26 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.integration.campaign_rig import campaign_reaches, prospects_hang_up
+from tests.integration.campaign_rig import campaign_reaches
 from tests.integration.outbound_rig import OUTBOUND_SETTINGS
-from tests.integration.prospects import (
-    call_list,
-    callee,
-    check_rows,
-    check_sms,
-    prospect_script,
-    script_twilio_callees,
-    settled,
-    twenty_prospects,
-)
-from tests.integration.twilio_rig import twilio_rig
+from tests.integration.prospects import call_list, check_rows, check_sms, prospects_line, settled, twenty_prospects
 
 from .browser import chromium_page, login, needs_chromium, wait_js
 from .conftest import TOKEN
 from .test_campaigns_browser import start_campaign
 
 pytestmark = pytest.mark.browser
-SETTINGS = {**OUTBOUND_SETTINGS, "agent": "meeting-booking", "console_token": TOKEN, "outbound_ring_timeout_s": 5}
+SETTINGS = {**OUTBOUND_SETTINGS, "agent": "meeting-booking", "console_token": TOKEN}
 
 
 async def downloaded(page: Any, button: Any) -> list[dict[str, str]]:
@@ -43,20 +33,17 @@ async def downloaded(page: Any, button: Any) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
 
 
-async def test_twenty_prospects_from_the_console_on_twilio(tmp_path) -> None:
+@pytest.mark.parametrize("carrier", ["twilio", "acs"])
+async def test_twenty_prospects_from_the_console(tmp_path, carrier: str) -> None:
     needs_chromium()
     prospects = twenty_prospects("+8190123471")
     listed = tmp_path / "見込み客20.csv"
     listed.write_text(call_list(prospects), encoding="utf-8")
-    async with twilio_rig(tmp_path, prospect_script(), twilio_config={"ring_delay_s": 0.05}, **SETTINGS) as rig:
-        script_twilio_callees(rig.twilio, prospects)
-
-        def new_call(seen: set[str]) -> Any:
-            return rig.twilio.wait_for_call(lambda c: c.sid not in seen, 180)
-
-        async with chromium_page({"width": 1280, "height": 800}) as page, prospects_hang_up(new_call, lambda c: c.sid, callee(rig.realtime, prospects)):
+    async with prospects_line(carrier, tmp_path, prospects, **SETTINGS) as line, line.callees:
+        rig = line.rig
+        async with chromium_page({"width": 1280, "height": 800}) as page:
             await login(page, rig.url, TOKEN)
-            await start_campaign(page, listed, agent="meeting-booking", carrier="twilio", concurrency="4", retries="0")
+            await start_campaign(page, listed, agent="meeting-booking", carrier=carrier, concurrency="4", retries="0")
             await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'done'", 240)
             campaign_id = str(await page.get_attribute("#campaign-list .campaign-item.selected", "data-id"))
             found = await campaign_reaches(rig.url, campaign_id, settled(prospects), 60)
@@ -64,7 +51,7 @@ async def test_twenty_prospects_from_the_console_on_twilio(tmp_path) -> None:
             counts = Counter(p.outcome for p in prospects)
             assert "20/20 done" in text and f"{counts['booked']} booked" in text and f"{counts['declined']} declined" in text, text
             check_rows(found["rows"], prospects)
-            await check_sms(rig.url, found["rows"], prospects, [m.to for m in rig.twilio.messages])
+            await check_sms(rig.url, found["rows"], prospects, line.sms_to())
             check_rows(await downloaded(page, page.locator('#campaign button[data-action="export"]')), prospects)
 
             await page.click('.tabs button[data-tab="history"]')

@@ -7,9 +7,12 @@ duration and summary with its plan, and the SMS sent (to booked rows only) with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gateway.declined import DECLINE_TOOL
@@ -18,9 +21,12 @@ from gateway.emulators.realtime import CallTool, Pick, Say, Script
 from gateway.emulators.realtime.script import ReplyContext
 from gateway.emulators.twilio import TwilioCall
 from tests.conftest import speech
+from tests.integration.campaign_rig import prospects_hang_up
 from tests.integration.outbound_rig import call_record
+from tests.integration.phone_rig import phone_rig
 from tests.integration.test_meeting_booking import LISTENS, next_monday
 from tests.integration.test_short_silence_check import MACHINE, PERSON
+from tests.integration.twilio_rig import twilio_rig
 
 PLANS = ["book", "decline", "busy", "book", "no_answer", "machine", "decline", "book", "busy", "decline",
          "book", "no_answer", "machine", "book", "decline", "busy", "no_answer", "book", "machine", "decline"]
@@ -159,3 +165,37 @@ async def _sms_settled(base: str, call_id: str, booked: bool) -> dict[str, Any]:
         await asyncio.sleep(0.05)
     return record
 
+
+
+@dataclass(slots=True)
+class ProspectsLine:
+    """A gateway on one carrier's emulator whose callees follow the prospects' plans."""
+
+    rig: Any
+    callees: contextlib.AbstractAsyncContextManager[Any]  # while open, every new call is answered as its plan says
+    sms_to: Callable[[], list[str]]  # the numbers the carrier accepted an SMS for
+
+
+@contextlib.asynccontextmanager
+async def prospects_line(carrier: str, tmp_path: Path, prospects: list[Prospect], **settings: Any) -> AsyncIterator[ProspectsLine]:
+    if carrier == "acs":
+        options = {"ring_delay_s": 0.05, "no_answer_timeout_s": 0.3}
+        async with phone_rig(tmp_path, prospect_script(), acs_options=options, play_s=0.1, **settings) as rig:
+            script_acs_callees(rig.acs, prospects)
+            rig.acs.config.sms_events_url = rig.incoming_url  # the Event Grid subscription for SMS delivery reports
+            talk = callee(rig.realtime, prospects)
+
+            def new_acs_call(seen: set[str]) -> Any:
+                return rig.acs.wait_for_call(lambda c: c.call_connection_id not in seen, 180)
+
+            callees = prospects_hang_up(new_acs_call, lambda c: c.call_connection_id, talk)
+            yield ProspectsLine(rig, callees, lambda: [m.to for m in rig.acs.sms])
+        return
+    async with twilio_rig(tmp_path, prospect_script(), twilio_config={"ring_delay_s": 0.05}, outbound_ring_timeout_s=5, **settings) as rig:
+        script_twilio_callees(rig.twilio, prospects)
+        talk = callee(rig.realtime, prospects)
+
+        def new_twilio_call(seen: set[str]) -> Any:
+            return rig.twilio.wait_for_call(lambda c: c.sid not in seen, 180)
+
+        yield ProspectsLine(rig, prospects_hang_up(new_twilio_call, lambda c: c.sid, talk), lambda: [m.to for m in rig.twilio.messages])
