@@ -123,3 +123,35 @@ async def test_campaign_progress_is_pushed_on_the_feed(tmp_path) -> None:
             assert "6/6 done" in await page.locator("#campaign").inner_text()
             assert "6/6 done" in await page.locator(item).inner_text()
             assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_long_call_list_is_shown_a_page_at_a_time(tmp_path) -> None:
+    """250 rows (waiting for tomorrow's calling day, so none is dialled): the view shows 100 at a time, Next and
+    Previous move through them, the last page holds the rest."""
+    needs_chromium()
+    numbers = [f"+81905501{n:04d}" for n in range(250)]
+    listed = tmp_path / "long.csv"
+    listed.write_text("phone,name\n" + "".join(f"{n},客{i}\n" for i, n in enumerate(numbers)), encoding="utf-8")
+    tomorrow = DAYS[(dt.datetime.now(ZoneInfo("Asia/Tokyo")).weekday() + 1) % 7]
+    async with twilio_rig(tmp_path, Script(steps=[]), **{**OUTBOUND_SETTINGS, "console_token": TOKEN}) as rig:
+        async with chromium_page({"width": 1280, "height": 800}) as page:
+            await login(page, rig.url, TOKEN)
+            await page.click('.tabs button[data-tab="campaigns"]')
+            form = page.locator("#campaign-form")
+            await form.locator('input[name="file"]').set_input_files(str(listed))
+            await form.locator('input[name="days"]').fill(tomorrow)
+            await form.locator('button[type="submit"]').click()
+            first_cells = "[...document.querySelectorAll('#campaign tbody tr')].map(r => r.cells[1].textContent)"
+            await wait_js(page, "document.querySelectorAll('#campaign tbody tr').length === 100", 20)
+            assert await page.evaluate(first_cells) == numbers[:100]
+            assert "rows 1–100 of 250" in await page.locator("#campaign .pager").inner_text()
+            for _ in range(2):
+                await page.click('#campaign button[data-action="next"]')
+            await wait_js(page, "document.querySelectorAll('#campaign tbody tr').length === 50")
+            assert await page.evaluate(first_cells) == numbers[200:]
+            assert await page.locator('#campaign button[data-action="next"]').is_disabled()
+            await page.click('#campaign button[data-action="prev"]')
+            await wait_js(page, "document.querySelector('#campaign .pager')?.textContent.includes('rows 101–200 of 250')")
+            assert await page.evaluate(first_cells) == numbers[100:200]
+            assert page.errors == []  # type: ignore[attr-defined]
+        assert rig.twilio.calls == {}
