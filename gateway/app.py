@@ -46,12 +46,11 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False, peer
     app.register_blueprint(twilio)
     app.register_blueprint(create_webrtc_blueprint(gw))
     app.register_blueprint(create_browser_blueprint(gw))
-    app.register_blueprint(
-        create_console_blueprint(gw, attach_emulator=acs.attach_emulator, attach_twilio=twilio.attach_emulator)  # type: ignore[attr-defined]
-    )
+    console = create_console_blueprint(gw, attach_emulator=acs.attach_emulator, attach_twilio=twilio.attach_emulator)  # type: ignore[attr-defined]
+    app.register_blueprint(console)
     calls = create_calls_blueprint(gw, *carrier_dialers(gw, acs.phone_calls, twilio.twilio_calls))  # type: ignore[attr-defined]
     app.register_blueprint(calls)
-    campaigns = create_campaigns_blueprint(gw, calls.outbound)  # type: ignore[attr-defined]
+    campaigns = create_campaigns_blueprint(gw, calls.outbound, console.auth)  # type: ignore[attr-defined]  # one console login, one throttle
     app.register_blueprint(campaigns)
     app.register_blueprint(create_appointments_blueprint(gw))
     json_errors(app)

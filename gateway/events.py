@@ -174,6 +174,26 @@ class SessionEnded:
     kind: str = field(default="session.ended", init=False)
 
 
+@dataclass(slots=True, frozen=True)
+class CampaignProgress:
+    """A campaign's counts after one of its rows changed: the console's Campaigns view redraws from it (pushed on the
+    hub, under the key ``campaign_key(campaign_id)`` that no session has, so it reaches every process's console)."""
+
+    campaign_id: str
+    status: str
+    total: int
+    invalid: int
+    dialled: int
+    live: int
+    done: int
+    outcomes: dict[str, int] = field(default_factory=dict)
+    kind: str = field(default="campaign.progress", init=False)
+
+
+def campaign_key(campaign_id: str) -> str:
+    return f"campaign:{campaign_id}"
+
+
 HubEvent = (
     TranscriptDelta
     | TranscriptFinal
@@ -188,6 +208,7 @@ HubEvent = (
     | CallProgress
     | SessionStarted
     | SessionEnded
+    | CampaignProgress
 )
 
 EngineEvent = (

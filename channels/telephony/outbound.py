@@ -43,6 +43,7 @@ class CallRequest:
     agent: str
     carrier: str
     variables: dict[str, str]
+    call_key: str | None = None  # chosen by the caller when it records the attempt before dialling (a campaign)
 
 
 class OutboundCalls:
@@ -68,7 +69,7 @@ class OutboundCalls:
         """Record the call, put it on the hub and start dialling; returns its id (the conversation's id) at once."""
         dialer = self.dialers[request.carrier]
         line = dialer.line
-        call_key = new_call_key()
+        call_key = request.call_key or new_call_key()
         await self.gw.owners.own(call_key)  # its callbacks and media may reach another process: they come here
         profile = with_variables(self.gw.profile(request.agent), request.variables)
         call = PhoneCall(self.gw, line.control, call_key, request.to, profile, line.audio_format)

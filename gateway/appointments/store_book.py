@@ -17,17 +17,13 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..japan_time import japan_now
 from ..store import Store, schema
 from ..store.store import utcnow
 from .calendar import Booking, Slot, SlotTaken, UnknownSlot
 
 logger = logging.getLogger(__name__)
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 MAX_RANGE = dt.timedelta(days=31)
-
-
-def japan_now() -> dt.datetime:
-    return dt.datetime.now(JST).replace(tzinfo=None)
 
 
 @dataclass(frozen=True, slots=True)

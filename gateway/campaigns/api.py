@@ -19,10 +19,10 @@ from gateway.api_auth import api_error, api_token_refusal
 from gateway.console.auth import COOKIE, ConsoleAuth
 from gateway.guard import request_client
 from gateway.services import Gateway
-from gateway.store.campaigns import CampaignSpec
+from gateway.store.campaigns import PAGE_DEFAULT, PAGE_MAX, CampaignSpec
 
 from .call_list import CallListError, parse_call_list
-from .export import to_csv
+from .export import csv_chunks
 from .hours import CallingHours
 from .runner import RunnerTiming
 from .service import Campaigns
@@ -49,11 +49,23 @@ class CampaignRequest(BaseModel):
     skip_lines: list[int] = Field(default_factory=list, max_length=MAX_ROWS)  # rows a stopped CLI run already has
 
 
-def create_campaigns_blueprint(gw: Gateway, outbound: OutboundCalls, timing: RunnerTiming | None = None) -> Blueprint:
+def page_of(args: Any) -> tuple[int, int]:
+    """``?offset=&limit=`` as numbers (limit 1 to PAGE_MAX, default PAGE_DEFAULT); ValueError says what is wrong."""
+    try:
+        offset, limit = int(args.get("offset", 0)), int(args.get("limit", PAGE_DEFAULT))
+    except ValueError:
+        raise ValueError("offset and limit are whole numbers") from None
+    if offset < 0 or not 1 <= limit <= PAGE_MAX:
+        raise ValueError(f"offset is at least 0 and limit from 1 to {PAGE_MAX}")
+    return offset, limit
+
+
+def create_campaigns_blueprint(
+    gw: Gateway, outbound: OutboundCalls, console: ConsoleAuth, timing: RunnerTiming | None = None
+) -> Blueprint:
+    """``console``: the console's own ``ConsoleAuth`` (one throttle of failed attempts for both blueprints)."""
     bp = Blueprint("campaigns", __name__)
     campaigns = Campaigns(gw, outbound, timing)
-    console_token = gw.settings.console_token.get_secret_value() if gw.settings.console_token else None
-    console = ConsoleAuth(console_token, gw.shared)
     bp.campaigns = campaigns  # type: ignore[attr-defined]  # the app resumes them at start-up; tests read it
 
     @bp.before_request
@@ -114,10 +126,16 @@ def create_campaigns_blueprint(gw: Gateway, outbound: OutboundCalls, timing: Run
 
     @bp.get("/api/campaigns/<campaign_id>")
     async def detail(campaign_id: str) -> tuple[Response, int]:
+        """The campaign's counts and one page of its rows (``?offset=&limit=``; ``total`` says how many there are)."""
+        try:
+            offset, limit = page_of(request.args)
+        except ValueError as exc:
+            return api_error(400, str(exc))
         found = await campaigns.records.summary(campaign_id)
         if found is None:
             return api_error(404, "no such campaign")
-        return jsonify(**found, rows=await campaigns.records.rows(campaign_id)), 200
+        rows = await campaigns.records.rows(campaign_id, offset, limit)
+        return jsonify(**found, rows=rows, offset=offset, limit=limit), 200
 
     @bp.post("/api/campaigns/<campaign_id>/pause")
     async def pause(campaign_id: str) -> tuple[Response, int]:
@@ -139,7 +157,8 @@ def create_campaigns_blueprint(gw: Gateway, outbound: OutboundCalls, timing: Run
     async def export(campaign_id: str) -> Response | tuple[Response, int]:
         if await campaigns.records.summary(campaign_id) is None:
             return api_error(404, "no such campaign")
-        response = Response(to_csv(await campaigns.records.rows(campaign_id)), mimetype="text/csv")
+        pages = csv_chunks(lambda offset, limit: campaigns.records.rows(campaign_id, offset, limit))
+        response = Response(pages, mimetype="text/csv")
         response.headers["Content-Type"] = "text/csv; charset=utf-8"
         response.headers["Content-Disposition"] = f'attachment; filename="{campaign_id}.csv"'
         response.headers["Cache-Control"] = "no-store"

@@ -11,6 +11,8 @@ from typing import Any
 
 import aiohttp
 
+from gateway.store.campaigns import PAGE_MAX
+
 logger = logging.getLogger(__name__)
 POLL_S = 0.3
 
@@ -60,7 +62,19 @@ class CampaignFollower:
                 await asyncio.sleep(POLL_S)
 
     async def _get(self, http: aiohttp.ClientSession, campaign_id: str) -> dict[str, Any]:
-        async with http.get(f"{self.base_url}/api/campaigns/{campaign_id}", headers=self.headers) as response:
+        """The campaign with every row (the API serves them a page at a time)."""
+        campaign = await self._page(http, campaign_id, 0)
+        rows = list(campaign["rows"])
+        while len(rows) < campaign["total"]:
+            more = (await self._page(http, campaign_id, len(rows)))["rows"]
+            if not more:
+                break
+            rows += more
+        return {**campaign, "rows": rows}
+
+    async def _page(self, http: aiohttp.ClientSession, campaign_id: str, offset: int) -> dict[str, Any]:
+        query = {"offset": str(offset), "limit": str(PAGE_MAX)}
+        async with http.get(f"{self.base_url}/api/campaigns/{campaign_id}", params=query, headers=self.headers) as response:
             if response.status != 200:
                 raise CampaignRefused(f"{response.status}: {(await response.json(content_type=None)).get('error')}")
             return dict(await response.json(content_type=None))

@@ -1,7 +1,8 @@
 """Dialling one campaign from its state in the store: at most ``concurrency`` calls at once, only within calling
 hours, busy and no answer retried after a delay, paused and resumed from the store's status. Every decision is
-written before it is acted on (a row is claimed, then dialled; its call id is kept, then its outcome), so a gateway
-that stops half-way resumes where it was and never dials a row twice."""
+written before it is acted on (a row is claimed together with the id its call will have, then dialled, then its
+outcome kept), so a gateway that stops half-way resumes where it was and never dials a row twice: on recovery an
+attempt is resolved from the call's record, never dialled again unless the record proves it never was."""
 
 from __future__ import annotations
 
@@ -12,18 +13,23 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from channels.telephony.call import phone_session_id
 from channels.telephony.outbound import CallRequest, OutboundCalls
+from channels.telephony.registry import new_call_key
 from gateway.declined import DECLINE_TOOL
 from gateway.services import Gateway
 from gateway.store.campaigns import FINISHED, RUNNING, CampaignRecords, CampaignSpec, DueRow
 from gateway.store.sms import SmsRecords
 
 from .hours import CallingHours
+from .progress import announce
 
 logger = logging.getLogger(__name__)
 RETRIED = frozenset({"busy", "no_answer"})
 LIVE_STATUSES = frozenset({"dialling", "queued", "initiated", "ringing", "in-progress", "answered"})
 INTERRUPTED = "the gateway stopped during this call; not dialled again"
+INTERRUPTED_DIALLING = "the gateway stopped while asking the carrier to dial; not dialled again"
+NEVER_PLACED = "the gateway stopped before placing this call (no record of it): dialled again"
 BLOCKED_LOOKAHEAD = 20  # rows looked past when the first due ones are being called by another campaign
 
 
@@ -109,8 +115,12 @@ class CampaignRunner:
                     wait = max(self.timing.poll_s, min(self.timing.lease_s / 3, until_open))
                 if not self.attempts and await self.records.close_if_complete(self.campaign_id):
                     logger.info("campaign %s: every row has its outcome", self.campaign_id)
+                    await self.announce()
                     return
             await self._pause(wait)
+
+    async def announce(self) -> None:
+        await announce(self.gw.hub, self.records, self.campaign_id)
 
     async def looked(self, count: int) -> None:
         """Returns once the runner has looked at the store ``count`` times (a pause proven to hold, not timed)."""
@@ -129,14 +139,18 @@ class CampaignRunner:
         free = spec.concurrency - len(self.attempts)
         if free <= 0:
             return
+        claimed = free
         for row in await self.records.due(self.campaign_id, free + BLOCKED_LOOKAHEAD):
             if free <= 0:
                 break
-            if await self.records.claim(self.campaign_id, row.line, row.to):  # refused: its number is live elsewhere
+            call_key = new_call_key()  # the attempt's id, in the store before the carrier is asked
+            if await self.records.claim(self.campaign_id, row.line, row.to, phone_session_id(call_key)):  # refused: its number is live elsewhere
                 free -= 1
-                task = asyncio.create_task(self._attempt(spec, row), name=f"campaign-{self.campaign_id}-line-{row.line}")
+                task = asyncio.create_task(self._attempt(spec, row, call_key), name=f"campaign-{self.campaign_id}-line-{row.line}")
                 self.attempts.add(task)
                 task.add_done_callback(self._attempt_done)
+        if free < claimed:
+            await self.announce()
 
     def _attempt_done(self, task: asyncio.Task[None]) -> None:
         self.attempts.discard(task)
@@ -144,14 +158,14 @@ class CampaignRunner:
             logger.error("campaign %s: an attempt failed: %s", self.campaign_id, exc, exc_info=exc)
         self.wake.set()
 
-    async def _attempt(self, spec: CampaignSpec, row: DueRow) -> None:
+    async def _attempt(self, spec: CampaignSpec, row: DueRow, call_key: str) -> None:
         try:
-            await self._dial(spec, row)
+            await self._dial(spec, row, call_key)
         except Exception as exc:  # the row still ends, with the reason, rather than staying "calling" for ever
             logger.error("campaign %s: line %d failed: %s", self.campaign_id, row.line, exc, exc_info=exc)
             await self._finish(spec, row.line, row.attempts + 1, "failed", None, f"internal error: {type(exc).__name__}")
 
-    async def _dial(self, spec: CampaignSpec, row: DueRow) -> None:
+    async def _dial(self, spec: CampaignSpec, row: DueRow, call_key: str) -> None:
         attempt = row.attempts + 1
         refusal = self.outbound.refusal(spec.carrier)
         if refusal is not None and (self.gw.draining or self.gw.at_media_capacity()):
@@ -159,10 +173,9 @@ class CampaignRunner:
             await self.records.unclaim(self.campaign_id, row.line, retry_at, refusal)
             return
         if refusal is not None:
-            await self._finish(spec, row.line, attempt, "failed", None, refusal)
+            await self._finish(spec, row.line, attempt, "failed", None, refusal, placed=False)
             return
-        call_id = await self.outbound.place(CallRequest(row.to, spec.agent, spec.carrier, row.variables))
-        await self.records.dialled(self.campaign_id, row.line, call_id)
+        call_id = await self.outbound.place(CallRequest(row.to, spec.agent, spec.carrier, row.variables, call_key))
         logger.info("campaign %s: line %d dialled (attempt %d, call %s)", self.campaign_id, row.line, attempt, call_id)
         record = await self._record_when_done(call_id)
         await self._finish_from_record(spec, row.line, attempt, record)
@@ -187,11 +200,14 @@ class CampaignRunner:
         outcome = campaign_outcome(record, frozenset(succeeded), booking)
         await self._finish(spec, line, attempt, outcome, record.get("duration_s"), str(record.get("detail") or ""))
 
-    async def _finish(self, spec: CampaignSpec, line: int, attempt: int, outcome: str, duration_s: float | None, reason: str) -> None:
+    async def _finish(
+        self, spec: CampaignSpec, line: int, attempt: int, outcome: str, duration_s: float | None, reason: str, placed: bool = True
+    ) -> None:
         retry_at = None
         if outcome in RETRIED and attempt <= spec.retries:
             retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=spec.retry_delay_s)
-        await self.records.finish(self.campaign_id, line, outcome, duration_s=duration_s, reason=reason, retry_at=retry_at)
+        await self.records.finish(self.campaign_id, line, outcome, duration_s=duration_s, reason=reason, retry_at=retry_at, placed=placed)
+        await self.announce()
         logger.info("campaign %s: line %d %s (attempt %d)%s", self.campaign_id, line, outcome, attempt, ", retried later" if retry_at else "")
 
     def _booking_tool(self, spec: CampaignSpec) -> str | None:
@@ -202,17 +218,22 @@ class CampaignRunner:
         return rule.when_tool if rule is not None else None
 
     async def _recover(self) -> None:
-        """Rows a stopped process was calling: the outcome its record has, else failed (never dialled again)."""
+        """Rows a stopped process was calling, resolved from their call's record: its outcome when it has one; failed
+        with the reason when the call (or the carrier's dialling) was cut; dialled again only when no record of the
+        call exists, which proves the carrier was never asked (a call's record is written before it is dialled)."""
         spec = await self.records.spec(self.campaign_id)
         if spec is None:
             return
         for line, call_id, attempts in await self.records.in_flight(self.campaign_id):
-            if call_id is None:  # claimed, never dialled: the attempt did not happen
-                await self.records.unclaim(self.campaign_id, line, dt.datetime.now(dt.UTC), "")
+            record = await self.outbound.records.get(call_id) if call_id else None
+            if record is None:
+                await self.records.unclaim(self.campaign_id, line, dt.datetime.now(dt.UTC), NEVER_PLACED)
+                logger.warning("campaign %s: line %d was claimed (attempt %s) but never placed: dialled again", self.campaign_id, line, call_id)
                 continue
-            record = await self.outbound.records.get(call_id)
-            if record is not None and (record["done"] or record["status"] not in LIVE_STATUSES):
+            if record["done"] or record["status"] not in LIVE_STATUSES:
                 await self._finish_from_record(spec, line, attempts, record)
             else:
-                await self.records.finish(self.campaign_id, line, "failed", duration_s=None, reason=INTERRUPTED, retry_at=None)
+                reason = INTERRUPTED_DIALLING if record["status"] == "dialling" else INTERRUPTED
+                await self.records.finish(self.campaign_id, line, "failed", duration_s=None, reason=reason, retry_at=None)
             logger.info("campaign %s: line %d was being called when the gateway stopped (call %s)", self.campaign_id, line, call_id)
+        await self.announce()

@@ -14,6 +14,7 @@ from gateway.services import Gateway
 from gateway.store.campaigns import PAUSED, RUNNING, CampaignRecords, CampaignSpec, NewRow
 
 from .call_list import CallList
+from .progress import announce
 from .runner import CampaignRunner, RunnerTiming
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class Campaigns:
         rows += [NewRow(b.line, b.raw, invalid_reason=b.reason) for b in call_list.bad_rows if b.line not in skip_lines]
         campaign_id = await self.records.create(spec, sorted(rows, key=lambda r: r.line))
         logger.info("campaign %s created: %d rows to dial on %s (agent %s)", campaign_id, len(call_list.prospects), spec.carrier, spec.agent)
+        await announce(self.gw.hub, self.records, campaign_id)
         self.start(campaign_id)
         return campaign_id
 
@@ -66,10 +68,13 @@ class Campaigns:
         changed = await self.records.set_status(campaign_id, PAUSED)
         if changed and (runner := self.runners.get(campaign_id)) is not None:
             runner.wake.set()
+        if changed:
+            await announce(self.gw.hub, self.records, campaign_id)
         return changed
 
     async def resume(self, campaign_id: str) -> bool:
         changed = await self.records.set_status(campaign_id, RUNNING)
         if changed:
+            await announce(self.gw.hub, self.records, campaign_id)
             self.start(campaign_id)
         return changed

@@ -1,8 +1,9 @@
 """Campaigns in the store: a campaign's settings and state, and each row of its call list with its status, attempts,
 next attempt, call and outcome. Everything a runner decides is written here first, so a gateway that stops half-way
-resumes where it was: a row is claimed by one conditional UPDATE (never dialled twice), a number already being
-called in any campaign is not claimed again (never called twice at once), and a lease names the one process that
-dials a campaign when several workers share the store."""
+resumes where it was: a row is claimed by one conditional UPDATE that also writes the attempt's call id before the
+carrier is asked (never dialled twice), a number already being called in any campaign is refused by the primary key
+of ``live_numbers`` in the same transaction (never called twice at once, on SQLite and PostgreSQL alike), and a lease
+names the one process that dials a campaign when several workers share the store."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from . import schema
 from .store import Store, utcnow
 
 PENDING, CALLING, DONE, INVALID = "pending", "calling", "done", "invalid"
 RUNNING, PAUSED, FINISHED = "running", "paused", "done"
+PAGE_DEFAULT, PAGE_MAX = 100, 1000  # rows per page the API serves (default, largest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,10 @@ class DueRow:
     to: str
     variables: dict[str, str]
     attempts: int
+
+
+class _NotPending(Exception):
+    """The row was no longer pending: the claim's transaction is rolled back (its live number with it)."""
 
 
 class CampaignRecords:
@@ -142,41 +149,55 @@ class CampaignRecords:
             ).scalar_one_or_none()
         return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
 
-    async def claim(self, campaign_id: str, line: int, to: str) -> bool:
-        """Mark the row as being called, once: False when it is no longer pending or its number is being called
-        (by this campaign or another) right now."""
-        rows = schema.campaign_rows
-        r = rows.c
-        busy = select(rows.c.line).where(r.to_number == to, r.status == CALLING).exists()
-        async with self.store.engine.begin() as conn:
-            won = await conn.execute(
-                update(rows)
-                .where(r.campaign_id == campaign_id, r.line == line, r.status == PENDING, ~busy)
-                .values(status=CALLING, attempts=r.attempts + 1, call_id=None, updated_at=utcnow())
-            )
-            return won.rowcount == 1
-
-    async def dialled(self, campaign_id: str, line: int, call_id: str) -> None:
-        await self._row(campaign_id, line, call_id=call_id)
+    async def claim(self, campaign_id: str, line: int, to: str, call_id: str) -> bool:
+        """Mark the row as being called with the attempt's ``call_id`` (written before the carrier is asked, so a
+        process that stops mid-dial leaves its intent behind), once: False when the row is no longer pending or its
+        number is being called (by this campaign or another) right now, which the database itself refuses."""
+        r = schema.campaign_rows.c
+        now = utcnow()
+        try:
+            async with self.store.engine.begin() as conn:
+                await conn.execute(insert(schema.live_numbers).values(to_number=to, campaign_id=campaign_id, line=line, since=now))
+                won = await conn.execute(
+                    update(schema.campaign_rows)
+                    .where(r.campaign_id == campaign_id, r.line == line, r.status == PENDING)
+                    .values(status=CALLING, attempts=r.attempts + 1, call_id=call_id, updated_at=now)
+                )
+                if won.rowcount != 1:
+                    raise _NotPending
+        except (IntegrityError, _NotPending):  # the number is live (primary key), or the row was taken: rolled back
+            return False
+        return True
 
     async def unclaim(self, campaign_id: str, line: int, retry_at: dt.datetime, reason: str) -> None:
         """Not dialled after all (the gateway was at capacity): back to pending, the attempt not counted."""
         r = schema.campaign_rows.c
-        async with self.store.engine.begin() as conn:
-            await conn.execute(
-                update(schema.campaign_rows)
-                .where(r.campaign_id == campaign_id, r.line == line, r.status == CALLING)
-                .values(status=PENDING, attempts=r.attempts - 1, next_attempt_at=retry_at, reason=reason[:500], updated_at=utcnow())
-            )
+        await self._release(
+            campaign_id, line, r.status == CALLING,
+            status=PENDING, attempts=r.attempts - 1, call_id=None, next_attempt_at=retry_at, reason=reason[:500],
+        )
 
     async def finish(
-        self, campaign_id: str, line: int, outcome: str, *, duration_s: float | None, reason: str, retry_at: dt.datetime | None
+        self, campaign_id: str, line: int, outcome: str, *, duration_s: float | None, reason: str, retry_at: dt.datetime | None,
+        placed: bool = True,
     ) -> None:
-        """The attempt's outcome; ``retry_at``: the row is dialled again then, else it is done."""
-        await self._row(
-            campaign_id, line, status=PENDING if retry_at else DONE, outcome=outcome, duration_s=duration_s,
-            reason=reason[:500], next_attempt_at=retry_at,
+        """The attempt's outcome; ``retry_at``: the row is dialled again then, else it is done; ``placed`` False: no
+        call was placed (the carrier refused up front), so the row keeps no call id."""
+        extra = {} if placed else {"call_id": None}
+        await self._release(
+            campaign_id, line, None, status=PENDING if retry_at else DONE, outcome=outcome, duration_s=duration_s,
+            reason=reason[:500], next_attempt_at=retry_at, **extra,
         )
+
+    async def _release(self, campaign_id: str, line: int, where: Any, **values: Any) -> None:
+        """The row's new state and its number no longer live, in one transaction."""
+        r, live = schema.campaign_rows.c, schema.live_numbers.c
+        query = update(schema.campaign_rows).where(r.campaign_id == campaign_id, r.line == line)
+        if where is not None:
+            query = query.where(where)
+        async with self.store.engine.begin() as conn:
+            await conn.execute(query.values(updated_at=utcnow(), **values))
+            await conn.execute(delete(schema.live_numbers).where(live.campaign_id == campaign_id, live.line == line))
 
     async def in_flight(self, campaign_id: str) -> list[tuple[int, str | None, int]]:
         """(line, call id, attempts) of rows marked as being called: after a restart, calls the stopped process placed."""
@@ -195,13 +216,6 @@ class CampaignRecords:
             )
             return closed.rowcount == 1
 
-    async def _row(self, campaign_id: str, line: int, **values: Any) -> None:
-        r = schema.campaign_rows.c
-        async with self.store.engine.begin() as conn:
-            await conn.execute(
-                update(schema.campaign_rows).where(r.campaign_id == campaign_id, r.line == line).values(updated_at=utcnow(), **values)
-            )
-
     # --- what the console and the CLI read ----------------------------------------------------------------------
     async def spec(self, campaign_id: str) -> CampaignSpec | None:
         c = schema.campaigns.c
@@ -218,14 +232,17 @@ class CampaignRecords:
     async def list(self, limit: int = 50) -> list[dict[str, Any]]:
         return await self._summaries(None, limit)
 
-    async def rows(self, campaign_id: str) -> list[dict[str, Any]]:
-        """Every row in list order, with the call's summary (written after the call, so read from its conversation)."""
+    async def rows(self, campaign_id: str, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """Rows in list order from ``offset`` (at most ``limit``; None: every one), with the call's summary (written
+        after the call, so read from its conversation)."""
         r, conv = schema.campaign_rows.c, schema.conversations.c
         query = (
             select(schema.campaign_rows, conv.summary)
             .select_from(schema.campaign_rows.outerjoin(schema.conversations, conv.id == r.call_id))
             .where(r.campaign_id == campaign_id)
             .order_by(r.line)
+            .offset(max(0, offset))
+            .limit(limit)
         )
         async with self.store.engine.connect() as conn:
             return [

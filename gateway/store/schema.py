@@ -194,6 +194,15 @@ sms_messages = Table(  # SMS sent after a call, with the carrier's delivery stat
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+sms_early_reports = Table(  # delivery reports that came before the carrier's answer to the send named the message
+    "sms_early_reports",
+    metadata,
+    Column("message_id", String(128), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
 campaigns = Table(  # a call list being dialled: its settings and state, so a restarted gateway resumes it
     "campaigns",
     metadata,
@@ -226,8 +235,18 @@ campaign_rows = Table(  # one row of a campaign's call list: its state while dia
     Column("outcome", String(32)),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", DateTime(timezone=True)),
-    Column("call_id", String(64)),
+    Column("call_id", String(64)),  # written with the claim, before the carrier is asked: the attempt's id
     Column("duration_s", Float),
     Column("reason", Text, nullable=False, default=""),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+live_numbers = Table(  # a number being called by any campaign: its primary key lets the database refuse a second claim
+    "live_numbers",
+    metadata,
+    Column("to_number", String(32), primary_key=True),  # E.164
+    Column("campaign_id", String(32), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
 )

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from .. import readings
 from ..appointments import Calendar, Slot, SlotTaken, StoreCalendar, UnknownSlot
-from ..appointments.store_book import japan_now
 from ..appointments.wording import ics_path, written
+from ..japan_time import japan_now
 from .registry import ToolContext, ToolError, ToolRegistry, ToolResult
 
 HORIZON = dt.timedelta(days=366)  # no calendar is asked about dates further ahead than this

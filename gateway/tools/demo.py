@@ -9,10 +9,10 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from .. import readings
+from ..japan_time import JST
 from ..store import MAX_BOOKING, ReservationConflict
 from .registry import ToolContext, ToolError, ToolRegistry, ToolResult
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 VehicleType = Literal["compact", "sedan", "minivan", "suv"]
 VEHICLE_NAMES = {"compact": "コンパクトカー", "sedan": "セダン", "minivan": "ミニバン", "suv": "SUV"}
 

@@ -27,6 +27,20 @@ async def campaign(base: str, campaign_id: str) -> dict[str, Any]:
         return dict(await r.json())
 
 
+async def campaign_page(base: str, campaign_id: str, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """``GET /api/campaigns/<id>`` with ``?offset=&limit=`` (one page of rows)."""
+    url = f"{base}/api/campaigns/{campaign_id}"
+    async with aiohttp.ClientSession() as http, http.get(url, params=query, headers=HEADERS) as r:
+        return r.status, await r.json()
+
+
+async def campaigns(base: str) -> list[dict[str, Any]]:
+    """Every campaign, newest first."""
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/api/campaigns", headers=HEADERS) as r:
+        assert r.status == 200, await r.text()
+        return list((await r.json())["campaigns"])
+
+
 async def control(base: str, campaign_id: str, action: str) -> tuple[int, dict[str, Any]]:
     async with aiohttp.ClientSession() as http, http.post(f"{base}/api/campaigns/{campaign_id}/{action}", headers=HEADERS) as r:
         return r.status, await r.json()

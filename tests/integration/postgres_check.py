@@ -70,13 +70,11 @@ async def campaign_state(first: Store, second: Store) -> None:
     assert await records.take_lease(campaign, "worker-1", 30) and not await others.take_lease(campaign, "worker-2", 30)
     due = await records.due(campaign, 5)
     assert [(d.line, d.variables) for d in due] == [(2, {"会社": "A社"})]
-    claims = await asyncio.gather(records.claim(campaign, 2, "+819012345001"), others.claim(campaign, 2, "+819012345001"))
+    claims = await asyncio.gather(records.claim(campaign, 2, "+819012345001", "web-1"), others.claim(campaign, 2, "+819012345001", "web-x"))
     assert sorted(claims) == [False, True], claims
-    assert not await records.claim(rival, 2, "+819012345001")  # live in the first campaign
-    await records.dialled(campaign, 2, "web-1")
+    assert not await records.claim(rival, 2, "+819012345001", "web-y")  # live in the first campaign
     await records.finish(campaign, 2, "busy", duration_s=None, reason="busy", retry_at=dt.datetime.now(dt.UTC))
-    assert await records.claim(campaign, 2, "+819012345001")
-    await records.dialled(campaign, 2, "web-1")
+    assert await records.claim(campaign, 2, "+819012345001", "web-1")
     await records.finish(campaign, 2, "answered", duration_s=12.5, reason="", retry_at=None)
     assert await records.close_if_complete(campaign)
     summary = await others.summary(campaign)
@@ -86,7 +84,24 @@ async def campaign_state(first: Store, second: Store) -> None:
     assert [(r["line"], r["outcome"], r["attempts"], r["summary"]) for r in rows] == [(2, "answered", 2, "羽田での予約相談"), (3, "invalid", 0, None)]
     await records.release_lease(campaign, "worker-1")
     assert await others.take_lease(campaign, "worker-2", 30)
+    await one_live_number_across_campaigns(records, others, spec)
     await second.close()
+
+
+async def one_live_number_across_campaigns(records: CampaignRecords, others: CampaignRecords, spec: CampaignSpec) -> None:
+    """Two campaigns on two engines (two workers) claim the same number at the same moment, again and again: the
+    primary key of live_numbers lets exactly one through each time, and the winner's end frees the number."""
+    number = "+819012345999"
+    for round_ in range(6):
+        a = await records.create(spec, [NewRow(2, number)])
+        b = await others.create(spec, [NewRow(2, number)])
+        won = await asyncio.gather(records.claim(a, 2, number, f"phone-a{round_}"), others.claim(b, 2, number, f"phone-b{round_}"))
+        assert sorted(won) == [False, True], won
+        winner, loser, store_of_loser = (a, b, others) if won[0] else (b, a, records)
+        assert not await store_of_loser.claim(loser, 2, number, "phone-late")  # still live
+        await records.finish(winner, 2, "answered", duration_s=1.0, reason="", retry_at=None)
+        assert await store_of_loser.claim(loser, 2, number, f"phone-c{round_}")
+        await store_of_loser.finish(loser, 2, "answered", duration_s=1.0, reason="", retry_at=None)
 
 
 async def one_winner_per_code(first: Store, second: Store) -> None:

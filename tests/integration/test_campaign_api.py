@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,6 +30,7 @@ from gateway.store.sms import SmsRecords
 from tests.conftest import make_settings, speech
 from tests.integration.campaign_rig import (
     campaign,
+    campaign_page,
     campaign_reaches,
     control,
     create_campaign,
@@ -81,6 +83,17 @@ async def check_export(base: str, campaign_id: str) -> None:
     assert [(r["to"], r["name"], r["outcome"]) for r in rows] == [(n, f"客{i}", EXPECTED[n]) for i, n in enumerate(NUMBERS)]
 
 
+async def run_twenty(base: str, carrier: str, callees: Any, dialled: Callable[[], list[str]]) -> None:
+    """The 20-number campaign through the API while ``callees`` answer: outcomes, numbers dialled, export."""
+    async with callees:
+        status, created = await create_campaign(base, body(call_list(NUMBERS), carrier))
+        assert status == 201, created
+        found = await campaign_reaches(base, created["id"], finished, 120)
+    check_outcomes(found)
+    assert Counter(dialled()) == Counter({n: 2 if EXPECTED[n] in ("busy", "no_answer") else 1 for n in NUMBERS})
+    await check_export(base, created["id"])
+
+
 async def test_twenty_prospects_on_twilio(tmp_path) -> None:
     settings = {**OUTBOUND_SETTINGS, "outbound_ring_timeout_s": 5}
     async with twilio_rig(tmp_path, Script(steps=[]), twilio_config={"ring_delay_s": 0.05}, **settings) as rig:
@@ -104,15 +117,8 @@ async def test_twenty_prospects_on_twilio(tmp_path) -> None:
             if not call.status.terminal:
                 await call.hang_up()
 
-        async with prospects_hang_up(new_call, lambda c: c.sid, talk):
-            status, created = await create_campaign(rig.url, body(call_list(NUMBERS), "twilio"))
-            assert status == 201, created
-            found = await campaign_reaches(rig.url, created["id"], finished, 120)
-        check_outcomes(found)
-        dialled = Counter(c.to for c in rig.twilio.calls.values())
-        assert dialled == Counter({n: 2 if EXPECTED[n] in ("busy", "no_answer") else 1 for n in NUMBERS})
+        await run_twenty(rig.url, "twilio", prospects_hang_up(new_call, lambda c: c.sid, talk), lambda: [c.to for c in rig.twilio.calls.values()])
         assert 1 <= peak <= 4
-        await check_export(rig.url, created["id"])
 
 
 async def test_twenty_prospects_on_acs(tmp_path) -> None:
@@ -137,14 +143,8 @@ async def test_twenty_prospects_on_acs(tmp_path) -> None:
             if call.state != CallState.DISCONNECTED:
                 await call.hang_up()
 
-        async with prospects_hang_up(new_call, lambda c: c.call_connection_id, talk):
-            status, created = await create_campaign(rig.url, body(call_list(NUMBERS), "acs"))
-            assert status == 201, created
-            found = await campaign_reaches(rig.url, created["id"], finished, 120)
-        check_outcomes(found)
-        dialled = Counter(c.callee for c in rig.acs.calls.values())
-        assert dialled == Counter({n: 2 if EXPECTED[n] in ("busy", "no_answer") else 1 for n in NUMBERS})
-        await check_export(rig.url, created["id"])
+        callees = prospects_hang_up(new_call, lambda c: c.call_connection_id, talk)
+        await run_twenty(rig.url, "acs", callees, lambda: [c.callee for c in rig.acs.calls.values()])
 
 
 async def test_bad_rows_and_duplicates_are_reported_never_dialled(tmp_path) -> None:
@@ -171,6 +171,28 @@ async def test_bad_rows_and_duplicates_are_reported_never_dialled(tmp_path) -> N
         assert len(rig.twilio.calls) == 2  # nothing refused reached the carrier
 
 
+async def test_rows_come_in_pages_and_the_export_streams_them_all(tmp_path) -> None:
+    """250 rows waiting for tomorrow's calling day: the detail route serves them 100 at a time by default (at most
+    1000), a bad page is refused in one line, and the CSV export streams every row."""
+    numbers = [f"+81905500{n:04d}" for n in range(250)]
+    tomorrow = DAYS[(dt.datetime.now(ZoneInfo("Asia/Tokyo")).weekday() + 1) % 7]
+    async with twilio_rig(tmp_path, Script(steps=[]), **OUTBOUND_SETTINGS) as rig:
+        status, created = await create_campaign(rig.url, body(call_list(numbers), "twilio", hours="09:00-20:00", days=tomorrow))
+        assert status == 201, created
+        first = await campaign(rig.url, created["id"])
+        assert first["total"] == 250 and (first["offset"], first["limit"]) == (0, 100)
+        assert [r["to"] for r in first["rows"]] == numbers[:100]
+        status, last = await campaign_page(rig.url, created["id"], {"offset": "200", "limit": "1000"})
+        assert status == 200 and [r["line"] for r in last["rows"]] == list(range(202, 252))
+        for bad in ({"limit": "1001"}, {"limit": "0"}, {"offset": "-1"}, {"offset": "x"}):
+            status, refused = await campaign_page(rig.url, created["id"], bad)
+            assert status == 400 and "offset" in refused["error"], refused
+        _, data = await export(rig.url, created["id"])
+        assert data.startswith(b"\xef\xbb\xbf")
+        assert [r["to"] for r in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))] == numbers
+        assert rig.twilio.calls == {}  # not its calling day: nothing dialled
+
+
 async def test_a_number_being_called_is_not_claimed_again(tmp_path) -> None:
     """Two campaigns listing the same number: the store refuses the second claim while the first call is live."""
     async with twilio_rig(tmp_path, Script(steps=[]), **OUTBOUND_SETTINGS) as rig:
@@ -179,11 +201,12 @@ async def test_a_number_being_called_is_not_claimed_again(tmp_path) -> None:
         first = await records.create(spec, [NewRow(2, "+819012345001")])
         second = await records.create(spec, [NewRow(2, "+819012345001")])
         await records.set_status(first, "paused")  # their runners are not started: the test claims by hand
-        assert await records.claim(first, 2, "+819012345001")
-        assert not await records.claim(first, 2, "+819012345001")  # claimed once
-        assert not await records.claim(second, 2, "+819012345001")  # the same number, live in another campaign
+        assert await records.claim(first, 2, "+819012345001", "phone-a")
+        assert not await records.claim(first, 2, "+819012345001", "phone-b")  # claimed once
+        assert not await records.claim(second, 2, "+819012345001", "phone-c")  # the same number, live in another campaign
         await records.finish(first, 2, "answered", duration_s=1.0, reason="", retry_at=None)
-        assert await records.claim(second, 2, "+819012345001")
+        assert await records.claim(second, 2, "+819012345001", "phone-d")  # its end freed the number
+        assert [r["call_id"] for r in await records.rows(second)] == ["phone-d"]  # the attempt's id, before any dial
 
 
 async def test_pause_stops_dialling_and_resume_finishes(tmp_path) -> None:

@@ -16,9 +16,9 @@ import icalendar
 import pytest
 
 from gateway.appointments import Slot, StoreCalendar
-from gateway.appointments.store_book import japan_now
 from gateway.emulators.acs import Silence
 from gateway.emulators.realtime import CallTool, Say, Script
+from gateway.japan_time import japan_now
 from tests.conftest import speech
 from tests.integration.outbound_rig import API_TOKEN, OUTBOUND_SETTINGS, call_record, post_call, record_reaches
 from tests.integration.phone_rig import phone_rig

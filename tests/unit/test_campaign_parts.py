@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.campaigns.call_list import CallListError, parse_call_list
-from gateway.campaigns.export import to_csv
+from gateway.campaigns.export import csv_chunks, to_csv
 from gateway.campaigns.hours import CallingHours
 from gateway.campaigns.runner import campaign_outcome
+from gateway.events import CampaignProgress
+from gateway.shared.hub_mirror import decode_event, encode_event
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -82,3 +84,22 @@ def test_booked_and_declined_come_from_the_tools_that_succeeded(succeeded: froze
     record = {"status": "caller_hung_up", "duration_s": 20.0, "sms_after_call": "none"}
     assert campaign_outcome(record, succeeded, "book_meeting") == outcome
     assert campaign_outcome({"status": "busy"}, succeeded, "book_meeting") == "busy"  # what the carrier said wins
+
+
+async def test_a_streamed_export_reads_page_by_page_and_matches_the_whole_file() -> None:
+    rows = [{"line": i, "to": f"+8190{i:08d}", "name": "山田", "outcome": "booked"} for i in range(2, 9)]
+    asked: list[tuple[int, int]] = []
+
+    async def page(offset: int, limit: int) -> list[dict]:
+        asked.append((offset, limit))
+        return rows[offset : offset + limit]
+
+    streamed = b"".join([chunk async for chunk in csv_chunks(page, page_rows=3)])
+    assert streamed == to_csv(rows) and streamed.startswith(b"\xef\xbb\xbf")
+    assert asked == [(0, 3), (3, 3), (6, 3)]  # the last, short page ends it
+
+
+def test_campaign_progress_crosses_processes_on_the_hub_mirror() -> None:
+    """The mirror rebuilds it from its JSON in another process (so every worker's console gets the pushes)."""
+    event = CampaignProgress("cmp-0123456789ab", "running", 20, 1, 5, 2, 3, {"booked": 2, "busy": 1})
+    assert decode_event(encode_event(event)) == event

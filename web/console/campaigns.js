@@ -1,10 +1,14 @@
 // Campaigns: upload a CSV call list, follow each campaign's progress (dialled / live / done / outcomes, its rows),
-// pause, resume and export it. The gateway dials from its store, so what is shown is read back from there.
+// pause, resume and export it. The gateway dials from its store, so what is shown is read back from there. Progress
+// is pushed on the console's feed (campaign.progress); polling is the fallback while the feed is down.
 
 import { api } from "./api.js";
 import { dateTime, el, toast } from "./dom.js";
 
-const POLL_MS = 1000;
+const POLL_MS = 1000; // while the push feed is down
+const SAFETY_POLL_MS = 30000; // while it is live: only a safety net
+const ROWS_PAGE = 100;
+const ROWS_RELOAD_MS = 250; // pushes in a burst reload the shown rows once
 const OUTCOMES = ["answered", "booked", "declined", "no_answer", "busy", "machine", "failed", "transferred"];
 const LABELS = { no_answer: "no answer", invalid: "bad row" };
 const label = (word) => LABELS[word] || (word || "").replaceAll("_", " ");
@@ -16,6 +20,11 @@ export class CampaignsView {
     this.detail = detail;
     this.selected = null;
     this.timer = null;
+    this.shown = false;
+    this.feedLive = false;
+    this.offset = 0; // first row of the page shown
+    this.summaries = new Map(); // id → the campaign's counts, as last read or pushed
+    this.rowsTimer = null;
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.create();
@@ -44,23 +53,59 @@ export class CampaignsView {
     for (const name of ["start", "end", "days", "tz"]) this.form.elements[name].disabled = any;
   }
 
-  /** Poll while the tab is shown: a campaign's rows change with every call. */
+  /** While the tab is shown: read everything once, then follow the pushes (polling only as a fallback). */
   visible(shown) {
-    clearInterval(this.timer);
-    this.timer = null;
-    if (!shown) return;
-    this.refresh();
-    this.timer = setInterval(() => this.refresh(), POLL_MS);
+    this.shown = shown;
+    this.poll();
+    if (shown) this.refresh();
   }
 
-  async refresh() {
+  /** The feed's state: live, the pushes carry the progress; down, the view polls every second. */
+  setFeedLive(live) {
+    if (live === this.feedLive) return;
+    this.feedLive = live;
+    this.poll();
+    if (live && this.shown) this.refresh(); // pushes may have been missed while it was down
+  }
+
+  poll() {
+    clearInterval(this.timer);
+    this.timer = this.shown ? setInterval(() => this.refresh("poll"), this.feedLive ? SAFETY_POLL_MS : POLL_MS) : null;
+  }
+
+  async refresh(source = "read") {
     try {
       const data = await api("/api/campaigns");
+      this.summaries = new Map(data.campaigns.map((c) => [c.id, c]));
       this.showList(data.campaigns);
-      if (this.selected) this.showCampaign(await api(`/api/campaigns/${encodeURIComponent(this.selected)}`));
+      if (this.selected) await this.loadSelected(source);
     } catch (error) {
       if (error.status !== 401 && error.status !== 403) toast(`Campaigns: ${error.message}`, "error");
     }
+  }
+
+  async loadSelected(source) {
+    const id = this.selected;
+    const c = await api(`/api/campaigns/${encodeURIComponent(id)}?offset=${this.offset}&limit=${ROWS_PAGE}`);
+    if (id !== this.selected) return;
+    this.showCampaign(c, source);
+  }
+
+  /** A campaign.progress event from the feed: its list entry now; the selected one's counts and rows are read
+   * back together shortly after (a burst of pushes, one read), so they never disagree. */
+  progress(e) {
+    if (!this.shown) return;
+    const known = this.summaries.get(e.campaign_id);
+    if (!known) {
+      this.refresh("push"); // a campaign started elsewhere (another page, the CLI, another worker)
+      return;
+    }
+    const { kind, s, ...counts } = e;
+    Object.assign(known, counts, { id: e.campaign_id });
+    this.showList([...this.summaries.values()]);
+    if (e.campaign_id !== this.selected) return;
+    clearTimeout(this.rowsTimer);
+    this.rowsTimer = setTimeout(() => this.loadSelected("push").catch(() => {}), ROWS_RELOAD_MS);
   }
 
   async create() {
@@ -87,6 +132,7 @@ export class CampaignsView {
       if (this.defaultAgent) f.agent.value = this.defaultAgent;
       this.showHours();
       this.selected = created.id;
+      this.offset = 0;
       await this.refresh();
     } catch (error) {
       toast(`Campaign not started: ${error.message}`, "error");
@@ -94,6 +140,7 @@ export class CampaignsView {
   }
 
   async open(id) {
+    if (id !== this.selected) this.offset = 0;
     this.selected = id;
     for (const item of this.list.querySelectorAll(".campaign-item")) item.classList.toggle("selected", item.dataset.id === id);
     await this.refresh();
@@ -103,6 +150,11 @@ export class CampaignsView {
     if (!this.selected) return;
     if (action === "export") {
       window.location.assign(`/api/campaigns/${encodeURIComponent(this.selected)}/export.csv`);
+      return;
+    }
+    if (action === "prev" || action === "next") {
+      this.offset = Math.max(0, this.offset + (action === "next" ? ROWS_PAGE : -ROWS_PAGE));
+      await this.loadSelected("read").catch((error) => toast(`Campaigns: ${error.message}`, "error"));
       return;
     }
     try {
@@ -131,7 +183,9 @@ export class CampaignsView {
     );
   }
 
-  showCampaign(c) {
+  showCampaign(c, source = "read") {
+    const rows = c.rows;
+    this.detail.dataset.source = source; // what drew it last: push, poll or read (tests tell push from poll)
     const head = el(
       "div",
       { class: "campaign-head" },
@@ -153,8 +207,8 @@ export class CampaignsView {
       c.invalid ? count("bad rows", c.invalid, "invalid") : null,
     );
     const parts = [head, progress(c), counts];
-    if (c.rows) parts.push(rowsTable(c.rows));
-    else if (this.detail.querySelector(".campaign-rows")) parts.push(this.detail.querySelector(".campaign-rows"));
+    if (rows) parts.push(rowsTable(rows), pager(c.offset, rows.length, c.total));
+    else if (this.detail.querySelector(".campaign-rows")) parts.push(...this.detail.querySelectorAll(".campaign-rows, .pager"));
     this.detail.replaceChildren(...parts);
   }
 }
@@ -168,6 +222,17 @@ function progress(c) {
   const bar = el("i");
   bar.style.width = `${Math.round((100 * c.done) / dialable)}%`; // CSSOM, not a style attribute: the page's CSP allows it
   return el("div", { class: "progress", title: `${c.done} of ${dialable} done` }, bar);
+}
+
+function pager(offset, shown, total) {
+  if (offset === 0 && shown >= total) return null;
+  return el(
+    "div",
+    { class: "pager" },
+    el("button", { type: "button", class: "quiet", "data-action": "prev", disabled: offset === 0 ? "" : null }, "‹ Previous"),
+    el("span", { class: "meta" }, `rows ${shown ? offset + 1 : 0}–${offset + shown} of ${total}`),
+    el("button", { type: "button", class: "quiet", "data-action": "next", disabled: offset + shown >= total ? "" : null }, "Next ›"),
+  );
 }
 
 function rowsTable(rows) {

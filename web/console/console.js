@@ -250,7 +250,10 @@ $("logout").addEventListener("click", async () => {
 });
 
 const feed = new Feed("/api/console/events", {
-  status: setConnection,
+  status(state) {
+    setConnection(state);
+    campaigns.setFeedLive(state === "live");
+  },
   agent: setAgent,
   snapshot(data) {
     // any snapshot after the first (a reconnect, or the page fell behind) means events may have been missed
@@ -267,7 +270,12 @@ const feed = new Feed("/api/console/events", {
     stats.batches += 1;
     stats.events += data.events.length;
     record(stats.batchLags, Date.now() - data.t * 1000);
-    state.batch(data.events);
+    const sessions = [];
+    for (const e of data.events) {
+      if (e.kind === "campaign.progress") campaigns.progress(e);
+      else sessions.push(e);
+    }
+    state.batch(sessions);
     trySelectPending();
     schedule();
   },
