@@ -7,6 +7,8 @@ the console lists one conversation and the store holds one record."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from gateway.emulators.chat import ChatEmulator
@@ -90,18 +92,25 @@ async def finish(page: PageClient) -> None:
     await page.wait_message(lambda m: m["type"] == "ended", 10)
 
 
+@contextlib.asynccontextmanager
+async def resumed_on(replica: Served, ready: dict, speech: SpeechEmulator, chat: ChatEmulator, first_reply: str) -> AsyncIterator[PageClient]:
+    """A page resuming the conversation through ``replica`` and saying its second turn: the agent answers it knowing
+    the first (the conversation carries on, not a new one)."""
+    async with PageClient.open(socket_url(replica)) as page:
+        again = await page.hello(session_id=ready["session_id"], token=ready["token"])
+        assert again["type"] == "ready" and again["resumed"] and again["session_id"] == ready["session_id"], again
+        await say(page, "ja_compact", speech, since=len(speech.syntheses))
+        request = reply_request(chat, SECOND)
+        assert knew_first_turn(request, first_reply), (request.texts("user"), request.texts("assistant"))
+        yield page
+
+
 async def test_a_browser_conversation_resumes_through_another_replica(tmp_path: Path, redis_url: str) -> None:
     speech, chat = SpeechEmulator(keys=(SPEECH_KEY,), script=[FIRST, SECOND]), ChatEmulator(keys=(OPENAI_KEY,))
     async with offline_stack(speech=speech, chat=chat) as stack, two_replicas(stack, tmp_path, redis_url) as replicas:
         ready, first_reply = await first_turn(replicas.a, speech)
         session_id = ready["session_id"]
-        async with PageClient.open(socket_url(replicas.b)) as page:
-            again = await page.hello(session_id=session_id, token=ready["token"])
-            assert again["type"] == "ready" and again["resumed"] and again["session_id"] == session_id, again
-            await say(page, "ja_compact", speech, since=len(speech.syntheses))
-            # the agent answered the second turn knowing the first: the conversation a carries, not a new one
-            request = reply_request(chat, SECOND)
-            assert knew_first_turn(request, first_reply), (request.texts("user"), request.texts("assistant"))
+        async with resumed_on(replicas.b, ready, speech, chat, first_reply) as page:
             assert await live_anywhere(replicas.a.url, 3) == await live_anywhere(replicas.b.url, 3) == {session_id}
             await finish(page)
         assert "relayed to the conversation's owner" in replicas.b.output()
@@ -121,12 +130,7 @@ async def test_a_browser_conversation_whose_replica_died_goes_on_with_its_histor
         await record_when(replicas.database, lambda found: len(found) == 1 and len(found[0]["turns"]) >= 3)
         replicas.a.process.kill()
         await replicas.a.process.wait()
-        async with PageClient.open(socket_url(replicas.b)) as page:
-            again = await page.hello(session_id=session_id, token=ready["token"])
-            assert again["type"] == "ready" and again["resumed"] and again["session_id"] == session_id, again
-            await say(page, "ja_compact", speech, since=len(speech.syntheses))
-            request = reply_request(chat, SECOND)
-            assert knew_first_turn(request, first_reply), (request.texts("user"), request.texts("assistant"))
+        async with resumed_on(replicas.b, ready, speech, chat, first_reply) as page:
             await finish(page)
         assert "taken over with" in replicas.b.output()
         [record] = await record_when(replicas.database, lambda found: len(found) == 1 and found[0]["ended_at"])
