@@ -9,10 +9,22 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 logger = logging.getLogger(__name__)
+
+
+CLIENT_POOL_IDLE_S = 4.0  # under the 5 s keep-alive of the gateway's server (Hypercorn's default)
+
+
+def client_session() -> aiohttp.ClientSession:
+    """An emulator's HTTP client to the gateway (webhooks, callbacks): a pooled connection idle for longer than
+    ``CLIENT_POOL_IDLE_S`` is not reused, so a delivery never goes out on a connection the gateway's server is
+    closing at that moment (a soak lost one call of 359 to "Server disconnected" that way). Create it in the
+    running loop."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(keepalive_timeout=CLIENT_POOL_IDLE_S))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
