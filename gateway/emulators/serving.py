@@ -49,9 +49,16 @@ async def _wait_listening(host: str, port: int, timeout: float = 10.0) -> None:
             return
 
 
+def _server_of(app: object) -> str:
+    """The gateway's own ``SERVER`` setting when ``app`` is the gateway (so a test run with ``SERVER=granian`` serves
+    it as a deployment would), Hypercorn for the emulators."""
+    gateway = getattr(app, "extensions", {}).get("gateway")
+    return getattr(getattr(gateway, "settings", None), "server", "hypercorn")
+
+
 @contextlib.asynccontextmanager
 async def serve_app(app: object, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Serve ``app`` with Hypercorn until the block exits; yields its base URL (``http://host:port``)."""
+    """Serve ``app`` with Hypercorn (the gateway: with its ``SERVER``) until the block exits; yields its base URL."""
     port = port or free_port(host)
     config = Config()
     config.bind = [f"{host}:{port}"]
@@ -59,7 +66,13 @@ async def serve_app(app: object, host: str = "127.0.0.1", port: int = 0) -> Asyn
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 1.0
     shutdown = asyncio.Event()
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))  # type: ignore[arg-type]
+    if _server_of(app) == "granian":
+        from gateway.granian_serving import serve_with_granian
+
+        serving = serve_with_granian(app, config, None, shutdown)
+    else:
+        serving = serve(app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+    task = asyncio.create_task(serving)
     try:
         await _wait_listening(host, port)
         yield f"http://{host}:{port}"
