@@ -34,7 +34,8 @@ async def test_the_sdk_s_own_pool_reuses_a_connection_the_far_end_has_closed(tmp
     acs = AcsEmulator()
     async with acs.serve() as url:
         proxy = IdleCloseProxy(int(url.rsplit(":", 1)[1]), KEEP_ALIVE_S)
-        async with proxy.serve() as proxied, CallAutomationClient(proxied, AzureKeyCredential(acs.config.access_key)) as client:
+        credential = AzureKeyCredential(acs.config.access_key)
+        async with proxy.serve() as proxied, CallAutomationClient(proxied, credential) as client:
             await client.reject_call(ringing(acs), call_reject_reason=CallRejectReason.BUSY)
             await asyncio.sleep(IDLE_S)
             with pytest.raises(ServiceRequestError, match="(?i)disconnected"):
@@ -43,7 +44,7 @@ async def test_the_sdk_s_own_pool_reuses_a_connection_the_far_end_has_closed(tmp
 
 
 async def test_call_control_opens_a_fresh_connection_after_the_idle_keep_alive(tmp_path, monkeypatch, caplog) -> None:
-    monkeypatch.setattr(transport, "POOL_IDLE_S", KEEP_ALIVE_S / 2)  # the same margin under the far end's as 4 s under 5 s
+    monkeypatch.setattr(transport, "POOL_IDLE_S", KEEP_ALIVE_S / 2)  # under the far end's, as 4 s is under 5 s
     acs = AcsEmulator()
     async with acs.serve() as url:
         proxy = IdleCloseProxy(int(url.rsplit(":", 1)[1]), KEEP_ALIVE_S)
