@@ -9,16 +9,20 @@ longer than the shortest common keep-alive means the SDK opens a fresh one inste
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
-from azure.core.pipeline.transport import AioHttpTransport
 
 POOL_IDLE_S = 4.0  # under the 5 s keep-alive common to servers
 
 
-def pooled_transport(idle_s: float | None = None) -> AioHttpTransport:
+def pooled_transport(idle_s: float | None = None) -> Any:
     """A transport like azure-core's own (no cookies, no decompression by aiohttp, proxies from the environment)
     whose pool forgets connections idle for more than ``idle_s`` (default ``POOL_IDLE_S``). Build it in the
-    serving event loop; the client that gets it closes it."""
+    serving event loop; the client that gets it closes it. (azure-core's transport module is imported here, not
+    with the app: the first-call warm-up measures and pays that import.)"""
+    from azure.core.pipeline.transport import AioHttpTransport
+
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(keepalive_timeout=POOL_IDLE_S if idle_s is None else idle_s),
         cookie_jar=aiohttp.DummyCookieJar(),
