@@ -195,9 +195,8 @@ def worker_main(config: Any, sockets: Any, shutdown_event: EventType) -> None:
 def run_workers(config: Any, settings: Settings) -> int:
     """Start ``settings.workers`` processes on shared sockets; on the first signal tell them all to drain, on a
     second pass it on (they stop at once); return when every one has exited (non-zero if any failed)."""
-    # Granian's engine accepts greedily: on a shared socket one worker took nearly every call (bench, 10 calls: the
-    # busiest worker 0.25 of 0.29 cores). So under Granian each worker binds its own SO_REUSEPORT listener (as
-    # Granian's own runner does on Linux) and the kernel spreads connections by their addresses.
+    # under Granian each worker binds its own SO_REUSEPORT listener, as Granian's own runner does on Linux since
+    # 2.8 (its engine's accept loop is the one it is tuned for): the kernel spreads connections by their addresses
     sockets = None if settings.server == "granian" else config.create_sockets()
     ctx = get_context("spawn")
     shutdown_event = ctx.Event()
