@@ -42,7 +42,7 @@ case "${1:-}" in
       SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
       $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-ipafont-gothic postgresql redis-server >/dev/null
     fi
-    install_once "test,bench"
+    install_once "test,bench,granian"
     exec .venv/bin/python -m pytest "$@"
     ;;
   *)

@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"  # auto: uvloop where installed (see gateway/event_loop.py)
+    server: Literal["hypercorn", "granian"] = "hypercorn"  # granian: Rust WebSocket framing (gateway/granian_serving.py)
     public_base_url: str | None = Field(default=None, validation_alias=AliasChoices("PUBLIC_BASE_URL", "APP_BASE_URL", "public_base_url"))
     gateway_secret: SecretStr | None = None  # signs per-call and per-session tokens; shared by all workers
     drain_timeout_s: float = Field(default=30.0, ge=0)
@@ -191,6 +192,15 @@ class Settings(BaseSettings):
     @classmethod
     def _http(cls, value: str | None) -> str | None:
         return _check_url(value, ("http://", "https://"))
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, value: str) -> str:
+        from .granian_serving import available
+
+        if value == "granian" and not available():
+            raise ValueError("granian is not installed (pip install 'voice-gateway[granian]')")
+        return value
 
     @field_validator("twilio_api_base")
     @classmethod

@@ -8,6 +8,9 @@ connections) therefore starts after the drain and only has to cover the closing 
 With ``--workers N`` a small supervisor replaces Hypercorn's (``hypercorn.run``): Hypercorn's cancels the other
 workers with SIGTERM as soon as the first one exits, and its workers stop at once on the shared shutdown event,
 which cut live calls without a hang-up. Here the supervisor passes the signal on and waits for every worker's drain.
+
+``SERVER=granian`` changes only the engine that serves a worker's sockets (``gateway/granian_serving.py``): the same
+sockets, supervisor, peer listener, warm-up and drain as with Hypercorn.
 """
 
 from __future__ import annotations
@@ -117,12 +120,14 @@ async def serve_app(
     gateway: Callable[[], Any] | None = None,
     abort: asyncio.Event | None = None,
 ) -> None:
-    """Run one worker: Hypercorn on ``sockets`` (or ``config.bind``); a signal here, or the supervisor's shutdown
+    """Run one worker: Hypercorn (or Granian, ``SERVER``) on ``sockets`` (or ``config.bind``); a signal here, or the supervisor's shutdown
     event, starts the drain; a second signal stops at once. ``gateway``: where the app's Gateway is found (a front
     that warms up behind a bound socket has none yet: nothing to drain then); ``abort``: stop at once when set (a
     start-up that failed)."""
     from hypercorn.asyncio.run import worker_serve
     from hypercorn.utils import wrap_app
+
+    from .granian_serving import serve_with_granian
 
     find_gateway = gateway or (lambda: app.extensions["gateway"])
     loop = asyncio.get_running_loop()
@@ -161,7 +166,10 @@ async def serve_app(
     aborter = loop.create_task(watch_abort(), name="abort-watch") if abort is not None else None
     config.graceful_timeout = graceful_timeout(settings)
     try:
-        await worker_serve(wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, shutdown_trigger=stop.wait)
+        if settings.server == "granian":
+            await serve_with_granian(app, config, sockets, stop)
+        else:
+            await worker_serve(wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets, shutdown_trigger=stop.wait)
     finally:
         for task in (watcher, aborter, *started):
             if task is not None:
@@ -169,7 +177,8 @@ async def serve_app(
 
 
 def worker_main(config: Any, sockets: Any, shutdown_event: EventType) -> None:
-    """A spawned worker process: settings from the environment (the supervisor shared GATEWAY_SECRET there)."""
+    """A spawned worker process: settings from the environment (the supervisor shared GATEWAY_SECRET there);
+    ``sockets`` ``None``: it binds its own (``config.workers`` > 1: with SO_REUSEPORT)."""
     from . import event_loop
     from .app import create_app
     from .logs import configure_logging
@@ -186,7 +195,9 @@ def worker_main(config: Any, sockets: Any, shutdown_event: EventType) -> None:
 def run_workers(config: Any, settings: Settings) -> int:
     """Start ``settings.workers`` processes on shared sockets; on the first signal tell them all to drain, on a
     second pass it on (they stop at once); return when every one has exited (non-zero if any failed)."""
-    sockets = config.create_sockets()
+    # under Granian each worker binds its own SO_REUSEPORT listener, as Granian's own runner does on Linux since
+    # 2.8 (its engine's accept loop is the one it is tuned for): the kernel spreads connections by their addresses
+    sockets = None if settings.server == "granian" else config.create_sockets()
     ctx = get_context("spawn")
     shutdown_event = ctx.Event()
     signals_seen = 0
@@ -231,6 +242,6 @@ def run_workers(config: Any, settings: Settings) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+        for sock in (*sockets.secure_sockets, *sockets.insecure_sockets) if sockets is not None else ():
             sock.close()
     return exit_code

@@ -31,6 +31,8 @@ from gateway import readings
 from gateway.config import Settings, split_connection_string
 from gateway.readings import NO_DICTIONARY, ReadingsDictionary
 
+from .transport import pooled_transport
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -73,7 +75,7 @@ class CallControl:
     @property
     def client(self) -> CallAutomationClient:
         if self._client is None:  # created lazily, inside the serving event loop
-            self._client = CallAutomationClient(self.endpoint, self._credential)
+            self._client = CallAutomationClient(self.endpoint, self._credential, transport=pooled_transport())
         return self._client
 
     async def warm(self) -> None:

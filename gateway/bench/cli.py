@@ -54,7 +54,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         default=os.cpu_count() or 1,
         help="gateway (and relay) worker processes (default: one per CPU)",
     )
-    bench.add_argument("--targets", default="gateway,relay", help="comma-separated: gateway (or acs: calls through ACS), twilio (calls through Twilio Media Streams), relay (the bare relay on aiohttp, the floor), relay-websockets (the same on websockets; the cheaper relay measured is the floor) (default gateway,relay)")
+    bench.add_argument("--targets", default="gateway,relay", help="comma-separated: gateway (or acs: calls through ACS), twilio (calls through Twilio Media Streams), relay (the bare relay on aiohttp, the floor), relay-websockets (the same on websockets; the cheaper relay measured is the floor); gateway-granian, twilio-granian: the same gateway served by Granian (SERVER=granian) (default gateway,relay)")
     bench.add_argument("--moments", type=int, default=3, help="calls timed for the call moments (0: skip)")
     bench.add_argument("--out", type=Path, default=Path("bench-results"), help="where bench.json and bench.png go")
     bench.add_argument(
@@ -68,15 +68,16 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def options_from(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .run import RELAY_TARGETS
+    from .run import CARRIER_TARGETS, RELAY_TARGETS
     from .suite import BenchOptions, ladder_steps
 
     named = (t.strip() for t in args.targets.split(",") if t.strip())
-    targets = tuple(dict.fromkeys("gateway" if t == "acs" else t for t in named))  # acs: the gateway's ACS line
-    unknown = set(targets) - {"gateway", "twilio", *RELAY_TARGETS}
+    # acs: the gateway's ACS line
+    targets = tuple(dict.fromkeys("gateway" + t[3:] if t.startswith("acs") else t for t in named))
+    unknown = set(targets) - {*CARRIER_TARGETS, *RELAY_TARGETS}
     if unknown or not targets:
         raise SystemExit(
-            f"--targets: unknown {', '.join(sorted(unknown)) or 'empty list'} (gateway or acs, twilio, relay, relay-websockets)"
+            f"--targets: unknown {', '.join(sorted(unknown)) or 'empty list'} ({', '.join((*CARRIER_TARGETS, *RELAY_TARGETS))}; acs = gateway)"
         )
     return BenchOptions(
         out=args.out,

@@ -6,7 +6,9 @@ so one lever can be judged on its own:
 
 - the media socket: Quart's websocket wrapper against ``gateway.media_socket`` (one frame in, one echoed out,
   through a fake ASGI server that hands over the next frame once the last was sent);
-- a Twilio μ-law caller frame's voice level: decoded and resampled to 24 kHz first, against read from the codes.
+- a Twilio μ-law caller frame's voice level: decoded and resampled to 24 kHz first, against read from the codes;
+- an agent frame to a Twilio caller without a mark, against with the mark after it and its echo parsed and booked
+  (turn-taking's playout truth); the two extra messages' socket cost is one more frame in + out of the first line.
 """
 
 from __future__ import annotations
@@ -87,6 +89,30 @@ def twilio_level_steps() -> tuple[Callable[[], object], Callable[[], object]]:
     )
 
 
+async def twilio_frame_us(frames: int, marked: bool) -> float:
+    """CPU µs per agent frame sent to a Twilio caller (μ-law passed through), with a mark after every frame and
+    its echo from Twilio parsed and booked, or with no marks; sending itself is free here."""
+    from channels.twilio import wire
+    from channels.twilio.media import FRAME_BYTES, TwilioAudioSink
+    from gateway.events import AudioOut
+
+    stream = "MZ" + "0" * 32
+    echoes = [f'{{"event":"mark","sequenceNumber":"{n + 2}","streamSid":"{stream}","mark":{{"name":"m{n + 1}"}}}}' for n in range(frames)]  # fmt: skip
+
+    async def send(message: str) -> None:
+        return None
+
+    sink = TwilioAudioSink(send, stream, "pcmu")
+    sink.playout.every_ms = sink.playout.every_ms if marked else float("inf")
+    audio = AudioOut(b64encode(bytes(FRAME_BYTES)), FRAME_BYTES, "item")
+    start = time.process_time()
+    for echo in echoes:
+        await sink.play(audio)
+        if marked:
+            sink.mark_echoed(wire.parse(echo).name)  # type: ignore[union-attr]
+    return (time.process_time() - start) / frames * 1e6
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m gateway.bench.frame_cost", description=__doc__)
     p.add_argument("--frames", type=int, default=20_000)
@@ -98,9 +124,12 @@ def main(argv: list[str] | None = None) -> None:
     quart = event_loop.run(socket_us_per_frame(ASGIWebsocketConnection, frames))
     lean = event_loop.run(socket_us_per_frame(MediaSocketConnection, frames))
     resampled, direct = (step_us(step, frames) for step in twilio_level_steps())
+    unmarked, marked = (event_loop.run(twilio_frame_us(frames, m)) for m in (False, True))
     sys.stdout.write(
         f"media socket, one frame in + one out: Quart's wrapper {quart:.1f} µs CPU, gateway.media_socket {lean:.1f} µs\n"
         f"Twilio caller frame's voice level: via 24 kHz PCM {resampled:.1f} µs CPU, from the μ-law codes {direct:.1f} µs\n"
+        f"Twilio agent frame: without a mark {unmarked:.1f} µs CPU, with its mark and echo {marked:.1f} µs"
+        f" (+{marked - unmarked:.1f} µs, and the mark and its echo are one more message out and in on the media socket)\n"
     )
 
 

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import multiprocessing
-import signal
 import sys
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from gateway import event_loop
+from gateway.emulators.serving import stop_on_signals
 
 logger = logging.getLogger(__name__)
 
@@ -52,24 +53,46 @@ def audio_data_frame(message: str) -> str | None:
     return '{"Kind":"AudioData","AudioData":{"Data":"' + message[i : message.find('"', i)] + '"},"StopAudio":null}'
 
 
-async def _caller_to_model(acs: ServerConnection, model: ClientConnection, drop_every: int) -> None:
-    n = 0
-    async for message in acs:
-        if not isinstance(message, str):
-            continue
-        frame = input_audio_frame(message)
-        if frame is None:
-            continue
-        n += 1
-        if drop_every and n % drop_every == 0:
-            continue  # injected loss (the benchmark's own test)
-        await model.send(frame)
+async def relay_both_ways(
+    caller: AsyncIterable[Any],
+    model: AsyncIterable[Any],
+    text_of: Callable[[Any], str | None],
+    send_to_model: Callable[[str], Awaitable[None]],
+    send_to_caller: Callable[[str], Awaitable[None]],
+    drop_every: int = 0,
+) -> None:
+    """Both directions of one call until either side ends, whichever library carries the frames: ``text_of`` gives
+    a received message's text (``None`` for other kinds), the two senders send text."""
+
+    async def caller_to_model() -> None:
+        n = 0
+        async for message in caller:
+            text = text_of(message)
+            frame = input_audio_frame(text) if text is not None else None
+            if frame is None:
+                continue
+            n += 1
+            if drop_every and n % drop_every == 0:
+                continue  # injected loss (the benchmark's own test)
+            await send_to_model(frame)
+
+    async def model_to_caller() -> None:
+        async for message in model:
+            text = text_of(message)
+            if text is not None and (frame := audio_data_frame(text)) is not None:
+                await send_to_caller(frame)
+
+    tasks = [asyncio.create_task(caller_to_model()), asyncio.create_task(model_to_caller())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _model_to_caller(model: ClientConnection, acs: ServerConnection) -> None:
-    async for message in model:
-        if isinstance(message, str) and (frame := audio_data_frame(message)) is not None:
-            await acs.send(frame)
+def _text(message: str | bytes) -> str | None:
+    return message if isinstance(message, str) else None
 
 
 def _handler(realtime_url: str, api_key: str, drop_every: int):  # type: ignore[no-untyped-def]
@@ -83,16 +106,7 @@ def _handler(realtime_url: str, api_key: str, drop_every: int):  # type: ignore[
                 ping_interval=None,
                 proxy=None,
             ) as model:
-                tasks = [
-                    asyncio.create_task(_caller_to_model(acs, model, drop_every)),
-                    asyncio.create_task(_model_to_caller(model, acs)),
-                ]
-                try:
-                    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+                await relay_both_ways(acs, model, _text, model.send, acs.send, drop_every)
         except (ConnectionClosed, OSError) as exc:
             logger.info("relay connection ended: %s", exc)
 
@@ -100,11 +114,6 @@ def _handler(realtime_url: str, api_key: str, drop_every: int):  # type: ignore[
 
 
 async def _serve(host: str, port: int, realtime_url: str, api_key: str, drop_every: int) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     async with serve(
         _handler(realtime_url, api_key, drop_every),
         host,
@@ -114,13 +123,15 @@ async def _serve(host: str, port: int, realtime_url: str, api_key: str, drop_eve
         max_size=None,
         ping_interval=None,
     ):
-        await stop.wait()
+        await stop_on_signals().wait()
 
 
 RELAY_LIBRARIES = ("aiohttp", "websockets")
 
 
-def _worker(host: str, port: int, realtime_url: str, api_key: str, drop_every: int = 0, library: str = "aiohttp") -> None:
+def _worker(
+    host: str, port: int, realtime_url: str, api_key: str, drop_every: int = 0, library: str = "aiohttp"
+) -> None:
     if library == "aiohttp":
         from .relay_aiohttp import serve as serve_aiohttp
 

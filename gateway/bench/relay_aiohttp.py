@@ -10,40 +10,20 @@ should be the least a relay can do.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import signal
 
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from .relay import audio_data_frame, input_audio_frame
+from gateway.emulators.serving import stop_on_signals
+
+from .relay import relay_both_ways
 
 logger = logging.getLogger(__name__)
 
 
-async def _caller_to_model(acs: web.WebSocketResponse, model: aiohttp.ClientWebSocketResponse, drop_every: int) -> None:
-    n = 0
-    async for message in acs:
-        if message.type is not WSMsgType.TEXT:
-            continue
-        frame = input_audio_frame(message.data)
-        if frame is None:
-            continue
-        n += 1
-        if drop_every and n % drop_every == 0:
-            continue  # injected loss (the benchmark's own test)
-        await model.send_str(frame)
-
-
-async def _model_to_caller(model: aiohttp.ClientWebSocketResponse, acs: web.WebSocketResponse) -> None:
-    async for message in model:
-        if message.type is not WSMsgType.TEXT:
-            continue
-        frame = audio_data_frame(message.data)
-        if frame is not None:
-            await acs.send_str(frame)
+def _text(message: aiohttp.WSMessage) -> str | None:
+    return message.data if message.type is WSMsgType.TEXT else None  # type: ignore[no-any-return]
 
 
 def _app(realtime_url: str, api_key: str, drop_every: int) -> web.Application:
@@ -55,16 +35,7 @@ def _app(realtime_url: str, api_key: str, drop_every: int) -> web.Application:
             async with session.ws_connect(
                 realtime_url, headers={"Authorization": f"Bearer {api_key}"}, compress=0, max_msg_size=0
             ) as model:
-                tasks = [
-                    asyncio.create_task(_caller_to_model(acs, model, drop_every)),
-                    asyncio.create_task(_model_to_caller(model, acs)),
-                ]
-                try:
-                    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+                await relay_both_ways(acs, model, _text, model.send_str, acs.send_str, drop_every)
         except (aiohttp.ClientError, OSError) as exc:
             logger.info("relay connection ended: %s", exc)
         await acs.close()
@@ -82,15 +53,10 @@ def _app(realtime_url: str, api_key: str, drop_every: int) -> web.Application:
 
 
 async def serve(host: str, port: int, realtime_url: str, api_key: str, drop_every: int) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(_app(realtime_url, api_key, drop_every), access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_port=True).start()
     try:
-        await stop.wait()
+        await stop_on_signals().wait()
     finally:
         await runner.cleanup()

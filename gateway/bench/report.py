@@ -14,14 +14,14 @@ from typing import Any
 
 from .browser import BrowserTimings
 from .ladder import P99_TARGET_MS, StepResult
-from .run import TargetResult
+from .run import CARRIER_TARGETS, TargetResult
 from .scenarios import CallTimings
 
 TARGET_CALLS = 500
 MAX_CPU_RATIO = 1.3  # issue 16: the gateway at most 1.3x the cheapest bare relay's CPU per call-second
 MIN_CAPACITY_SHARE = 0.9  # and at least 90 % of its capacity
 RELAY_KINDS = ("relay", "relay-websockets")
-CARRIER_KINDS = ("gateway", "twilio")
+CARRIER_KINDS = CARRIER_TARGETS
 
 
 @dataclass(slots=True, frozen=True)
@@ -306,7 +306,7 @@ def plot_latency(targets: dict[str, list[StepResult]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    styles = {"gateway": "-", "twilio": "-.", "relay": "--", "relay-websockets": ":"}
+    styles = {"gateway": "-", "twilio": "-.", "relay": "--", "relay-websockets": ":", "gateway-granian": "-", "twilio-granian": "-."}
     colours = {"p50_ms": "tab:green", "p95_ms": "tab:orange", "p99_ms": "tab:red"}
     for ax, direction in zip(axes[:2], ("uplink", "downlink"), strict=True):
         for kind, steps in targets.items():

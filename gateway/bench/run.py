@@ -45,11 +45,20 @@ API_KEY = "sk-bench"
 HOST = "127.0.0.1"
 MODEL = "gpt-realtime"
 RELAY_TARGETS = {"relay": "aiohttp", "relay-websockets": "websockets"}  # the bare relays and their WebSocket library
+CARRIERS = ("gateway", "twilio")  # the gateway's phone lines: ACS, Twilio
+GRANIAN = "-granian"  # a carrier's target with this suffix: the same gateway served by Granian (SERVER=granian)
+CARRIER_TARGETS = (*CARRIERS, *(f"{carrier}{GRANIAN}" for carrier in CARRIERS))
+
+
+def carrier_of(kind: str) -> tuple[str, str]:
+    """A carrier target's phone line and server: ``twilio-granian`` is ``("twilio", "granian")``."""
+    carrier = kind.removesuffix(GRANIAN)
+    return carrier, "hypercorn" if carrier == kind else "granian"
 
 
 @dataclass(slots=True, frozen=True)
 class TargetOptions:
-    kind: str  # "gateway" (ACS), "twilio", or one of RELAY_TARGETS
+    kind: str  # one of CARRIER_TARGETS ("gateway" is the ACS line) or RELAY_TARGETS
     workers: int
     ladder: LadderOptions
     reply_ms: int = 5000
@@ -186,7 +195,8 @@ async def run_target(options: TargetOptions, workdir: Path) -> TargetResult:
             await emu.command(f"dump {path}", f"dumped {path}")
             return path
 
-        load = MediaLoad(mulaw_speech_frames() if options.kind == "twilio" else None)
+        carrier, server = carrier_of(options.kind)
+        load = MediaLoad(mulaw_speech_frames() if carrier == "twilio" else None)
         load.start()
         profile = workdir / "gateway.prof" if options.profile else None
 
@@ -197,7 +207,7 @@ async def run_target(options: TargetOptions, workdir: Path) -> TargetResult:
             finally:
                 await target.close_all()
         try:
-            if options.kind == "gateway":
+            if carrier == "gateway":
                 acs = AcsEmulator(
                     play=PlayConfig(duration_s=options.greeting_s),
                     media_factory=functools.partial(BenchMediaLeg, load),
@@ -205,19 +215,22 @@ async def run_target(options: TargetOptions, workdir: Path) -> TargetResult:
                 )
                 async with acs.serve(HOST) as acs_url:
                     port = free_port()
-                    env = gateway_env(port, acs, acs_url, realtime_url, workdir, options.workers)
+                    env = {**gateway_env(port, acs, acs_url, realtime_url, workdir, options.workers), "SERVER": server}
                     async with served_gateway(workdir, env, options.workers, port, profile) as gw:
                         target = GatewayTarget(acs, f"http://{HOST}:{port}/api/incoming-call")
+                        target.name = options.kind
                         windows = await climb(target, gw)
-            elif options.kind == "twilio":
+            elif carrier == "twilio":
                 twilio = TwilioEmulator(
                     say_max_s=options.greeting_s, max_stream_s=3600.0, stream_factory=functools.partial(BenchStream, load)
                 )
                 async with twilio.serve(HOST) as api_base:
                     port = free_port()
-                    env = twilio_env(port, twilio, api_base, realtime_url, workdir, options.workers)
+                    env = {**twilio_env(port, twilio, api_base, realtime_url, workdir, options.workers), "SERVER": server}
                     async with served_gateway(workdir, env, options.workers, port, profile) as gw:
-                        windows = await climb(TwilioTarget(twilio, f"http://{HOST}:{port}"), gw)
+                        target = TwilioTarget(twilio, f"http://{HOST}:{port}")
+                        target.name = options.kind
+                        windows = await climb(target, gw)
             else:
                 port = free_port()
                 rt_ws = realtime_url.replace("http://", "ws://") + f"/v1/realtime?model={MODEL}"

@@ -9,10 +9,22 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 logger = logging.getLogger(__name__)
+
+
+CLIENT_POOL_IDLE_S = 4.0  # under the 5 s keep-alive of the gateway's server (Hypercorn's default)
+
+
+def client_session() -> aiohttp.ClientSession:
+    """An emulator's HTTP client to the gateway (webhooks, callbacks): a pooled connection idle for longer than
+    ``CLIENT_POOL_IDLE_S`` is not reused, so a delivery never goes out on a connection the gateway's server is
+    closing at that moment (a soak lost one call of 359 to "Server disconnected" that way). Create it in the
+    running loop."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(keepalive_timeout=CLIENT_POOL_IDLE_S))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -37,9 +49,16 @@ async def _wait_listening(host: str, port: int, timeout: float = 10.0) -> None:
             return
 
 
+def _server_of(app: object) -> str:
+    """The gateway's own ``SERVER`` setting when ``app`` is the gateway (so a test run with ``SERVER=granian`` serves
+    it as a deployment would), Hypercorn for the emulators."""
+    gateway = getattr(app, "extensions", {}).get("gateway")
+    return getattr(getattr(gateway, "settings", None), "server", "hypercorn")
+
+
 @contextlib.asynccontextmanager
 async def serve_app(app: object, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Serve ``app`` with Hypercorn until the block exits; yields its base URL (``http://host:port``)."""
+    """Serve ``app`` with Hypercorn (the gateway: with its ``SERVER``) until the block exits; yields its base URL."""
     port = port or free_port(host)
     config = Config()
     config.bind = [f"{host}:{port}"]
@@ -47,7 +66,13 @@ async def serve_app(app: object, host: str = "127.0.0.1", port: int = 0) -> Asyn
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 1.0
     shutdown = asyncio.Event()
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))  # type: ignore[arg-type]
+    if _server_of(app) == "granian":
+        from gateway.granian_serving import serve_with_granian
+
+        serving = serve_with_granian(app, config, None, shutdown)
+    else:
+        serving = serve(app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+    task = asyncio.create_task(serving)
     try:
         await _wait_listening(host, port)
         yield f"http://{host}:{port}"

@@ -44,6 +44,7 @@ def gateway_env(stack: OfflineStack, url: str, database: Path, drain_timeout_s: 
         gateway_secret=GATEWAY_SECRET,
         drain_timeout_s=str(drain_timeout_s),
         log_level="INFO",
+        server=os.environ.get("SERVER", "hypercorn"),  # a test run with SERVER=granian serves every gateway with it
     )
     names = {name.upper() for name in Settings.model_fields}
     env = {

@@ -62,17 +62,22 @@ async def conversation_outcomes(database: Path) -> list[tuple[str | None, bool]]
 
 WORKERS = [pytest.param(1, id="1-worker"), pytest.param(2, id="2-workers")]
 # with REDIS_URL the call's media socket may be relayed by the worker that did not answer: that one drains too
+# SERVER=granian: the same supervisor, peer listeners and drain around Granian's engine
 SERVING = [
-    pytest.param(1, False, id="1-worker"), pytest.param(2, False, id="2-workers"), pytest.param(2, True, id="2-workers-redis")
+    pytest.param(1, False, "", id="1-worker"),
+    pytest.param(2, False, "", id="2-workers"),
+    pytest.param(2, True, "", id="2-workers-redis"),
+    pytest.param(2, True, "granian", id="2-workers-redis-granian"),
 ]
 
 
-@pytest.mark.parametrize(("workers", "shared"), SERVING)
+@pytest.mark.parametrize(("workers", "shared", "server"), SERVING)
 async def test_sigterm_refuses_new_calls_and_lets_the_live_one_finish(
-    tmp_path: Path, workers: int, shared: bool, request: pytest.FixtureRequest
+    tmp_path: Path, workers: int, shared: bool, server: str, request: pytest.FixtureRequest
 ) -> None:
     acs, realtime = drain_stack()
-    env = {"REDIS_URL": request.getfixturevalue("redis_url")} if shared else None
+    env = {"REDIS_URL": request.getfixturevalue("redis_url")} if shared else {}
+    env |= {"SERVER": server} if server else {}
     async with (
         offline_stack(acs=acs, realtime=realtime) as stack,
         serve_gateway(stack, tmp_path, drain_timeout_s=60, workers=workers, env=env) as gw,

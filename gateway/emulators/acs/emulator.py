@@ -16,7 +16,7 @@ import aiohttp
 from quart import Quart
 
 from gateway.audio import AudioChunk
-from gateway.emulators.serving import serve_app
+from gateway.emulators.serving import client_session, serve_app
 
 from .call import EmulatedCall
 from .callbacks import post_callback
@@ -88,7 +88,7 @@ class AcsEmulator:
     def http(self) -> aiohttp.ClientSession:
         """The shared client session for callbacks and Event Grid posts (created in the running loop)."""
         if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession()
+            self._http = client_session()
         return self._http
 
     async def start(self) -> None:

@@ -18,7 +18,7 @@ from quart import Quart
 from gateway.audio import AudioChunk
 from gateway.emulators.acs.caller_audio import ScriptItem
 from gateway.emulators.acs.notify import Notifier
-from gateway.emulators.serving import serve_app
+from gateway.emulators.serving import client_session, serve_app
 
 from .call import API_VERSION, TwilioCall, rfc2822
 from .callbacks import STATUS_EVENTS, parse_status_events, post_signed_form
@@ -78,7 +78,7 @@ class TwilioEmulator:
     def http(self) -> aiohttp.ClientSession:
         """The shared client session for webhooks, callbacks and ``<Play>`` fetches (created in the running loop)."""
         if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession()
+            self._http = client_session()
         return self._http
 
     async def stop(self) -> None:
