@@ -73,11 +73,12 @@ class Page:
                 elif kind == "error":
                     logger.warning("browser: the gateway said %s: %s", message.get("code"), message.get("message"))
                 elif kind == "clear":
-                    played_ms = self.player.played_s(now) * 1000
+                    samples = sum(s.played_bytes(self.player.bytes_per_s, now) for s in self.player.segments) // 2
                     self.player.stop(now)
                     self.clears.append(now)
                     self._acked_end = now  # a flushed player does not report an underrun
-                    await self.ws.send(json.dumps({"type": "played", "ms": round(played_ms)}))
+                    played = {"type": "played", "ms": round(samples * 1000 / RATE), "samples": samples}  # as web/websocket.js
+                    await self.ws.send(json.dumps(played))
                 elif kind == "transcript" and message.get("role") == "assistant":
                     self.assistant_items.setdefault(str(message.get("item_id")), now)
 
@@ -160,7 +161,10 @@ class BrowserLine:
         items = sorted(t for t in page.assistant_items.values() if t > start0)
         answered = None if onset is None else any(t > onset for t in items[1:])  # an assistant item after the reply's
         # cancelled: the page cannot see the engine; turns.py judges it against the batch's control call
-        return observe(index, None if case is None else case.onset_ms, start0, start1, page.intervals(), page.clears, RATE, (None, answered, answered))
+        player, bps = page.player, page.player.bytes_per_s
+        heard = b"".join(s.pcm[: s.played_bytes(bps)] for s in player.segments if s.end(bps) > start0)
+        onset_ms = None if case is None else case.onset_ms
+        return observe(index, onset_ms, start0, start1, page.intervals(), page.clears, RATE, (None, answered, answered), heard, 2)
 
 
 async def _until(predicate, timeout_s: float) -> None:  # type: ignore[no-untyped-def]

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 SILENT_HOLD_S = 0.2  # the agent counts as silent at the ear once nothing plays for this long (not a jitter gap)
 MISSED_AFTER_S = 1.5  # an interruption is missed if the agent still plays this long after the caller began
 STEP_S = 0.005
+MAX_FOREIGN_MS = 40  # audio at the ear that is not the reply's (a padded last frame) before the comparison gives up
 LOOK_S = 4.0
 
 
@@ -29,6 +32,8 @@ class Observation:
     stops: int  # StopAudio / clear after the onset
     heard_samples: int  # agent audio the ear played from the reply on, in the ear's samples
     rate: int  # the ear's sample rate
+    heard: bytes  # that audio itself, as the ear received it (PCM16, or μ-law on Twilio)
+    width: int  # bytes per sample of ``heard``
     cancelled: bool | None  # the provider's reply was cancelled or truncated (or the page heard it cut short)
     turn: bool | None  # the overlapped speech reached the provider as a caller turn
     answered: bool | None  # the provider answered it
@@ -44,6 +49,7 @@ def playing_in(intervals: Intervals) -> Callable[[float], bool]:
 def observe(
     index: int, onset_ms: float | None, start0: float | None, start1: float | None, intervals: Intervals,
     stop_times: list[float], rate: int, provider: tuple[bool | None, bool | None, bool | None],
+    heard: bytes = b"", width: int = 2,
 ) -> Observation:  # fmt: skip
     """One call from its ear: ``start0``/``start1`` when the caller's greeting reply and its corpus utterance began
     (``onset_ms`` into it the voice starts); ``provider`` is (cancelled, turn, answered) as the provider saw it."""
@@ -61,6 +67,8 @@ def observe(
         stops=sum(1 for t in stop_times if onset is not None and t > onset),
         heard_samples=round(heard_s * rate),
         rate=rate,
+        heard=heard,
+        width=width,
         cancelled=cancelled,
         turn=turn,
         answered=answered,
@@ -85,3 +93,51 @@ def ear_figures(playing: Callable[[float], bool], onset: float | None) -> tuple[
     if onset is None:
         return None, None
     return silent_from(playing, onset), playing(onset + MISSED_AFTER_S)
+
+
+def splice_errors(heard: bytes, reference: bytes, width: int, rate: int) -> tuple[int, int, int] | None:
+    """(lost, repeated, foreign): samples of ``reference`` the ear skipped, samples it played twice, and samples it
+    played that are not the reply's (padding), found by walking ``heard`` along ``reference`` and, wherever they
+    part (a pause resumed at the wrong sample), finding where the heard audio picks up again in the reference.
+    None when more than ``MAX_FOREIGN_MS`` of the heard audio is not the reference's samples (another reply, or
+    audio altered on the way): then nothing can be said to the sample."""
+    a = np.frombuffer(heard, dtype=np.uint8)
+    b = np.frombuffer(reference, dtype=np.uint8)
+    window = max(width, rate * width // 50)  # 20 ms: unique in speech
+    i = j = lost = repeated = foreign = 0
+    while i < len(a):
+        n = min(len(a) - i, len(b) - j)
+        differ = np.flatnonzero(a[i : i + n] != b[j : j + n])
+        run = int(differ[0]) // width * width if len(differ) else n
+        i, j = i + run, j + run
+        if i >= len(a):
+            break
+        if j >= len(b):
+            repeated += (len(a) - i) // width
+            break
+        k = _nearest(heard, reference, i, j, window, width)
+        if k is None:
+            foreign += 1
+            if foreign > rate * MAX_FOREIGN_MS // 1000:
+                return None
+            i += width
+            continue
+        lost, repeated = lost + max(0, k - j) // width, repeated + max(0, j - k) // width
+        j = k
+    return lost + (len(b) - j) // width, repeated, foreign
+
+
+def _nearest(heard: bytes, reference: bytes, i: int, j: int, window: int, width: int) -> int | None:
+    """Where in ``reference``, nearest to ``j`` and on a sample boundary, the heard audio from ``i`` continues; a
+    stretch of silence is widened until it holds sound, so it cannot match just any quiet moment."""
+    end = i + window
+    while end < len(heard) and len(set(heard[i:end])) <= 2:
+        end += window
+    probe = heard[i:end]
+    best = None
+    start = reference.find(probe)
+    while start != -1:
+        if start % width == 0 and (best is None or abs(start - j) < abs(best - j)):
+            best = start
+        start = reference.find(probe, start + 1)
+    return best
