@@ -31,7 +31,7 @@ class TurnTaking(BaseModel):
     vad_threshold: float = Field(default=0.5, ge=0, le=1)
     prefix_padding_ms: int = Field(default=300, ge=0, le=2000)
     silence_duration_ms: int = Field(default=500, ge=100, le=5000)
-    barge_in_min_ms: int = Field(default=800, ge=0, le=5000)  # caller speech shorter than this never interrupts
+    barge_in_min_ms: int = Field(default=800, ge=0, le=60000)  # caller speech shorter than this never interrupts
     # barge_in: the agent pauses after pause_after_ms of the caller's voice and resumes after a backchannel;
     # turn_based: the agent is never interrupted, the caller is heard once the agent's audio has played out
     mode: Literal["barge_in", "turn_based"] = "barge_in"
