@@ -58,6 +58,7 @@ class CaseResult:
     offset_ms: float | None  # measured: voice onset after the reply's first audio at the ear
     silent_ms: float | None  # voice onset -> the agent silent at the caller's ear
     stops: int  # StopAudio / clear after the onset
+    paused: bool  # the ear fell silent after the onset and the reply went on
     heard_error_samples: int | None  # reply heard minus the control's length (negative: shorter)
     lost_samples: int | None  # of the control's reply, samples this ear never heard (None: not comparable)
     repeated_samples: int | None  # samples it heard twice
@@ -91,12 +92,15 @@ def batches(cases: list[Case]) -> list[list[Case]]:
 
 
 def judge(carrier: str, policy: str, observed: list[tuple[Case, Observation]], control: Observation | None) -> list[CaseResult]:
-    """Each case against the control call's ear: its length (a reply cut short) and its samples (a resume)."""
-    reference = None if control is None else control.heard_samples
+    """Each case against the control call's ear (its length: a reply cut short) and against its own reply's audio as
+    the provider made it, or the control's where that is not known (its samples: a resume)."""
+    length = None if control is None else control.heard_samples
     results = []
     for case, o in observed:
-        error = None if reference is None or o.onset is None else o.heard_samples - reference
-        splice = None if control is None or o.onset is None else splice_errors(o.heard, control.heard, o.width, o.rate)
+        error = None if length is None or o.onset is None else o.heard_samples - length
+        references = [ref for ref in (o.reply, None if control is None else control.heard) if ref]
+        splices = (splice_errors(o.heard, ref, o.width, o.rate) for ref in references if o.onset is not None)
+        splice = next((found for found in splices if found is not None), None)  # its own reply, else the control's
         cancelled = o.cancelled
         if cancelled is None and error is not None:  # the page cannot see the engine: a stop and a reply cut short
             cancelled = o.stops > 0 and error < -CUT_SHORT_S * o.rate
@@ -109,6 +113,7 @@ def judge(carrier: str, policy: str, observed: list[tuple[Case, Observation]], c
                 offset_ms=None if o.onset is None or o.reply_start is None else round((o.onset - o.reply_start) * 1000),
                 silent_ms=None if o.onset is None or o.silent_at is None else round((o.silent_at - o.onset) * 1000, 1),
                 stops=o.stops,
+                paused=o.paused,
                 heard_error_samples=error,
                 lost_samples=None if splice is None else splice[0],
                 repeated_samples=None if splice is None else splice[1],
@@ -154,7 +159,8 @@ def summarize(results: list[CaseResult]) -> list[dict[str, object]]:
     rows = []
     for policy in dict.fromkeys(r.policy for r in results):
         for carrier in dict.fromkeys(r.carrier for r in results if r.policy == policy):
-            mine = [r for r in results if r.policy == policy and r.carrier == carrier]
+            ran = [r for r in results if r.policy == policy and r.carrier == carrier]
+            mine = [r for r in ran if r.offset_ms is None or r.offset_ms >= 0]  # the caller spoke over the reply
             backs = [r for r in mine if r.kind == "backchannel"]
             inters = [r for r in mine if r.kind == "interruption"]
             kept = [r for r in backs if r.cancelled is False and not r.answered and r.heard_error_samples is not None]
@@ -167,7 +173,7 @@ def summarize(results: list[CaseResult]) -> list[dict[str, object]]:
                     "backchannels": len(backs),
                     "false_interruptions": sum(1 for r in backs if r.cancelled),
                     "unmeasured": sum(1 for r in mine if r.cancelled is None),
-                    "resumed": sum(1 for r in kept if r.stops),
+                    "resumed": sum(1 for r in kept if r.paused),
                     "lost_samples_max": max((r.lost_samples or 0 for r in compared), default=0),
                     "repeated_samples_max": max((r.repeated_samples or 0 for r in compared), default=0),
                     "foreign_samples_max": max((r.foreign_samples or 0 for r in compared), default=0),
@@ -179,6 +185,7 @@ def summarize(results: list[CaseResult]) -> list[dict[str, object]]:
                     "interruptions_missed": sum(1 for r in inters if r.missed),
                     "speech_became_turn": sum(1 for r in mine if r.turn),
                     "cases": len(mine),
+                    "not_over_the_reply": len(ran) - len(mine),
                 }
             )
     return rows
@@ -191,7 +198,7 @@ def _ms(value: object) -> str:
 def render(rows: list[dict[str, object]]) -> str:
     head = (
         f"{'policy':<18} {'carrier':<8} {'false int.':>10} {'lost/rep. samples':>17} {'exact':>7} "
-        f"{'silent p50/p95 ms':>17} {'missed':>7} {'turns':>7}"
+        f"{'silent p50/p95 ms':>17} {'missed':>7} {'turns':>7} {'excl.':>5}"
     )
     lines = [head]
     for r in rows:
@@ -202,13 +209,14 @@ def render(rows: list[dict[str, object]]) -> str:
             f"{r['lost_samples_max']:>8}/{r['repeated_samples_max']:<8} "
             f"{kept - int(r['replies_not_exact']):>3}/{kept:<3} "  # type: ignore[call-overload]
             f"{_ms(r['silent_ms_p50']):>8}/{_ms(r['silent_ms_p95']):<8} "
-            f"{r['interruptions_missed']:>3}/{inters:<3} {r['speech_became_turn']:>3}/{n:<3}"
+            f"{r['interruptions_missed']:>3}/{inters:<3} {r['speech_became_turn']:>3}/{n:<3} {r['not_over_the_reply']:>5}"
         )
     lines.append(
         "false int.: backchannels that cancelled the reply; lost/rep.: worst reply resumed after a backchannel, samples"
         " of the control call's reply it skipped / played twice (sample by sample); exact: kept replies heard to the sample; silent: voice onset -> agent"
         " silent at the ear (interruptions); missed: agent still audible 1.5 s after the caller began; turns: overlapped"
-        " speech that reached the provider as a turn"
+        " speech that reached the provider as a turn; excl.: cases left out because the agent's reply reached the ear"
+        " only after the caller had begun (a slow provider on a loaded machine), so nothing was spoken over it"
     )
     return "\n".join(lines) + "\n"
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 SILENT_HOLD_S = 0.2  # the agent counts as silent at the ear once nothing plays for this long (not a jitter gap)
+PAUSE_GAP_S = 0.1  # a silence this long inside a reply at the ear is a pause, not frame jitter
 MISSED_AFTER_S = 1.5  # an interruption is missed if the agent still plays this long after the caller began
 STEP_S = 0.005
 MAX_FOREIGN_MS = 40  # audio at the ear that is not the reply's (a padded last frame) before the comparison gives up
@@ -30,10 +31,12 @@ class Observation:
     silent_at: float | None  # first moment after the onset from which the ear stayed silent SILENT_HOLD_S
     playing_after_1500: bool | None  # the agent still audible MISSED_AFTER_S after the onset
     stops: int  # StopAudio / clear after the onset
+    paused: bool  # the ear fell silent after the onset and the reply went on (a pause and a resume)
     heard_samples: int  # agent audio the ear played from the reply on, in the ear's samples
     rate: int  # the ear's sample rate
     heard: bytes  # that audio itself, as the ear received it (PCM16, or μ-law on Twilio)
     width: int  # bytes per sample of ``heard``
+    reply: bytes | None  # the reply's audio as its source made it for this call (None: compare with the control's)
     cancelled: bool | None  # the provider's reply was cancelled or truncated (or the page heard it cut short)
     turn: bool | None  # the overlapped speech reached the provider as a caller turn
     answered: bool | None  # the provider answered it
@@ -49,30 +52,38 @@ def playing_in(intervals: Intervals) -> Callable[[float], bool]:
 def observe(
     index: int, onset_ms: float | None, start0: float | None, start1: float | None, intervals: Intervals,
     stop_times: list[float], rate: int, provider: tuple[bool | None, bool | None, bool | None],
-    heard: bytes = b"", width: int = 2,
+    heard: bytes = b"", width: int = 2, reply: bytes | None = None,
 ) -> Observation:  # fmt: skip
     """One call from its ear: ``start0``/``start1`` when the caller's greeting reply and its corpus utterance began
     (``onset_ms`` into it the voice starts); ``provider`` is (cancelled, turn, answered) as the provider saw it."""
     onset = None if onset_ms is None or start1 is None else start1 + onset_ms / 1000
     silent_at, still = ear_figures(playing_in(intervals), onset)
-    reply = [(s, e) for s, e in intervals if start0 is not None and e > start0]
-    heard_s = sum(e - max(s, start0) for s, e in reply) if start0 is not None else 0.0
+    spans = [(s, e) for s, e in intervals if start0 is not None and e > start0]
+    heard_s = sum(e - max(s, start0) for s, e in spans) if start0 is not None else 0.0
     cancelled, turn, answered = provider
     return Observation(
         case_index=index,
         onset=onset,
-        reply_start=reply[0][0] if reply else None,
+        reply_start=spans[0][0] if spans else None,
         silent_at=silent_at,
         playing_after_1500=still,
         stops=sum(1 for t in stop_times if onset is not None and t > onset),
+        paused=onset is not None and paused_after(spans, onset),
         heard_samples=round(heard_s * rate),
         rate=rate,
         heard=heard,
         width=width,
+        reply=reply,
         cancelled=cancelled,
         turn=turn,
         answered=answered,
     )
+
+
+def paused_after(intervals: Intervals, onset: float) -> bool:
+    """Whether agent audio stopped for ``PAUSE_GAP_S`` after ``onset`` and then played on (a pause, resumed)."""
+    spans = sorted(intervals)
+    return any(b[0] - a[1] >= PAUSE_GAP_S and a[1] > onset for a, b in zip(spans, spans[1:], strict=False))
 
 
 def silent_from(playing: Callable[[float], bool], onset: float) -> float | None:

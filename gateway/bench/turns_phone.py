@@ -56,6 +56,12 @@ def provider_view(session: SessionRecord | None) -> tuple[bool | None, bool | No
     return bool(session.truncates or session.cancels), len(session.user_turns) >= 2, len(session.responses) >= 2
 
 
+def reply_audio(session: SessionRecord | None) -> bytes | None:
+    """The reply's audio exactly as the provider sent it for this call (the reference a resumed reply must match
+    when the gateway passes it through untouched: ACS at 24 kHz, Twilio in μ-law)."""
+    return session.responses[0].audio_sent if session is not None and session.responses else None
+
+
 class RealtimeLine:
     """What both phone lines share: the Realtime emulator, its script per batch, and pairing sessions with calls."""
 
@@ -136,7 +142,7 @@ class AcsLine(RealtimeLine):
         onset_ms = None if case is None else case.onset_ms
         return observe(
             index, onset_ms, start0, start1, intervals, list(timeline.stop_audio_times), timeline.rate,
-            provider_view(session), heard, SAMPLE_WIDTH,
+            provider_view(session), heard, SAMPLE_WIDTH, reply_audio(session),
         )  # fmt: skip
 
 
@@ -181,7 +187,7 @@ class TwilioLine(RealtimeLine):
         clears = [c.at for c in stream.playout.clears]
         heard = b"".join(f.mulaw for f in played if start0 is not None and f.at + len(f.mulaw) / 8000 > start0)
         onset_ms = None if case is None else case.onset_ms
-        return observe(index, onset_ms, start0, start1, intervals, clears, 8000, provider_view(session), heard, 1)
+        return observe(index, onset_ms, start0, start1, intervals, clears, 8000, provider_view(session), heard, 1, reply_audio(session))
 
 
 @contextlib.asynccontextmanager
