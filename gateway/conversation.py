@@ -8,8 +8,9 @@ heard. The profile's ``turn_taking.mode`` picks the policy (gateway.turns):
 - ``barge_in``: the gateway measures the caller's voice itself (the provider's events come hundreds of ms late);
   after ``pause_after_ms`` of voice over the agent its audio pauses at the ear, the rest held by the gateway
   (gateway.turns.pacer); a caller who falls silent before ``barge_in_min_ms`` was backchannelling and the agent
-  resumes from the sample where it paused; longer speech interrupts (cancel, truncate to what was heard). Speech that
-  ends while the agent is still audible gets no reply, unless its transcript is more than backchannels.
+  resumes from the sample where it paused; longer speech interrupts (cancel, truncate to what was heard); speech
+  longer than an aizuchi waits for its transcript (gateway.turns.overlap). Speech that ends while the agent is still
+  audible gets no reply, unless its transcript is more than backchannels.
 - ``turn_based``: the agent is never interrupted; the provider hears nothing of the caller until the agent's audio
   has played out at the ear, as the sink's playout knows it. ``#`` ends the agent's turn; silence gets a re-prompt.
 """
@@ -74,6 +75,13 @@ class AudioSink(Protocol):
     def heard_at_pause(self) -> tuple[str, float] | None:
         """Where the device itself said it stopped at the last pause (item, ms), when it answers a clear later than
         the clear returns (the browser page); ``None``: what ``clear`` returned stands."""
+        ...
+
+    @property
+    def exact_flush(self) -> bool:
+        """The device answers a flush with exactly what it played (the page's report), so a pause may flush it and
+        still resume to the sample; where it cannot (ACS reports nothing; a Twilio mark echoed as a clear lands may
+        be played or cleared), a pause only stops sending (gateway.turns.pacer)."""
         ...
 
     @property
@@ -254,6 +262,8 @@ class Conversation:
         except ValueError:  # malformed caller audio (bad base64, odd length) is not a voice
             return
         verdict = judge.frame(level, ms, self.agent_audible() and not self._barged)
+        if self.pacer is not None:
+            self.pacer.lean(judge.in_overlap)
         if verdict is Verdict.PAUSE and self.pacer is not None:
             played = await self.pacer.pause()
             logger.info("caller's voice over the agent: paused at %d ms of %s", played, self.sink.item_id or "the reply")
@@ -313,6 +323,9 @@ class Conversation:
                 await self.engine.respond()
                 return
             self.hub.publish(self.session_id, BackchannelIgnored(event.text))
+            if self._judge is not None and self._judge.transcript(backchannel=True) is Verdict.RESUME and self.pacer is not None:
+                self.pacer.resume()  # its words say aizuchi: no need to wait out the silence
+                logger.info("the caller's words were a backchannel: resumed where it paused")
         if event.role == "assistant":
             event = self._heard.final(event)
         self.hub.publish(self.session_id, event)

@@ -31,12 +31,13 @@ class TurnTaking(BaseModel):
     vad_threshold: float = Field(default=0.5, ge=0, le=1)
     prefix_padding_ms: int = Field(default=300, ge=0, le=2000)
     silence_duration_ms: int = Field(default=500, ge=100, le=5000)
-    barge_in_min_ms: int = Field(default=800, ge=0, le=5000)  # caller speech shorter than this never interrupts
+    barge_in_min_ms: int = Field(default=800, ge=0, le=60000)  # caller speech shorter than this never interrupts
     # barge_in: the agent pauses after pause_after_ms of the caller's voice and resumes after a backchannel;
     # turn_based: the agent is never interrupted, the caller is heard once the agent's audio has played out
     mode: Literal["barge_in", "turn_based"] = "barge_in"
     pause_after_ms: int = Field(default=250, ge=0, le=2000)  # 0: no pausing, the agent talks until interrupted
-    resume_after_silence_ms: int = Field(default=300, ge=60, le=3000)  # the caller fell silent: it was a backchannel
+    # the caller fell silent this long: it was a backchannel (a Japanese caller's pause after 「あ、」「いいえ、」 runs to ~0.7 s)
+    resume_after_silence_ms: int = Field(default=750, ge=60, le=3000)
     idle_reprompt_ms: int = Field(default=8000, ge=0, le=60000)  # turn_based: ask again after this much silence; 0 off
     backchannels: list[str] = Field(default_factory=list)  # added to the built-in list of the profile's language
 

@@ -20,6 +20,8 @@ ACS_RATES = (16_000, 24_000)
 
 
 class AcsAudioSink:
+    exact_flush = False  # ACS never reports playback: a StopAudio drops an amount nobody knows
+
     def __init__(self, send: Callable[[str], Awaitable[None]], rate: int) -> None:
         self._send = send
         self.rate = rate

@@ -25,6 +25,8 @@ KEEP_TIMINGS = 64
 
 
 class BrowserAudioSink:
+    exact_flush = True  # the page answers a clear with the exact samples it played
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.playout = AcknowledgedPlayout(clock)  # the page's "drained" closes it

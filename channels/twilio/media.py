@@ -38,6 +38,8 @@ FROM_CALLER_QUALITY = "QQ"  # 8→24 kHz frame by frame, no added delay before t
 class TwilioAudioSink:
     """Presents the conversation the same sink interface as ACS's; only its playout model differs (marks)."""
 
+    exact_flush = False  # marks still in flight when a clear lands cannot be told from the ones it cleared
+
     def __init__(self, send: Callable[[str], Awaitable[None]], stream_sid: str, audio_format: str) -> None:
         self._send = send
         self.stream_sid = stream_sid

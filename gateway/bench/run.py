@@ -108,7 +108,7 @@ def bench_agent(directory: Path, name: str, turn_taking: dict[str, object]) -> s
 
 # The load's caller talks without a break over an agent that talks without a break: a load pattern, not a
 # conversation. Turn-taking would (rightly) pause and interrupt the agent all the time; the relay is what is measured.
-LOAD_TURN_TAKING = {"pause_after_ms": 0, "barge_in_min_ms": 5000}
+LOAD_TURN_TAKING = {"pause_after_ms": 0, "barge_in_min_ms": 60000}  # a minute of voice: never, in a load step
 
 
 def served_env(port: int, workdir: Path, workers: int) -> dict[str, str]:

@@ -32,7 +32,7 @@ from gateway.emulators.speech.records import RecognitionSession
 from .run import HOST, bench_agent, served_env, served_gateway
 from .scenarios import GREETING_REPLY
 from .turns_corpus import Case
-from .turns_ear import Intervals, Observation, observe
+from .turns_ear import Intervals, Observation, observe, splice_errors
 from .turns_phone import GREETING_TEXT, PROVIDER_VAD, QUIET_S, STAGGER_S, caller_script
 
 logger = logging.getLogger(__name__)
@@ -73,11 +73,12 @@ class Page:
                 elif kind == "error":
                     logger.warning("browser: the gateway said %s: %s", message.get("code"), message.get("message"))
                 elif kind == "clear":
-                    played_ms = self.player.played_s(now) * 1000
+                    samples = sum(s.played_bytes(self.player.bytes_per_s, now) for s in self.player.segments) // 2
                     self.player.stop(now)
                     self.clears.append(now)
                     self._acked_end = now  # a flushed player does not report an underrun
-                    await self.ws.send(json.dumps({"type": "played", "ms": round(played_ms)}))
+                    played = {"type": "played", "ms": round(samples * 1000 / RATE), "samples": samples}  # as web/websocket.js
+                    await self.ws.send(json.dumps(played))
                 elif kind == "transcript" and message.get("role") == "assistant":
                     self.assistant_items.setdefault(str(message.get("item_id")), now)
 
@@ -148,10 +149,11 @@ class BrowserLine:
 
     async def run_batch(self, cases: list[Case | None]) -> list[Observation]:
         self.text = next((c.text for c in cases if c is not None), "")
+        since = time.monotonic()
         pages = await asyncio.gather(*(self._conversation(c, i * STAGGER_S) for i, c in enumerate(cases)))
-        return [self._observe(i, case, page) for i, (case, page) in enumerate(zip(cases, pages, strict=True))]
+        return [self._observe(i, case, page, since) for i, (case, page) in enumerate(zip(cases, pages, strict=True))]
 
-    def _observe(self, index: int, case: Case | None, page: Page | None) -> Observation:
+    def _observe(self, index: int, case: Case | None, page: Page | None, since: float) -> Observation:
         if page is None or not page.speech_started:
             return observe(index, None, None, None, [], [], RATE, (None, None, None))
         start0 = page.speech_started[0]
@@ -160,7 +162,25 @@ class BrowserLine:
         items = sorted(t for t in page.assistant_items.values() if t > start0)
         answered = None if onset is None else any(t > onset for t in items[1:])  # an assistant item after the reply's
         # cancelled: the page cannot see the engine; turns.py judges it against the batch's control call
-        return observe(index, None if case is None else case.onset_ms, start0, start1, page.intervals(), page.clears, RATE, (None, answered, answered))
+        player, bps = page.player, page.player.bytes_per_s
+        heard = b"".join(s.pcm[: s.played_bytes(bps)] for s in player.segments if s.end(bps) > start0)
+        onset_ms = None if case is None else case.onset_ms
+        reply = self._reply_audio(heard, since)
+        return observe(index, onset_ms, start0, start1, page.intervals(), page.clears, RATE, (None, answered, answered), heard, 2, reply)
+
+    def _reply_audio(self, heard: bytes, since: float) -> bytes | None:
+        """This page's reply as the Speech emulator synthesized it (one synthesizer connection per conversation, so
+        its reply sentences in order): the conversation whose audio the page's heard audio is made of."""
+        replies: dict[str, bytearray] = {}
+        for synthesis in self.speech.syntheses:
+            if synthesis.started_at >= since and synthesis.text and synthesis.text in REPLY:
+                replies.setdefault(synthesis.connection_id, bytearray()).extend(synthesis.audio)
+        best: tuple[int, bytes] | None = None
+        for audio in replies.values():
+            errors = splice_errors(heard, bytes(audio), 2, RATE)
+            if errors is not None and (best is None or sum(errors) < best[0]):
+                best = (sum(errors), bytes(audio))
+        return None if best is None else best[1]
 
 
 async def _until(predicate, timeout_s: float) -> None:  # type: ignore[no-untyped-def]

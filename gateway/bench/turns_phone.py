@@ -16,7 +16,9 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
+from gateway.audio import SAMPLE_WIDTH
 from gateway.emulators.acs import AcsEmulator, EmulatedCall, PlayConfig, Silence, Speech, speech_from_wav
 from gateway.emulators.realtime import Pacing, RealtimeEmulator, Say, Script
 from gateway.emulators.realtime.records import SessionRecord
@@ -54,6 +56,12 @@ def provider_view(session: SessionRecord | None) -> tuple[bool | None, bool | No
     return bool(session.truncates or session.cancels), len(session.user_turns) >= 2, len(session.responses) >= 2
 
 
+def reply_audio(session: SessionRecord | None) -> bytes | None:
+    """The reply's audio exactly as the provider sent it for this call (the reference a resumed reply must match
+    when the gateway passes it through untouched: ACS at 24 kHz, Twilio in μ-law)."""
+    return session.responses[0].audio_sent if session is not None and session.responses else None
+
+
 class RealtimeLine:
     """What both phone lines share: the Realtime emulator, its script per batch, and pairing sessions with calls."""
 
@@ -66,6 +74,21 @@ class RealtimeLine:
             steps=[Say(text="ご案内をいたします。" * 5, duration_ms=REPLY_MS), Say(text="（返事）", duration_ms=ANSWER_MS)],
             user_transcripts=[GREETING_TEXT, text],
         )
+
+    async def run_batch(self, cases: list[Case | None]) -> list[Observation]:
+        """The batch's calls at once (staggered, so provider sessions pair with calls by their order), then each
+        observed at its carrier's ear."""
+        self.script_for(cases)
+        since = time.monotonic()
+        calls = await asyncio.gather(*(self._call(c, i * STAGGER_S) for i, c in enumerate(cases)))
+        sessions = self.sessions_since(since, len(calls))
+        return [self._observe(i, *row) for i, row in enumerate(zip(cases, calls, sessions, strict=True))]
+
+    async def _call(self, case: Case | None, delay_s: float) -> Any:
+        raise NotImplementedError
+
+    def _observe(self, index: int, case: Case | None, call: Any, session: SessionRecord | None) -> Observation:
+        raise NotImplementedError
 
     def sessions_since(self, since: float, calls: int) -> list[SessionRecord | None]:
         sessions = sorted((s for s in self.realtime.sessions if s.connected_at >= since), key=lambda s: s.connected_at)
@@ -106,24 +129,21 @@ class AcsLine(RealtimeLine):
             await call.hang_up()
         return call
 
-    async def run_batch(self, cases: list[Case | None]) -> list[Observation]:
-        self.script_for(cases)
-        since = time.monotonic()
-        calls = await asyncio.gather(*(self._call(c, i * STAGGER_S) for i, c in enumerate(cases)))
-        sessions = self.sessions_since(since, len(calls))
-        out = []
-        for i, (case, call, session) in enumerate(zip(cases, calls, sessions, strict=True)):
-            timeline = call.timeline
-            if timeline is None:
-                out.append(observe(i, None, None, None, [], [], 0, provider_view(session)))
-                continue
-            bps = timeline.playout.bytes_per_s
-            intervals: Intervals = [(s.start, s.start + s.played_bytes(bps) / bps) for s in timeline.playout.segments]
-            start0 = timeline.speech_start(0)
-            start1 = timeline.speech_start(1) if len(timeline.speech) >= 2 else None
-            onset_ms = None if case is None else case.onset_ms
-            out.append(observe(i, onset_ms, start0, start1, intervals, list(timeline.stop_audio_times), timeline.rate, provider_view(session)))
-        return out
+    def _observe(self, index: int, case: Case | None, call: EmulatedCall, session: SessionRecord | None) -> Observation:
+        timeline = call.timeline
+        if timeline is None:
+            return observe(index, None, None, None, [], [], 0, provider_view(session))
+        playout = timeline.playout
+        bps = playout.bytes_per_s
+        intervals: Intervals = [(s.start, s.start + s.played_bytes(bps) / bps) for s in playout.segments]
+        start0 = timeline.speech_start(0)
+        start1 = timeline.speech_start(1) if len(timeline.speech) >= 2 else None
+        heard = b"".join(s.pcm[: s.played_bytes(bps)] for s in playout.segments if start0 is not None and s.end(bps) > start0)
+        onset_ms = None if case is None else case.onset_ms
+        return observe(
+            index, onset_ms, start0, start1, intervals, list(timeline.stop_audio_times), timeline.rate,
+            provider_view(session), heard, SAMPLE_WIDTH, reply_audio(session),
+        )  # fmt: skip
 
 
 class TwilioLine(RealtimeLine):
@@ -155,25 +175,19 @@ class TwilioLine(RealtimeLine):
             await call.hang_up()
         return call
 
-    async def run_batch(self, cases: list[Case | None]) -> list[Observation]:
-        self.script_for(cases)
-        since = time.monotonic()
-        calls = await asyncio.gather(*(self._call(c, i * STAGGER_S) for i, c in enumerate(cases)))
-        sessions = self.sessions_since(since, len(calls))
-        out = []
-        for i, (case, call, session) in enumerate(zip(cases, calls, sessions, strict=True)):
-            stream = call.stream
-            if stream is None:
-                out.append(observe(i, None, None, None, [], [], 0, provider_view(session)))
-                continue
-            intervals = [(f.at, f.at + len(f.mulaw) / 8000) for f in stream.playout.played]
-            starts = [t for _, t in stream.speech_started]
-            start0 = starts[0] if starts else None
-            start1 = starts[1] if len(starts) >= 2 else None
-            clears = [c.at for c in stream.playout.clears]
-            onset_ms = None if case is None else case.onset_ms
-            out.append(observe(i, onset_ms, start0, start1, intervals, clears, 8000, provider_view(session)))
-        return out
+    def _observe(self, index: int, case: Case | None, call: TwilioCall, session: SessionRecord | None) -> Observation:
+        stream = call.stream
+        if stream is None:
+            return observe(index, None, None, None, [], [], 0, provider_view(session))
+        played = stream.playout.played
+        intervals = [(f.at, f.at + len(f.mulaw) / 8000) for f in played]
+        starts = [t for _, t in stream.speech_started]
+        start0 = starts[0] if starts else None
+        start1 = starts[1] if len(starts) >= 2 else None
+        clears = [c.at for c in stream.playout.clears]
+        heard = b"".join(f.mulaw for f in played if start0 is not None and f.at + len(f.mulaw) / 8000 > start0)
+        onset_ms = None if case is None else case.onset_ms
+        return observe(index, onset_ms, start0, start1, intervals, clears, 8000, provider_view(session), heard, 1, reply_audio(session))
 
 
 @contextlib.asynccontextmanager

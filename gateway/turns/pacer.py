@@ -4,6 +4,12 @@ No carrier can pause playback (ACS has ``StopAudio``, Twilio and the page ``clea
 queued on it. So the gateway keeps the reply and sends only ``LEAD_MS`` ahead of the ear: a pause is the device's
 stop plus the sink's word on what was heard (ACS: the playout clock; Twilio: the last echoed mark; page: its clock),
 and the reply rewinds to exactly that sample; a resume sends on from there. Nothing is lost, nothing repeated.
+
+A device that cannot say exactly what a flush cut (ACS reports nothing; a Twilio mark echoed around a ``clear`` may be
+one that played or one the clear returned) is not flushed for a pause: the gateway knows when it sent, not when the
+phone played. So while the caller's voice is over the agent (``lean``) the gateway sends just
+``LEAN_LEAD_MS`` ahead, and a pause stops sending instead of flushing: the little that is queued plays out, nothing
+is dropped, and the resume continues from the next unsent sample, exact whatever the network's delay.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 LEAD_MS = 160  # how far ahead of the ear audio is sent: covers network jitter, bounds what a pause must rewind
 CHUNK_MS = 40  # two 20 ms carrier frames per send
+LEAN_LEAD_MS = 20  # while the caller's voice is over the agent, on a device that reports nothing: what a pause lets play
+LEAN_CHUNK_MS = 20
 
 
 class _Segment:
@@ -43,6 +51,9 @@ class PacedPlayout:
         self._width = sample_width
         self._bytes_per_ms = rate * sample_width / 1000
         self._chunk = int(CHUNK_MS * self._bytes_per_ms) // sample_width * sample_width
+        self._lean_chunk = int(LEAN_CHUNK_MS * self._bytes_per_ms) // sample_width * sample_width
+        self._lean = False
+        self._flushes_device = sink.exact_flush  # else a pause only stops sending (see the module's docstring)
         self._segments: deque[_Segment] = deque()
         self._reply_done = False
         self._flushed = True
@@ -71,10 +82,19 @@ class PacedPlayout:
         self._reply_done = True
         self._start()
 
+    def lean(self, on: bool) -> None:
+        """The caller's voice is over the agent (``on``): a device that reports nothing is kept just ahead of the ear,
+        so a pause drops nothing; off again once the overlap is over."""
+        if on != self._lean and not self._flushes_device:
+            self._lean = on
+            self._wake.set()
+
     async def pause(self) -> float:
-        """Stop at the ear now and keep the rest; returns ms of the current item the caller heard."""
+        """Stop at the ear now and keep the rest; returns ms of the current item the caller heard (so far)."""
         self._paused = True
         self.pauses += 1
+        if not self._flushes_device:
+            return self._sink.playout.played_ms()  # the queued ~LEAN_LEAD_MS plays out; the resume sends on from here
         played = await self._sink.clear(keep_item=True)
         self._rewind(self._sink.item_id, played, at_most=True)
         self._flushed = False
@@ -146,13 +166,14 @@ class PacedPlayout:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            ahead = self._ear_end - self._clock() - LEAD_MS / 1000
+            ahead = self._ear_end - self._clock() - (LEAN_LEAD_MS if self._lean else LEAD_MS) / 1000
             if ahead > 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), ahead)
                 continue
-            chunk = bytes(segment.audio[segment.next : segment.next + self._chunk])
+            size = self._lean_chunk if self._lean else self._chunk
+            chunk = bytes(segment.audio[segment.next : segment.next + size])
             segment.next += len(chunk)
             self._ear_end = max(self._ear_end, self._clock()) + len(chunk) / self._bytes_per_ms / 1000
             await self._sink.play(AudioOut(b64encode(chunk), len(chunk), segment.item_id))

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 ROW = re.compile(
     r"^(?P<policy>\w+)\s+(?P<carrier>\w+)\s+(?P<false>\d+)/(?P<backs>\d+)\s+(?P<lost>\d+)/(?P<rep>\d+)\s+"
     r"(?P<exact>\d+)/(?P<kept>\d+)\s+(?P<p50>[\d-]+)/(?P<p95>[\d-]+)\s+(?P<missed>\d+)/(?P<inters>\d+)\s+"
-    r"(?P<turns>\d+)/(?P<cases>\d+)\s*$"
+    r"(?P<turns>\d+)/(?P<cases>\d+)\s+(?P<excluded>\d+)\s*$"
 )
 
 
@@ -67,5 +67,6 @@ def test_quick_turns_bench_measures_every_carrier(tmp_path: Path) -> None:
             assert not case["missed"], (where, case)
         else:
             assert case["cancelled"] is False and not case["answered"], (where, case)  # kept, not answered
-            assert case["stops"] >= 1, (where, case)  # paused at the ear, then resumed (barge_in pauses at 250 ms)
+            assert case["paused"], (where, case)  # paused at the ear, then resumed (barge_in pauses at 250 ms)
+            assert case["lost_samples"] == 0 and case["repeated_samples"] == 0, (where, case)  # to the sample
             assert abs(case["heard_error_samples"]) < 8000 * 2, (where, case)  # within 2 s: the reply went on

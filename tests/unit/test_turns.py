@@ -13,7 +13,7 @@ from gateway.events import AudioOut
 from gateway.playout import PlayoutClock
 from gateway.turns.backchannels import BackchannelLexicon
 from gateway.turns.overlap import OverlapJudge, Verdict
-from gateway.turns.pacer import CHUNK_MS, LEAD_MS, PacedPlayout
+from gateway.turns.pacer import CHUNK_MS, LEAD_MS, LEAN_CHUNK_MS, LEAN_LEAD_MS, PacedPlayout
 
 RATE = 24_000
 BYTES_PER_MS = RATE * 2 // 1000
@@ -45,7 +45,40 @@ def test_voice_over_the_agent_pauses_then_a_short_one_resumes() -> None:
     assert verdicts[:12] == [Verdict.NONE] * 12 and verdicts[12] is Verdict.PAUSE  # 260 ms ≥ 250 ms
     verdicts = frames(judge, False, 15)
     assert verdicts[-1] is Verdict.RESUME and set(verdicts[:-1]) == {Verdict.NONE}
-    assert not judge.in_overlap and not judge.paused
+    assert not judge.paused
+    frames(judge, False, 50)  # a second of quiet ends the episode: the next voice waits pause_after_ms again
+    assert not judge.in_overlap
+    assert frames(judge, True, 13)[-1] is Verdict.PAUSE and judge.voiced_ms == 260
+
+
+def test_a_short_onset_then_a_breath_still_pauses_and_a_click_does_not() -> None:
+    judge = OverlapJudge(pause_after_ms=250, barge_in_min_ms=800, resume_after_silence_ms=300)
+    frames(judge, True, 5)  # 「あ、」 100 ms, then the caller breathes
+    assert frames(judge, False, 8)[-1] is Verdict.PAUSE  # 260 ms after the onset, though quiet at that instant
+    click = OverlapJudge(pause_after_ms=250, barge_in_min_ms=800, resume_after_silence_ms=300)
+    assert Verdict.PAUSE not in frames(click, True, 1) + frames(click, False, 20)
+
+
+def test_a_pause_inside_an_interruption_does_not_reset_it() -> None:
+    judge = OverlapJudge(pause_after_ms=250, barge_in_min_ms=800, resume_after_silence_ms=300)
+    first = frames(judge, True, 16)  # 「いいえ、」 320 ms
+    gap = frames(judge, False, 28)  # a 560 ms breath: the agent resumes after 300 ms of it
+    assert Verdict.PAUSE in first and gap.count(Verdict.RESUME) == 1
+    again = frames(judge, True, 25)  # 「違います」: paused again on its first frame, and the voice adds up
+    assert again[0] is Verdict.PAUSE and again.index(Verdict.INTERRUPT) == 23  # 320 + 480 ms = barge_in_min_ms
+
+
+def test_speech_longer_than_an_aizuchi_waits_for_its_words() -> None:
+    def spoken() -> OverlapJudge:
+        judge = OverlapJudge(pause_after_ms=250, barge_in_min_ms=800, resume_after_silence_ms=300)
+        frames(judge, True, 30)  # 600 ms: 「そうですね」 or the start of a sentence
+        assert frames(judge, False, 20) == [Verdict.NONE] * 20 and judge.paused  # 400 ms quiet: still held
+        return judge
+
+    assert spoken().transcript(backchannel=True) is Verdict.RESUME
+    assert spoken().transcript(backchannel=False) is Verdict.INTERRUPT
+    unheard = spoken()  # the provider never transcribed it: resume 300 + 1500 ms after the caller fell silent
+    assert frames(unheard, False, 70)[-1] is Verdict.RESUME
 
 
 def test_long_voice_interrupts_and_zero_never_pauses() -> None:
@@ -81,6 +114,8 @@ def test_voice_without_the_agent_is_not_an_overlap_and_a_short_gap_keeps_countin
 
 class RecordingSink:
     """A device that plays in real time (PlayoutClock) and records every byte it was sent, per clear."""
+
+    exact_flush = True
 
     def __init__(self) -> None:
         self.playout = PlayoutClock()
@@ -133,6 +168,34 @@ async def test_pause_rewinds_to_the_heard_sample_and_resume_continues_from_it() 
     resumed = bytes(sink.runs[1])
     assert resumed == reply[heard:]  # from the exact sample heard: nothing lost, nothing repeated
     await wait_for(lambda: not pacer.holding())
+    await pacer.close()
+
+
+class SilentDeviceSink(RecordingSink):
+    """A device that never says what it played (ACS): the gateway must not flush it on a pause."""
+
+    exact_flush = False
+
+
+async def test_a_device_that_reports_nothing_is_paused_by_not_sending() -> None:
+    reply = np.arange(RATE, dtype="<i2").tobytes()
+    sink = SilentDeviceSink()
+    pacer = PacedPlayout(sink, RATE, 2)
+    pacer.push(AudioOut(b64encode(reply), len(reply), "item-1"))
+    pacer.reply_done()
+    await wait_for(lambda: sink.playout.played_ms() >= 200)
+    pacer.lean(True)  # the caller's voice began: only LEAN_LEAD_MS is kept ahead of the ear
+    await wait_for(lambda: sink.playout.queued_ms() <= LEAN_LEAD_MS + LEAN_CHUNK_MS)
+    await pacer.pause()
+    queued = sink.playout.queued_ms()
+    assert queued <= LEAN_LEAD_MS + LEAN_CHUNK_MS  # all a pause lets play
+    sent = len(sink.runs[0])
+    await wait_for(lambda: not sink.audible())  # it fell silent by itself, no clear was sent
+    assert len(sink.runs) == 1 and len(sink.runs[0]) == sent and pacer.holding()
+    pacer.lean(False)
+    pacer.resume()
+    await wait_for(lambda: sink.flushes == 1)
+    assert bytes(sink.runs[0]) == reply  # the whole reply once: nothing dropped, nothing repeated
     await pacer.close()
 
 
