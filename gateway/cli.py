@@ -8,7 +8,9 @@ import contextlib
 import importlib
 import logging
 import secrets
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
@@ -74,13 +76,22 @@ def _hypercorn_config(settings: Settings) -> Any:
     return config
 
 
+def command_name() -> str:
+    """How to type this CLI in a shell: ``voice-gateway`` when it is on PATH, else the path it was started by
+    (``./run.sh serve`` runs ``.venv/bin/voice-gateway``, which a fresh shell does not find by name)."""
+    started = Path(sys.argv[0])
+    if started.name != "voice-gateway" or shutil.which("voice-gateway"):
+        return "voice-gateway"
+    return str(started)
+
+
 def _offline_banner(base: str, settings: Settings) -> None:
     token = settings.console_token.get_secret_value() if settings.console_token else ""
     sys.stdout.write(
         f"\nOFFLINE DEMO (no AI provider configured): the agent runs on built-in emulators\n"
         f"  browser page: {base}/\n"
         f"  console:      {base}/console  (token {token})\n"
-        f"  phone call:   voice-gateway simulate-call --gateway {base}  (Twilio: add --carrier twilio)\n\n"
+        f"  phone call:   {command_name()} simulate-call --gateway {base}  (Twilio: add --carrier twilio)\n\n"
     )
     sys.stdout.flush()
 

@@ -62,12 +62,15 @@ async def run_demo(args: argparse.Namespace) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        from .cli import command_name
+
+        cmd = command_name()
         sys.stdout.write(
             f"offline demo on {public}\n"
             f"  browser page: {public}/\n"
             f"  console:      {public}/console  (token {token})\n"
-            f"  phone call:   place an emulated call from the console (ACS or Twilio), or: voice-gateway simulate-call --gateway {public}\n"
-            f"  Twilio call:  voice-gateway simulate-call --carrier twilio --gateway {public}\n"
+            f"  phone call:   place an emulated call from the console (ACS or Twilio), or: {cmd} simulate-call --gateway {public}\n"
+            f"  Twilio call:  {cmd} simulate-call --carrier twilio --gateway {public}\n"
             f"  emulators:    {', '.join(f'{k} {v}' for k, v in stack.urls.items())}\n"
         )
         if carrier is not None:

@@ -203,6 +203,7 @@ export async function startWebRTCSession(opts) {
 
   // ── conversation state ──
   const partial = new Map(); // itemId -> text so far
+  const replyOf = new Map(); // itemId -> the response it belongs to (to close a reply cut short)
   const toolNames = new Map(); // call id -> tool name, for the result card
   let speaking = false;
   let speakingSince = 0;
@@ -220,10 +221,20 @@ export async function startWebRTCSession(opts) {
     ui.transcript({ role, text, final: true, itemId });
   };
 
-  const delta = (role, itemId, piece) => {
+  const delta = (role, itemId, piece, responseId) => {
     const text = (partial.get(itemId) || "") + piece;
     partial.set(itemId, text);
+    if (responseId) replyOf.set(itemId, responseId);
     ui.transcript({ role, text, final: false, itemId });
+  };
+
+  // a response that ended before its transcript did (an interruption): the reply stays as far as it got, marked "…"
+  const cut = (responseId) => {
+    for (const [itemId, rid] of replyOf) {
+      if (rid !== responseId) continue;
+      replyOf.delete(itemId);
+      if (partial.has(itemId)) final("assistant", `${partial.get(itemId).trimEnd()}…`, itemId);
+    }
   };
 
   // Tools run on the gateway; the page shows the call, then the output the gateway gave the model.
@@ -243,14 +254,15 @@ export async function startWebRTCSession(opts) {
     "input_audio_buffer.speech_stopped": () => { userStoppedAt = performance.now(); },
     "conversation.item.input_audio_transcription.delta": (e) => delta("user", e.item_id, e.delta || ""),
     "conversation.item.input_audio_transcription.completed": (e) => final("user", e.transcript || "", e.item_id),
-    "response.output_audio_transcript.delta": (e) => delta("assistant", e.item_id, e.delta || ""),
-    "response.audio_transcript.delta": (e) => delta("assistant", e.item_id, e.delta || ""),
-    "response.output_text.delta": (e) => delta("assistant", e.item_id, e.delta || ""),
-    "response.text.delta": (e) => delta("assistant", e.item_id, e.delta || ""),
+    "response.output_audio_transcript.delta": (e) => delta("assistant", e.item_id, e.delta || "", e.response_id),
+    "response.audio_transcript.delta": (e) => delta("assistant", e.item_id, e.delta || "", e.response_id),
+    "response.output_text.delta": (e) => delta("assistant", e.item_id, e.delta || "", e.response_id),
+    "response.text.delta": (e) => delta("assistant", e.item_id, e.delta || "", e.response_id),
     "response.output_audio_transcript.done": (e) => final("assistant", e.transcript ?? partial.get(e.item_id) ?? "", e.item_id),
     "response.audio_transcript.done": (e) => final("assistant", e.transcript ?? partial.get(e.item_id) ?? "", e.item_id),
     "response.output_text.done": (e) => final("assistant", e.text ?? partial.get(e.item_id) ?? "", e.item_id),
     "response.text.done": (e) => final("assistant", e.text ?? partial.get(e.item_id) ?? "", e.item_id),
+    "response.done": (e) => cut(e.response?.id),
     "output_audio_buffer.started": () => {
       setSpeaking(true);
       ui.status("agent_speaking", "info");

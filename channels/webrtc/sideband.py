@@ -38,6 +38,8 @@ ASSISTANT_DONE = {
     "response.output_text.done": "text",
     "response.text.done": "text",
 }
+ASSISTANT_DELTA = ("response.output_audio_transcript.delta", "response.audio_transcript.delta", "response.output_text.delta", "response.text.delta")
+CUT = "…"  # a reply that ended before its transcript did (an interruption): stored as far as it got, marked
 
 
 class Sideband:
@@ -67,6 +69,7 @@ class Sideband:
         self.restores = 0
         self._allowed = set(profile_tool_names(gw.registry, profile.tools, profile.mcp_servers))
         self._pending: dict[str, list[asyncio.Task[tuple[str, dict[str, Any], str | None]]]] = {}
+        self._partial: dict[str, tuple[str, str]] = {}  # item id → (response id, the reply's words so far)
         self._conn: Any = None
 
     # --- what the gateway holds --------------------------------------------------------------------------------
@@ -149,13 +152,19 @@ class Sideband:
             return await self._check_session(event.get("session") or {})
         if kind == USER_DONE:
             self._record("user", event.get("transcript"), event.get("item_id"))
+        elif kind in ASSISTANT_DELTA:
+            item = str(event.get("item_id"))
+            said = self._partial.get(item, ("", ""))[1]
+            self._partial[item] = (str(event.get("response_id")), said + str(event.get("delta") or ""))
         elif kind in ASSISTANT_DONE:
+            self._partial.pop(str(event.get("item_id")), None)
             self._record("assistant", event.get(ASSISTANT_DONE[kind]), event.get("item_id"))
         elif kind == "response.function_call_arguments.done":
             task = asyncio.create_task(self._tool(event), name=f"tool-{self.session_id}")
             self._pending.setdefault(str(event.get("response_id")), []).append(task)
         elif kind == "response.done":
             response = event.get("response") or {}
+            self._record_cut(str(response.get("id")))
             tasks = self._pending.pop(str(response.get("id")), None)
             if tasks:
                 await self._answer(tasks)
@@ -164,6 +173,14 @@ class Sideband:
             if error.get("code") not in ("conversation_already_has_active_response", "response_cancel_not_active"):
                 logger.warning("provider error on the call: %s", str(error.get("message"))[:200])
         return False
+
+    def _record_cut(self, response_id: str) -> None:
+        """A response that ended (cancelled by an interruption) with a reply whose transcript never finished."""
+        for item, (rid, said) in list(self._partial.items()):
+            if rid == response_id:
+                del self._partial[item]
+                if said.strip():
+                    self._record("assistant", said.rstrip() + CUT, item)
 
     def _record(self, role: str, text: object, item_id: object) -> None:
         if isinstance(text, str) and text.strip():

@@ -6,6 +6,7 @@ cookie or ``Bearer <CONSOLE_TOKEN>``): a campaign calls people, so nothing here 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from typing import Any
@@ -23,7 +24,7 @@ from gateway.store.campaigns import PAGE_DEFAULT, PAGE_MAX, CampaignSpec
 
 from .call_list import CallListError, parse_call_list
 from .export import csv_chunks
-from .hours import CallingHours
+from .hours import CallingHours, opens_at
 from .runner import RunnerTiming
 from .service import Campaigns
 
@@ -58,6 +59,11 @@ def page_of(args: Any) -> tuple[int, int]:
     if offset < 0 or not 1 <= limit <= PAGE_MAX:
         raise ValueError(f"offset is at least 0 and limit from 1 to {PAGE_MAX}")
     return offset, limit
+
+
+def with_opening(summary: dict[str, Any]) -> dict[str, Any]:
+    """A campaign's summary with ``opens_at``: when a running campaign outside its calling hours dials again."""
+    return {**summary, "opens_at": opens_at(summary, dt.datetime.now(dt.UTC))}
 
 
 def create_campaigns_blueprint(
@@ -116,7 +122,7 @@ def create_campaigns_blueprint(
 
     @bp.get("/api/campaigns")
     async def listing() -> tuple[Response, int]:
-        return jsonify(campaigns=await campaigns.records.list()), 200
+        return jsonify(campaigns=[with_opening(c) for c in await campaigns.records.list()]), 200
 
     @bp.url_value_preprocessor
     def known_shape(_endpoint: str | None, values: dict[str, Any] | None) -> None:
@@ -135,7 +141,7 @@ def create_campaigns_blueprint(
         if found is None:
             return api_error(404, "no such campaign")
         rows = await campaigns.records.rows(campaign_id, offset, limit)
-        return jsonify(**found, rows=rows, offset=offset, limit=limit), 200
+        return jsonify(**with_opening(found), rows=rows, offset=offset, limit=limit), 200
 
     @bp.post("/api/campaigns/<campaign_id>/pause")
     async def pause(campaign_id: str) -> tuple[Response, int]:
@@ -151,7 +157,8 @@ def create_campaigns_blueprint(
         if not await change(campaign_id):
             return api_error(409, "this campaign is finished")
         logger.info("campaign %s %s", campaign_id, done)
-        return jsonify(await campaigns.records.summary(campaign_id)), 200
+        changed = await campaigns.records.summary(campaign_id)
+        return jsonify(with_opening(changed) if changed else None), 200
 
     @bp.get("/api/campaigns/<campaign_id>/export.csv")
     async def export(campaign_id: str) -> Response | tuple[Response, int]:

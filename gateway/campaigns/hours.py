@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -43,6 +44,15 @@ class CallingHours:
             if day.weekday() in self.days and opens > local:
                 return opens
         raise ValueError("no calling day in the week")
+
+
+def opens_at(summary: dict[str, Any], now: dt.datetime) -> str | None:
+    """When a running campaign that is outside its calling hours dials again (ISO), else None: shown by the console,
+    so a campaign waiting for its hours does not look stuck."""
+    if summary["status"] != "running" or not summary["hours"]:
+        return None
+    hours = CallingHours.parse(summary["hours"], summary["days"], summary["tz"])
+    return None if hours.allows(now) else hours.next_open(now).isoformat()
 
 
 def _days(spec: str) -> frozenset[int]:

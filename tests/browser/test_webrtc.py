@@ -625,3 +625,39 @@ async def test_the_page_cannot_steer_its_agent_or_forge_the_record(tmp_path: Pat
     turns = [(t["role"], t["text"]) for t in conversation["turns"]]
     assert ("assistant", GREETING) in turns  # seen by the gateway on its sideband
     assert all(FORGED not in text for _role, text in turns)
+
+
+@pytest.mark.browser
+async def test_a_reply_cut_by_the_caller_ends_on_the_page_and_in_the_record(tmp_path: Path) -> None:
+    """The caller speaks over a long greeting: the provider cancels it before its transcript is done. The page's
+    bubble ends (not "still speaking" for ever) and the record keeps the greeting as far as it got, marked "…"."""
+    long_greeting = "お電話ありがとうございます。" * 8
+    emulator = WebRtcEmulator(
+        api_keys={API_KEY},
+        script=Script(steps=[Say(text=long_greeting, clips=("hello",), duration_ms=9000), Say(text="はい。")], user_transcripts=[USER_SAID]),
+    )
+    wav = fake_mic_wav(tmp_path, "en_what_time", lead_ms=1200, tail_ms=6000)
+    async with emulator.serve() as emu_url, serve_gateway(settings_for(tmp_path, emu_url)) as (url, gw):
+        async with launch_browser(wav, tmp_path) as context:
+            page = await context.new_page()
+            await page.goto(f"{url}/?lang=ja")
+            await wait_page(page, "window.__voiceGateway.state === 'idle'")
+            await page.click("#mic")
+            await wait_page(page, "window.__voiceGateway.state === 'live'", 10)
+            call = await emulator.wait_for_call()
+            await call.wait_for(lambda c: bool(c.responses) and c.responses[0].status == "cancelled", timeout=15)
+            await wait_page(page, "window.__voiceGateway.transcripts.some(t => t.role === 'assistant' && t.final && t.text.endsWith('…'))")
+            state = await page_state(page)
+            await page.click("#mic")  # hang up
+            await wait_page(page, "window.__voiceGateway.state === 'ended'")
+            for _ in range(50):
+                if gw.hub.get(state["sessionId"]) is None:
+                    break
+                await page.wait_for_timeout(100)
+        await gw.writer.flush()
+        conversation = await gw.store.conversation(state["sessionId"])
+    cut = next(t["text"] for t in state["transcripts"] if t["role"] == "assistant" and t["final"])
+    assert cut.endswith("…") and long_greeting.startswith(cut[:-1]) and len(cut) < len(long_greeting)
+    assert conversation is not None
+    stored = [t["text"] for t in conversation["turns"] if t["role"] == "assistant"]
+    assert stored and stored[0].endswith("…") and long_greeting.startswith(stored[0][:-1])

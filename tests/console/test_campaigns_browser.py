@@ -65,6 +65,7 @@ async def test_a_campaign_from_the_console(tmp_path) -> None:
             detail = page.locator("#campaign")
             text = await detail.inner_text()
             assert "見込み客.csv" in text and "3/3 done" in text and "2 answered" in text and "1 busy" in text and "1 bad rows" in text
+            assert not text.rstrip().endswith("null")  # one page: no pager, and nothing in its place
             rows = await page.eval_on_selector_all("#campaign tbody tr", "rows => rows.map(r => [...r.cells].slice(0, 4).map(c => c.textContent))")
             assert rows == [["2", "+819012345001", "山田", "answered"], ["3", "+819012345002", "佐藤", "busy"],
                             ["4", "12345", "", "bad row"], ["5", "+819012345003", "鈴木", "answered"]]
@@ -78,11 +79,13 @@ async def test_a_campaign_from_the_console(tmp_path) -> None:
             await form.locator('input[name="file"]').set_input_files(str(listed))
             await form.locator('input[name="days"]').fill(tomorrow)
             await form.locator('button[type="submit"]').click()
-            await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'running'")
+            await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'waiting'")  # running, outside its hours
+            assert "Outside calling hours: nothing is dialled until" in await detail.locator(".waiting").inner_text()
             await detail.locator('button[data-action="pause"]').click()
             await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'paused'")
+            assert await detail.locator(".waiting").count() == 0
             await detail.locator('button[data-action="resume"]').click()
-            await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'running'")
+            await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'waiting'")
             assert await page.locator("#campaign-list .campaign-item").count() == 2
             await page.click(f'#campaign-list .campaign-item[data-id="{campaign_id}"]')
             await wait_js(page, "document.querySelector('#campaign .cstate')?.textContent === 'done'")

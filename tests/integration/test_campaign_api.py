@@ -327,6 +327,8 @@ async def test_nothing_is_dialled_outside_calling_hours(tmp_path) -> None:
         found = await campaign(rig.url, created["id"])
         assert found["status"] == "running" and found["dialled"] == 0 and found["pending"] == 2
         assert found["hours"] == "09:00-20:00" and found["days"] == closed_day and found["tz"] == "Asia/Tokyo"
+        opens = dt.datetime.fromisoformat(found["opens_at"]).astimezone(ZoneInfo("Asia/Tokyo"))
+        assert (opens.date(), opens.time()) == ((tokyo + dt.timedelta(days=1)).date(), dt.time(9, 0))  # said, not stuck
         assert not rig.twilio.calls
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.campaigns.call_list import CallListError, parse_call_list
 from gateway.campaigns.export import csv_chunks, to_csv
-from gateway.campaigns.hours import CallingHours
+from gateway.campaigns.hours import CallingHours, opens_at
 from gateway.campaigns.runner import campaign_outcome
 from gateway.events import CampaignProgress
 from gateway.shared.hub_mirror import decode_event, encode_event
@@ -46,6 +46,15 @@ def test_calling_hours_in_tokyo() -> None:
     for window, days in (("20:00-09:00", "mon"), ("9-17", "mon"), ("09:00-17:00", "someday")):
         with pytest.raises(ValueError):
             CallingHours.parse(window, days)
+
+
+def test_a_running_campaign_outside_its_hours_says_when_it_dials() -> None:
+    campaign = {"status": "running", "hours": "09:00-20:00", "days": "mon-fri", "tz": "Asia/Tokyo"}
+    saturday = dt.datetime(2026, 12, 5, 16, 0, tzinfo=TOKYO)
+    assert opens_at(campaign, saturday) == "2026-12-07T09:00:00+09:00"
+    assert opens_at(campaign, dt.datetime(2026, 12, 7, 10, 0, tzinfo=TOKYO)) is None  # within the hours
+    assert opens_at({**campaign, "status": "paused"}, saturday) is None
+    assert opens_at({**campaign, "hours": None}, saturday) is None  # any time
 
 
 @pytest.mark.parametrize(

@@ -175,7 +175,7 @@ export class CampaignsView {
         el(
           "div",
           { class: `campaign-item${c.id === this.selected ? " selected" : ""}`, dataset: { id: c.id }, role: "button", tabindex: "0" },
-          el("div", { class: "top" }, el("b", {}, c.name), el("span", { class: `cstate ${c.status}` }, c.status)),
+          el("div", { class: "top" }, el("b", {}, c.name), state(c)),
           el("div", { class: "meta" }, `${c.carrier.toUpperCase()} · ${c.agent} · ${c.done}/${c.total - c.invalid} done · ${dateTime(c.created_at)}`),
           progress(c),
         ),
@@ -190,7 +190,7 @@ export class CampaignsView {
       "div",
       { class: "campaign-head" },
       el("h2", {}, c.name),
-      el("span", { class: `cstate ${c.status}` }, c.status),
+      state(c),
       el("span", { class: "meta" }, `${c.carrier.toUpperCase()} · ${c.agent} · ${c.concurrency} at once · ${c.hours ? `${c.hours} ${c.days} (${c.tz})` : "any time"}`),
       el("span", { class: "grow" }),
       c.status === "running" ? el("button", { type: "button", "data-action": "pause" }, "Pause") : null,
@@ -206,11 +206,17 @@ export class CampaignsView {
       ...OUTCOMES.filter((o) => c.outcomes[o]).map((o) => count(label(o), c.outcomes[o], o)),
       c.invalid ? count("bad rows", c.invalid, "invalid") : null,
     );
-    const parts = [head, progress(c), counts];
+    const waiting = c.opens_at ? el("p", { class: "waiting" }, `Outside calling hours: nothing is dialled until ${dateTime(c.opens_at)}.`) : null;
+    const parts = [head, waiting, progress(c), counts];
     if (rows) parts.push(rowsTable(rows), pager(c.offset, rows.length, c.total));
     else if (this.detail.querySelector(".campaign-rows")) parts.push(...this.detail.querySelectorAll(".campaign-rows, .pager"));
-    this.detail.replaceChildren(...parts);
+    this.detail.replaceChildren(...parts.filter(Boolean)); // no pager on a single page: null would show as text
   }
+}
+
+/** The campaign's state; a running one outside its calling hours says "waiting", so it does not look stuck. */
+function state(c) {
+  return el("span", { class: `cstate ${c.status}`, title: c.opens_at ? `dials from ${dateTime(c.opens_at)}` : null }, c.opens_at ? "waiting" : c.status);
 }
 
 function count(name, value, kind = "") {

@@ -205,6 +205,7 @@ async function loadStatus() {
   campaigns.setAgents(status.agents, status.agent);
   showDemoCarrier();
   $("offline").hidden = !status.emulated;
+  $("campaign-offline").hidden = !status.emulated;
   $("channels").replaceChildren(
     ...status.checks.filter((c) => SHORT[c.name]).map((c) => el("span", { class: c.ok ? "ok" : "", title: `${c.name}: ${c.detail}` }, SHORT[c.name])),
   );
