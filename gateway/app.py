@@ -62,7 +62,10 @@ def create_app(settings: Settings | None = None, *, emulated: bool = False, peer
         await gw.start()
         await warm_first_call(app, gw, carrier_controls)
         gw.spawn(campaigns.campaigns.watch(), "campaigns")  # type: ignore[attr-defined]  # a restart resumes unfinished campaigns
-        disabled = [c for c in run_checks(settings, emulated=emulated) if not c.ok and not c.optional]
+        checks = run_checks(settings, emulated=emulated)
+        for notice in (c for c in checks if c.notice):
+            logger.warning("%s", render([notice]))
+        disabled = [c for c in checks if not c.ok and not c.optional and not c.notice]
         if disabled:
             logger.warning("some channels are disabled:\n%s", render(disabled))
         if emulated:

@@ -15,6 +15,7 @@ class Check:
     detail: str
     missing: list[str] = field(default_factory=list)
     optional: bool = False
+    notice: bool = False  # not a fault but said loudly (the offline demo): shown as DEMO, never as a disabled channel
 
 
 def _realtime(settings: Settings) -> Check:
@@ -72,7 +73,7 @@ def _offline(settings: Settings, emulated: bool) -> Check | None:
         detail = "no AI provider configured: `voice-gateway serve` will run the OFFLINE DEMO (built-in emulators, scripted replies)"
     else:
         return None
-    return Check("Offline demo", False, detail, [offline.PROVIDER_VARIABLES])
+    return Check("Offline demo", False, detail, [offline.PROVIDER_VARIABLES], notice=True)
 
 
 def _twilio(settings: Settings, realtime_ok: bool) -> Check:
@@ -183,7 +184,7 @@ def as_dicts(checks: list[Check]) -> list[dict]:
 def render(checks: list[Check]) -> str:
     lines = []
     for check in checks:
-        mark = "ok " if check.ok else ("-- " if check.optional else "NO ")
+        mark = "ok " if check.ok else ("DEMO" if check.notice else "-- " if check.optional else "NO ")
         line = f"[{mark}] {check.name}: {check.detail}"
         if check.missing:
             line += f"  (set {'; '.join(check.missing)})"

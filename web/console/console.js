@@ -216,7 +216,7 @@ async function loadStatus() {
 
 /** The Setup table's status: words in a coloured badge, readable without an emoji font. */
 function checkState(check) {
-  const [word, kind] = check.ok ? ["OK", "ok"] : check.optional ? ["optional", "optional"] : ["missing", "missing"];
+  const [word, kind] = check.ok ? ["OK", "ok"] : check.notice ? ["demo", "optional"] : check.optional ? ["optional", "optional"] : ["missing", "missing"];
   return el("td", {}, el("span", { class: `state ${kind}` }, word));
 }
 
