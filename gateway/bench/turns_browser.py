@@ -175,8 +175,11 @@ class BrowserLine:
         for synthesis in self.speech.syntheses:
             if synthesis.started_at >= since and synthesis.text and synthesis.text in REPLY:
                 replies.setdefault(synthesis.connection_id, bytearray()).extend(synthesis.audio)
+        probe = next((heard[i : i + 4800] for i in range(0, len(heard) - 4800, 4800) if len(set(heard[i : i + 4800])) > 8), b"")
         best: tuple[int, bytes] | None = None
         for audio in replies.values():
+            if not probe or probe not in audio:
+                continue  # another conversation's reply (checked cheaply before comparing sample by sample)
             errors = splice_errors(heard, bytes(audio), 2, RATE)
             if errors is not None and (best is None or sum(errors) < best[0]):
                 best = (sum(errors), bytes(audio))

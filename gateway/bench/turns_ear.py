@@ -17,6 +17,7 @@ SILENT_HOLD_S = 0.2  # the agent counts as silent at the ear once nothing plays 
 PAUSE_GAP_S = 0.1  # a silence this long inside a reply at the ear is a pause, not frame jitter
 MISSED_AFTER_S = 1.5  # an interruption is missed if the agent still plays this long after the caller began
 STEP_S = 0.005
+SEARCH_S = 2  # how far from where they parted the heard audio is looked for in the reply
 MAX_FOREIGN_MS = 40  # audio at the ear that is not the reply's (a padded last frame) before the comparison gives up
 LOOK_S = 4.0
 
@@ -116,6 +117,7 @@ def splice_errors(heard: bytes, reference: bytes, width: int, rate: int) -> tupl
     b = np.frombuffer(reference, dtype=np.uint8)
     window = max(width, rate * width // 50)  # 20 ms: unique in speech
     i = j = lost = repeated = foreign = 0
+    max_foreign = rate * MAX_FOREIGN_MS // 1000
     while i < len(a):
         n = min(len(a) - i, len(b) - j)
         differ = np.flatnonzero(a[i : i + n] != b[j : j + n])
@@ -126,10 +128,13 @@ def splice_errors(heard: bytes, reference: bytes, width: int, rate: int) -> tupl
         if j >= len(b):
             repeated += (len(a) - i) // width
             break
-        k = _nearest(heard, reference, i, j, window, width)
+        reach = SEARCH_S * rate * width
+        k = _nearest(heard, reference, i, j, window, width, reach)
+        if k is None and foreign == 0 and _nearest(heard, reference, i + max_foreign * width, j, window, width, reach) is None:
+            return None  # not a few foreign samples: not the reply's audio at all (answered cheaply)
         if k is None:
             foreign += 1
-            if foreign > rate * MAX_FOREIGN_MS // 1000:
+            if foreign > max_foreign:
                 return None
             i += width
             continue
@@ -138,17 +143,20 @@ def splice_errors(heard: bytes, reference: bytes, width: int, rate: int) -> tupl
     return lost + (len(b) - j) // width, repeated, foreign
 
 
-def _nearest(heard: bytes, reference: bytes, i: int, j: int, window: int, width: int) -> int | None:
-    """Where in ``reference``, nearest to ``j`` and on a sample boundary, the heard audio from ``i`` continues; a
-    stretch of silence is widened until it holds sound, so it cannot match just any quiet moment."""
+def _nearest(heard: bytes, reference: bytes, i: int, j: int, window: int, width: int, reach: int) -> int | None:
+    """Where in ``reference``, within ``reach`` bytes of ``j`` (a resume is never seconds away from its pause) and on
+    a sample boundary, the heard audio from ``i`` continues; a stretch of silence is widened until it holds sound, so
+    it cannot match just any quiet moment."""
     end = i + window
     while end < len(heard) and len(set(heard[i:end])) <= 2:
         end += window
     probe = heard[i:end]
+    low, high = max(0, j - reach), j + reach + len(probe)
     best = None
-    start = reference.find(probe)
+    start = reference.find(probe, low, high)
     while start != -1:
         if start % width == 0 and (best is None or abs(start - j) < abs(best - j)):
             best = start
-        start = reference.find(probe, start + 1)
+        start = reference.find(probe, start + 1, high)
     return best
+

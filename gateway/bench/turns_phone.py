@@ -95,6 +95,15 @@ class RealtimeLine:
         return list(sessions) if len(sessions) == calls else [None] * calls
 
 
+async def hang_up(call: EmulatedCall | TwilioCall, carrier: str, case: Case | None) -> None:
+    """The caller hangs up; a call the gateway never ended in time (a loaded machine) is left to the report as
+    unmeasured rather than ending the whole run."""
+    try:
+        await call.hang_up()
+    except (TimeoutError, OSError) as exc:
+        logger.warning("%s: case %s did not hang up cleanly: %s", carrier, case.label if case else "control", exc)
+
+
 async def wait_quiet(last_sound: Callable[[], float | None], timeout_s: float) -> None:
     """Until neither side has made a sound for ``QUIET_S`` (the reply and any answer are over), or the timeout."""
     deadline = time.monotonic() + timeout_s
@@ -126,7 +135,7 @@ class AcsLine(RealtimeLine):
         except TimeoutError:
             logger.warning("acs: case %s did not finish in %.0f s", case.label if case else "control", CASE_TIMEOUT_S)
         finally:
-            await call.hang_up()
+            await hang_up(call, "acs", case)
         return call
 
     def _observe(self, index: int, case: Case | None, call: EmulatedCall, session: SessionRecord | None) -> Observation:
@@ -172,7 +181,7 @@ class TwilioLine(RealtimeLine):
         except TimeoutError:
             logger.warning("twilio: case %s did not finish in %.0f s", case.label if case else "control", CASE_TIMEOUT_S)
         finally:
-            await call.hang_up()
+            await hang_up(call, "twilio", case)
         return call
 
     def _observe(self, index: int, case: Case | None, call: TwilioCall, session: SessionRecord | None) -> Observation:
