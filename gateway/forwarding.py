@@ -15,7 +15,6 @@ request: the caller loses the pre-warm (a new Realtime session is opened) but no
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from typing import Final
@@ -25,6 +24,7 @@ from quart import Response, request, websocket
 
 from .engines.providers import ws_url
 from .logs import session_context
+from .relaying import until_either_ends
 from .shared.owners import CallOwners
 
 logger = logging.getLogger(__name__)
@@ -195,13 +195,7 @@ async def relay(upstream: aiohttp.ClientWebSocketResponse) -> None:
                 return
             await websocket.send(message.data)
 
-    tasks = [asyncio.create_task(up(), name="relay-up"), asyncio.create_task(down(), name="relay-down")]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    await until_either_ends(up(), down())
     if upstream.close_code is not None:
         with contextlib.suppress(Exception):
             await websocket.close(upstream.close_code if upstream.close_code >= 1000 else 1000, "")

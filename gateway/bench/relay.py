@@ -12,7 +12,6 @@ same benchmark gives the cost of the gateway's work over the cost of moving the 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import multiprocessing
 import sys
@@ -25,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway import event_loop
 from gateway.emulators.serving import stop_on_signals
+from gateway.relaying import until_either_ends
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +82,7 @@ async def relay_both_ways(
             if text is not None and (frame := audio_data_frame(text)) is not None:
                 await send_to_caller(frame)
 
-    tasks = [asyncio.create_task(caller_to_model()), asyncio.create_task(model_to_caller())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    await until_either_ends(caller_to_model(), model_to_caller())
 
 
 def _text(message: str | bytes) -> str | None:

@@ -4,7 +4,6 @@ each WebSocket goes to the next backend in turn, whatever call it belongs to; a 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
@@ -13,6 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway.emulators.serving import free_port
+from gateway.relaying import until_either_ends
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length", "te", "trailer"}
 HANDSHAKE = {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept"}
@@ -68,11 +68,7 @@ class RoundRobinProxy:
                 else:
                     return
 
-        tasks = [asyncio.create_task(pipe(client, upstream)), asyncio.create_task(pipe(upstream, client))]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await until_either_ends(pipe(client, upstream), pipe(upstream, client))
         await upstream.close()
         await client.close(code=upstream.close_code or 1000)
         return client
