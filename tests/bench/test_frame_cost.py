@@ -14,5 +14,6 @@ def test_frame_cost_prints_both_sides_of_each_lever() -> None:
     with redirect_stdout(printed):
         main(["--frames", "200"])
     figures = [float(v) for v in re.findall(r"([0-9.]+) µs", printed.getvalue())]
-    assert len(figures) == 4 and all(f > 0 for f in figures), printed.getvalue()
+    assert len(figures) == 7 and all(f > 0 for f in figures), printed.getvalue()  # three levers, and a mark's difference
     assert "gateway.media_socket" in printed.getvalue() and "from the μ-law codes" in printed.getvalue()
+    assert "with its mark and echo" in printed.getvalue()
