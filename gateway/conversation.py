@@ -50,7 +50,8 @@ from .hub import SessionHub
 from .playout import Playout, ReplyGate
 from .profiles import AgentProfile
 from .turns.backchannels import BackchannelLexicon
-from .turns.overlap import OverlapJudge, Verdict
+from .turns.hold import HoldVerdict, ReplyHold
+from .turns.overlap import ONSET_RMS, OverlapJudge, Verdict
 from .turns.pacer import PacedPlayout
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ CallerEncoding = Literal["pcm16", "pcmu"]  # 24 kHz PCM16, or G.711 μ-law at 8 
 VOICED_RMS = 400.0  # PCM16 RMS above which a 20 ms frame counts as the caller's voice (about -38 dBFS)
 REPROMPT = "お客様からお返事がありません。直前のご質問を短く言い直して、もう一度お尋ねしてください。"
 MAX_REPROMPTS = 2  # in a row, until the caller speaks
+WITHDRAWN_RETRY_S = 2.0  # a withdrawn answer, and the provider heard no more of the caller: answer what it has
 
 
 class Conversation:
@@ -138,9 +140,17 @@ class Conversation:
         self.pacer = PacedPlayout(sink, engine.rate, getattr(engine, "sample_width", 2), clock) if self._judge and turns.pause_after_ms else None
         self._last_activity = clock()
         self._reprompts = 0
+        self._hold: ReplyHold | None = None  # the answer to the caller's turn waits for the caller's quiet
+        self._held: list[AudioOut | None] = []  # what the provider sent meanwhile (None: a reply's end)
+        self._releasing = False
+        self._last_voice_at: float | None = None  # the caller's last voiced frame the gateway measured
+        self._speech_stopped_at: float | None = None  # the provider's end of the caller's speech
+        self._speech_starts = 0
 
     def agent_audible(self) -> bool:
-        return self._response_active or self.sink.audible() or (self.pacer is not None and self.pacer.holding())
+        """The caller can hear the agent, or is about to (a reply under way); not an answer still held unheard."""
+        making = self._response_active and self._hold is None
+        return making or self.sink.audible() or (self.pacer is not None and self.pacer.holding())
 
     def admits_caller_audio(self) -> bool:
         """Whether the provider may hear the caller now: not while a turn-based agent is still audible."""
@@ -154,7 +164,10 @@ class Conversation:
     async def played_out(self, timeout: float) -> None:
         """Wait (bounded) until the reply held by the gateway has gone to the device, e.g. before a hang-up."""
         deadline = self.clock() + timeout
-        while self.pacer is not None and self.pacer.holding() and not self.pacer.paused and self.clock() < deadline:
+        while self.clock() < deadline:
+            pacing = self.pacer is not None and self.pacer.holding() and not self.pacer.paused
+            if not (pacing or self._hold is not None):
+                return
             await asyncio.sleep(0.05)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -207,10 +220,10 @@ class Conversation:
                     self._idle.set()
                     if self._barged:
                         pass
-                    elif self.pacer is not None:
-                        self.pacer.reply_done()
+                    elif self._hold is not None:
+                        self._held.append(None)
                     else:
-                        await self.sink.flush()
+                        await self._reply_done()
                 elif isinstance(event, TranscriptFinal):
                     await self._on_transcript(event)
                 elif isinstance(event, TranscriptDelta | ToolCallStarted | ToolCallFinished):
@@ -236,6 +249,12 @@ class Conversation:
     async def _on_audio(self, audio: AudioOut) -> None:
         if self._barged or self._interrupted.ticket(audio.item_id) is None:
             return  # the remains of a cancelled response
+        if self._hold is not None:
+            self._held.append(audio)
+            return
+        await self._sound(audio)
+
+    async def _sound(self, audio: AudioOut) -> None:
         if self._stopped_at is not None:
             ms = (self.clock() - self._stopped_at) * 1000
             self._stopped_at = None
@@ -247,11 +266,17 @@ class Conversation:
         else:
             await self.sink.play(audio)
 
+    async def _reply_done(self) -> None:
+        if self.pacer is not None:
+            self.pacer.reply_done()
+        else:
+            await self.sink.flush()
+
     async def caller_audio(self, b64: str, encoding: CallerEncoding = "pcm16") -> None:
         """Every caller frame (24 kHz PCM16, or 8 kHz μ-law as a phone sent it) passes here; it is only decoded
         while the agent is audible (barge_in mode)."""
-        judge = self._judge
-        if judge is None or not (judge.in_overlap or self.agent_audible()):
+        judge, hold = self._judge, self._hold
+        if hold is None and (judge is None or not (judge.in_overlap or self.agent_audible())):
             return
         try:
             raw = b64decode(b64)
@@ -260,6 +285,17 @@ class Conversation:
             else:
                 level, ms = rms(raw), pcm_ms(len(raw), REALTIME_RATE)
         except ValueError:  # malformed caller audio (bad base64, odd length) is not a voice
+            return
+        if level >= ONSET_RMS:
+            self._last_voice_at = self.clock()
+        if hold is not None and not self._releasing:
+            held = hold.frame(level, ms)
+            if held is HoldVerdict.RELEASE:
+                await self._release_answer(hold)
+            elif held is HoldVerdict.WITHDRAW:
+                await self._withdraw_answer()
+            return
+        if judge is None:
             return
         verdict = judge.frame(level, ms, self.agent_audible() and not self._barged)
         if self.pacer is not None:
@@ -275,6 +311,7 @@ class Conversation:
 
     def _on_speech_started(self) -> None:
         self._user_speaking = True
+        self._speech_starts += 1
         self._reprompts = 0
         self._overlapped = self.agent_audible() and not self._barged
 
@@ -300,14 +337,89 @@ class Conversation:
 
     async def _on_speech_stopped(self) -> None:
         self._user_speaking = False
-        self._last_activity = self.clock()
+        self._last_activity = self._speech_stopped_at = self.clock()
         if self._overlapped and not self._barged and self.agent_audible():
             self._pending_backchannel = "?"
             logger.info("short speech over the agent treated as a backchannel; the agent goes on")
             return
+        await self._answer_caller()
+
+    async def _answer_caller(self, hold: bool = True) -> None:
+        """The caller's turn is over as the provider heard it: ask for the answer, held until the caller has been quiet
+        long enough at the gateway's own ear (:mod:`gateway.turns.hold`)."""
+        if self._hold is not None:  # an earlier answer still unheard: the caller said more since, answer it all
+            await self._withdraw_answer(retry=False)
         self._stopped_at = self.clock()
         self._barged = False
+        quiet_ms = self.profile.turn_taking.answer_after_quiet_ms
+        if hold and quiet_ms:
+            waiting = ReplyHold(quiet_ms, self._caller_quiet_ms())
+            if not waiting.ready():
+                self._held.clear()
+                self._hold = waiting
+                self._spawn(self._release_if_no_audio(waiting))
         await self.engine.respond()
+
+    def _caller_quiet_ms(self) -> float:
+        """How long the caller has been quiet: the gateway's own measure where it has one, else the provider's end
+        of speech (which came ``silence_duration_ms`` after the caller's last voice)."""
+        now, known = self.clock(), [float("inf")]
+        if self._speech_stopped_at is not None:
+            known.append((now - self._speech_stopped_at) * 1000 + self.profile.turn_taking.silence_duration_ms)
+        if self._last_voice_at is not None:
+            known.append((now - self._last_voice_at) * 1000)
+        return min(known)
+
+    async def _release_answer(self, hold: ReplyHold) -> None:
+        """The caller's turn is really over: what was held sounds now, in order (audio that arrives meanwhile joins
+        the queue, so nothing overtakes it)."""
+        if self._hold is not hold or self._releasing:
+            return
+        self._releasing = True
+        try:
+            while self._held and self._hold is hold:
+                item = self._held.pop(0)
+                if item is None:
+                    await self._reply_done()
+                else:
+                    await self._sound(item)
+            if self._hold is hold:
+                self._hold = None
+        finally:
+            self._releasing = False
+
+    async def _withdraw_answer(self, retry: bool = True) -> None:
+        """The caller spoke again before the held answer sounded: it answered half a sentence. It is dropped unheard
+        (the model is told nothing of it was heard) and the caller's whole utterance is answered when they finish."""
+        held, self._held, self._hold = self._held, [], None
+        self._barged = True  # what is still to come of this answer is dropped on arrival
+        if self._response_active:
+            await self.engine.cancel_response()
+        for item_id in dict.fromkeys(a.item_id for a in held if a is not None):
+            self._interrupted.interrupt(item_id)
+            await self.engine.truncate(item_id, 0)
+            amended = self._heard.interrupted(item_id, 0)
+            if amended is not None:
+                self.hub.publish(self.session_id, amended)
+        logger.info("the caller went on after a pause: the answer to what came before was withdrawn unheard")
+        if retry:
+            self._spawn(self._answer_unless_caller_heard(self._speech_starts))
+
+    async def _answer_unless_caller_heard(self, starts: int) -> None:
+        """After a withdrawal the provider should hear the caller go on and end a new turn; if it heard nothing (the
+        voice was too soft for its VAD), the caller must not be left waiting: answer what it has, without a hold."""
+        await asyncio.sleep(WITHDRAWN_RETRY_S)
+        if self._speech_starts == starts and not self._user_speaking and self._hold is None and not self._response_active:
+            logger.info("the provider heard no more of the caller: answering what it has")
+            await self._answer_caller(hold=False)
+
+    async def _release_if_no_audio(self, hold: ReplyHold) -> None:
+        """Caller frames decide the hold; a line that stopped sending them (a muted page) must not hold it forever."""
+        while self._hold is hold:
+            frames = hold.frames
+            await asyncio.sleep(max(0.0, hold.quiet_ms - hold.quiet_so_far_ms) / 1000 + 0.2)
+            if self._hold is hold and hold.frames == frames:
+                await self._release_answer(hold)
 
     async def _on_transcript(self, event: TranscriptFinal) -> None:
         if event.role == "user" and self._pending_backchannel is not None:
@@ -318,9 +430,7 @@ class Conversation:
                 if self.agent_audible():
                     await self.barge_in()
                 self.hub.publish(self.session_id, event)
-                self._stopped_at = self.clock()
-                self._barged = False
-                await self.engine.respond()
+                await self._answer_caller()
                 return
             self.hub.publish(self.session_id, BackchannelIgnored(event.text))
             if self._judge is not None and self._judge.transcript(backchannel=True) is Verdict.RESUME and self.pacer is not None:

@@ -38,6 +38,9 @@ class TurnTaking(BaseModel):
     pause_after_ms: int = Field(default=250, ge=0, le=2000)  # 0: no pausing, the agent talks until interrupted
     # the caller fell silent this long: it was a backchannel (a Japanese caller's pause after 「あ、」「いいえ、」 runs to ~0.7 s)
     resume_after_silence_ms: int = Field(default=750, ge=60, le=3000)
+    # the answer to the caller's turn sounds once the caller has been quiet this long since their last voice: a pause
+    # inside a sentence (0.4-0.85 s on a phone line, longer than silence_duration_ms) is not the end of the turn; 0: at once
+    answer_after_quiet_ms: int = Field(default=1000, ge=0, le=3000)
     idle_reprompt_ms: int = Field(default=8000, ge=0, le=60000)  # turn_based: ask again after this much silence; 0 off
     backchannels: list[str] = Field(default_factory=list)  # added to the built-in list of the profile's language
 

@@ -256,9 +256,9 @@ class BrowserSession:
                     await link.send(wire.error("flood", "Audio arrives faster than it can be spoken."))
                     await link.close(wire.POLICY, "audio flood")
                     return
+                await self.conversation.caller_audio(b64encode(item.pcm))  # measures voice; may start the agent's audio
                 if self.conversation.admits_caller_audio():
                     await self.engine.send_pcm(item.pcm)
-                await self.conversation.caller_audio(b64encode(item.pcm))  # measures voice for barge-in
             elif isinstance(item, wire.Control):
                 await self._control(link, item)
             else:  # a second hello

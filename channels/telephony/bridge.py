@@ -40,9 +40,9 @@ async def pump_media(
                 raise MediaRefused(1008, "too many malformed media messages") from None
             continue
         if type(item) is CallerAudio:
+            await conversation.caller_audio(item.b64, item.encoding)  # first: it may start the agent's audio
             if conversation.admits_caller_audio():  # turn-based: nothing of the caller while the agent is heard
                 await engine.send_audio_b64(item.b64)
-            await conversation.caller_audio(item.b64, item.encoding)
         elif isinstance(item, PlayoutMark):
             adapter.mark_echoed(item.name)
         elif isinstance(item, DtmfDigits):

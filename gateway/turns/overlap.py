@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 
+ONSET_RMS = 200.0  # PCM16 RMS of a 20 ms frame that is the caller's voice starting (about -44 dBFS)
+
+
 class Verdict(Enum):
     NONE = "none"
     PAUSE = "pause"
@@ -36,7 +39,7 @@ class OverlapJudge:
     pause_after_ms: int
     barge_in_min_ms: int
     resume_after_silence_ms: int
-    onset_rms: float = 200.0  # PCM16 RMS of a 20 ms frame that starts the clock and keeps it (about -44 dBFS)
+    onset_rms: float = ONSET_RMS  # a frame this loud starts the clock and keeps it
     voiced_rms: float = 400.0  # what counts towards an interruption (about -38 dBFS): noise must not interrupt
     min_onset_ms: float = 60.0  # voice an onset needs before it may pause the agent (a click or a pop does not)
     episode_gap_ms: float = 1000.0  # quiet this long ends the episode: the next voice is a new utterance

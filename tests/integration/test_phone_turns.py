@@ -5,6 +5,7 @@ the caller is heard only once the phone has played the agent's audio out."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from tests.integration.test_phone_call import wait_until
 ACS_CLOCK_SLACK_MS = 10
 ACS_CLOCK_SLACK = ACS_CLOCK_SLACK_MS * 24  # samples at 24 kHz
 FRAME_S = 0.02  # the caller's frames: whether one reaches the provider is decided frame by frame
+TURNS_CORPUS = Path(__file__).parents[1] / "data" / "turns"
 
 
 def ear_gaps(timeline, after: float | None) -> list[float]:  # type: ignore[no-untyped-def]
@@ -221,4 +223,37 @@ async def test_turn_based_a_silent_caller_is_asked_again(tmp_path) -> None:
         # asked again only once the first question had played out and the caller then said nothing
         first_end = session.responses[0].done_at or 0.0
         assert reprompt.created_at - first_end >= 1.5
+        await call.hang_up()
+
+
+async def test_a_pause_inside_the_callers_sentence_is_not_the_end_of_their_turn(tmp_path) -> None:
+    """「いいえ、｜違います。」 with a 0.7 s pause: the provider ends the turn in the pause (500 ms of silence) and answers
+    「いいえ、」. That answer never sounds over 「違います」: the gateway holds it until the caller has been quiet, withdraws
+    it unheard when they go on (the model keeps none of it), and the caller hears one answer, once they finished."""
+    script = Script(
+        steps=[Say(text="ご用件をどうぞ。", duration_ms=1000), Say(text="前半への答え（聞こえてはいけない）", duration_ms=3000), Say(text="失礼しました。", duration_ms=1500)],
+        user_transcripts=["こんにちは", "いいえ、", "違います。"],
+    )
+    async with phone_rig(tmp_path, script, pacing=Pacing(realtime_factor=1.0)) as rig:
+        call = await rig.acs.incoming_call(
+            rig.incoming_url,
+            wav=speech("ja_greeting_reply"),
+            script=[Silence(3000), TURNS_CORPUS / "interruption_chigaimasu_mei_low.wav", Silence(4000)],
+        )
+        session = await rig.realtime.wait_for_session(1)
+        await session.wait_for(lambda s: len(s.responses) >= 3 and s.responses[2].done_at is not None, timeout=20)
+        assert [t.transcript for t in session.user_turns] == ["こんにちは", "いいえ、", "違います。"]  # it did end the turn early
+        first_half, whole = session.responses[1], session.responses[2]
+        assert first_half.status == "cancelled" and first_half.item_ids
+        truncated = {t.item_id: t.audio_end_ms for t in session.truncates}
+        assert all(truncated.get(item) == 0 for item in first_half.item_ids), truncated  # the model keeps none of it
+        timeline = call.timeline
+        began, ended = timeline.speech_start(1), timeline.speech_end(1)
+        assert began is not None and ended is not None
+        await wait_until(lambda: timeline.first_received_after(ended) is not None, 10)
+        heard = [f for f in timeline.received if f.time > began]
+        assert heard[0].time >= ended + 0.9, heard[0].time - ended  # after the caller's 1 s of quiet, not in the pause
+        await wait_until(lambda: len(b"".join(f.pcm for f in timeline.received if f.time > began)) >= 24_000, 10)
+        heard_pcm = b"".join(f.pcm for f in timeline.received if f.time > began)
+        assert heard_pcm[:24_000] == whole.audio_sent[:24_000]  # what sounded is the answer to the whole sentence
         await call.hang_up()

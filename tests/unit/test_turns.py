@@ -1,5 +1,5 @@
-"""The turn-taking policy core: backchannels by content, the overlap judge's verdicts, and paced playout that pauses
-and resumes from the exact sample the caller last heard."""
+"""The turn-taking policy core: backchannels by content, the overlap judge's verdicts, the answer held until the
+caller's quiet, and paced playout that pauses and resumes from the exact sample the caller last heard."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from gateway.audio import b64decode, b64encode
 from gateway.events import AudioOut
 from gateway.playout import PlayoutClock
 from gateway.turns.backchannels import BackchannelLexicon
+from gateway.turns.hold import HoldVerdict, ReplyHold
 from gateway.turns.overlap import OverlapJudge, Verdict
 from gateway.turns.pacer import CHUNK_MS, LEAD_MS, LEAN_CHUNK_MS, LEAN_LEAD_MS, PacedPlayout
 
@@ -285,3 +286,26 @@ async def test_a_paused_browser_reply_resumes_where_the_page_said_it_stopped() -
     await wait_for(lambda: not pacer.holding())
     assert bytes(socket.binary[sent:]) == reply[3000 * 2 :]  # nothing lost, nothing repeated
     await pacer.close()
+
+
+def hold_run(hold: ReplyHold, frames: list[tuple[float, int]]) -> list[HoldVerdict]:
+    """``frames``: (RMS level, how many 20 ms frames at it)."""
+    return [hold.frame(level, 20) for level, count in frames for _ in range(count)]
+
+
+def test_an_answer_is_held_until_the_caller_has_been_quiet_long_enough() -> None:
+    hold = ReplyHold(quiet_ms=1000, quiet_so_far_ms=500)  # the provider ended the turn after 500 ms of quiet
+    verdicts = hold_run(hold, [(30, 25)])
+    assert verdicts[:24] == [HoldVerdict.WAIT] * 24 and verdicts[24] is HoldVerdict.RELEASE  # 500 + 25 x 20 ms
+
+
+def test_the_caller_going_on_withdraws_the_answer_and_a_click_does_not() -> None:
+    hold = ReplyHold(quiet_ms=1000, quiet_so_far_ms=600)
+    assert hold_run(hold, [(900, 2)]) == [HoldVerdict.WAIT] * 2  # a click: not yet the caller going on
+    assert hold.quiet_so_far_ms == 0  # but the quiet starts again from it
+    assert hold_run(hold, [(30, 5), (900, 3)])[-1] is HoldVerdict.WITHDRAW  # 100 ms of voice: they go on
+
+
+def test_an_answer_to_a_caller_long_quiet_is_not_held() -> None:
+    assert ReplyHold(quiet_ms=1000, quiet_so_far_ms=1200).ready()
+    assert not ReplyHold(quiet_ms=1000, quiet_so_far_ms=999).ready()
