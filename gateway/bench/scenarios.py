@@ -27,7 +27,7 @@ from gateway.emulators.serving import free_port
 
 from .loadgen import DATA_DIR
 from .procs import prepare_dir
-from .run import API_KEY, HOST, gateway_env, served_gateway
+from .run import API_KEY, HOST, bench_agent, gateway_env, served_gateway
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ GREETING_REPLY = DATA_DIR / "caller_greeting_reply_24k.wav"
 INTERRUPTION = DATA_DIR / "caller_interrupt_24k.wav"
 LONG_REPLY_MS = 8000
 CALL_TIMEOUT_S = 25.0
+# the moments are a caller's: the shipped policy (pause and resume), not the load steps' never-interrupt profile
+MOMENTS_TURN_TAKING = {"mode": "barge_in"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -127,6 +129,7 @@ async def _stack(
     async with realtime.serve(HOST) as realtime_url, acs.serve(HOST) as acs_url:
         port = free_port()
         env = gateway_env(port, acs, acs_url, realtime_url, workdir, workers)
+        env["AGENT"] = bench_agent(workdir / "agents", "bench-moments", MOMENTS_TURN_TAKING)
         async with served_gateway(workdir, env, workers, port):
             yield acs, realtime, f"http://{HOST}:{port}/api/incoming-call"
 
