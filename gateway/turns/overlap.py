@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-
 ONSET_RMS = 200.0  # PCM16 RMS of a 20 ms frame that is the caller's voice starting (about -44 dBFS)
 
 
