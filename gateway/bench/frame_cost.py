@@ -8,7 +8,9 @@ so one lever can be judged on its own:
   through a fake ASGI server that hands over the next frame once the last was sent);
 - a Twilio μ-law caller frame's voice level: decoded and resampled to 24 kHz first, against read from the codes;
 - an agent frame to a Twilio caller without a mark, against with the mark after it and its echo parsed and booked
-  (turn-taking's playout truth); the two extra messages' socket cost is one more frame in + out of the first line.
+  (turn-taking's playout truth); the two extra messages' socket cost is one more frame in + out of the first line;
+- the provider client: one audio append out and one audio delta in through the openai SDK's ``websockets`` socket,
+  against aiohttp's client websocket (``client_cost``: a loopback server in a child process, median of rounds).
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ import numpy as np
 from gateway import event_loop
 from gateway.audio import Resampler, b64decode, b64encode, mulaw_decode, mulaw_encode, mulaw_rms, rms
 
-FRAME = '{"kind":"AudioData","audioData":{"data":"' + "A" * 1280 + '"}}'  # 20 ms at 24 kHz, as ACS sends it
+from .client_cost import PCM_B64, clients_us_per_frame
+
+FRAME = '{"kind":"AudioData","audioData":{"data":"' + PCM_B64 + '"}}'  # 20 ms at 24 kHz, as ACS sends it
+FRAMES_PER_S = 50  # 20 ms frames, each way
 
 
 def _echo_app(connection: type, frames: int) -> Any:
@@ -116,7 +121,12 @@ async def twilio_frame_us(frames: int, marked: bool) -> float:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m gateway.bench.frame_cost", description=__doc__)
     p.add_argument("--frames", type=int, default=20_000)
-    frames = p.parse_args(argv).frames
+    p.add_argument("--client-frames", type=int, default=5000, help="round trips per provider client and round")
+    p.add_argument("--rounds", type=int, default=3, help="provider client rounds (the median is printed)")
+    args = p.parse_args(argv)
+    if min(args.frames, args.client_frames, args.rounds) < 1:
+        p.error("--frames, --client-frames and --rounds must be at least 1")
+    frames = args.frames
     from quart.asgi import ASGIWebsocketConnection
 
     from gateway.media_socket import MediaSocketConnection
@@ -125,11 +135,16 @@ def main(argv: list[str] | None = None) -> None:
     lean = event_loop.run(socket_us_per_frame(MediaSocketConnection, frames))
     resampled, direct = (step_us(step, frames) for step in twilio_level_steps())
     unmarked, marked = (event_loop.run(twilio_frame_us(frames, m)) for m in (False, True))
+    clients = clients_us_per_frame(args.client_frames, args.rounds)
+    per_call_s = {name: us * FRAMES_PER_S / 1000 for name, us in clients.items()}  # one pair per frame time
     sys.stdout.write(
         f"media socket, one frame in + one out: Quart's wrapper {quart:.1f} µs CPU, gateway.media_socket {lean:.1f} µs\n"
         f"Twilio caller frame's voice level: via 24 kHz PCM {resampled:.1f} µs CPU, from the μ-law codes {direct:.1f} µs\n"
         f"Twilio agent frame: without a mark {unmarked:.1f} µs CPU, with its mark and echo {marked:.1f} µs"
         f" (+{marked - unmarked:.1f} µs, and the mark and its echo are one more message out and in on the media socket)\n"
+        f"provider client, one audio append out + one audio delta in: websockets (openai SDK) {clients['websockets']:.1f} µs"
+        f" CPU, aiohttp {clients['aiohttp']:.1f} µs (at {FRAMES_PER_S} frames each way a second: {per_call_s['websockets']:.2f}"
+        f" against {per_call_s['aiohttp']:.2f} ms CPU per call-second)\n"
     )
 
 
