@@ -152,6 +152,15 @@ class Conversation:
         making = self._response_active and self._hold is None
         return making or self.sink.audible() or (self.pacer is not None and self.pacer.holding())
 
+    def agent_has_the_floor(self) -> bool:
+        """The agent is audible, or its answer is held for the caller's quiet and about to sound."""
+        return self.agent_audible() or self._hold is not None
+
+    async def drop_held_answer(self) -> None:
+        """The caller's device went away with an answer still held for their quiet: it will never be heard."""
+        if self._hold is not None:
+            await self._withdraw_answer(retry=False)
+
     def admits_caller_audio(self) -> bool:
         """Whether the provider may hear the caller now: not while a turn-based agent is still audible."""
         return not (self.turn_based and self.agent_audible())
@@ -446,7 +455,7 @@ class Conversation:
         busy = False
         while True:
             await asyncio.sleep(0.2)
-            if self.agent_audible() or self._user_speaking:
+            if self.agent_has_the_floor() or self._user_speaking:
                 busy = True
                 self._last_activity = self.clock()
             elif busy:  # the agent's audio has just ended at the ear: the caller's silence counts from here, not before

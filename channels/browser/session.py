@@ -217,6 +217,7 @@ class BrowserSession:
                 item_id, played = self.sink.item_id, self.sink.playout.played_ms()
                 await self.engine.cancel_response()
                 await self.engine.truncate(item_id, played)
+            await self.conversation.drop_held_answer()
             if self.conversation.pacer is not None:
                 self.conversation.pacer.drop()  # the reply held by the gateway goes nowhere now, nor to the next socket
             self.sink.detach(link)

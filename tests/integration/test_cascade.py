@@ -143,7 +143,7 @@ async def test_dropped_socket_resumes_the_same_conversation(tmp_path) -> None:
             await page.stream(silence(300) + utterance("ja_greeting_reply") + silence(900))
             await page.wait_message(lambda m: m["type"] == "transcript" and m["role"] == "assistant" and m["final"], 8)
             session_id = ready["session_id"]
-            await wait_until(lambda: not rig.session(session_id).conversation.agent_audible(), 8)  # the reply was heard
+            await wait_until(lambda: not rig.session(session_id).conversation.agent_has_the_floor(), 8)  # the reply was heard
             page.ws.transport.abort()  # a network drop, no close handshake
         await wait_until(lambda: rig.session(session_id).link is None, 5)
         assert rig.gw.hub.get(session_id) is not None  # still live, within the grace period
