@@ -87,6 +87,12 @@ def with_peer(config: Any, sockets: Any, peer: socket.socket | None) -> Any:
     return sockets
 
 
+def stop_deadline_s(drain_timeout_s: float) -> float:
+    """How long after the signal a served gateway may take to exit (drain, hang-ups, closing sockets, a margin for
+    the store's last writes): the supervisor kills workers still running then; whoever stops one waits as long."""
+    return drain_timeout_s + HANG_UP_WAIT_S + CLOSE_AFTER_DRAIN_S + SUPERVISOR_MARGIN_S
+
+
 def graceful_timeout(settings: Settings) -> float:
     """What Hypercorn waits for connections once the shutdown trigger returns (the drain is over by then)."""
     return min(CLOSE_AFTER_DRAIN_S, max(1.0, settings.drain_timeout_s))
@@ -230,7 +236,7 @@ def run_workers(config: Any, settings: Settings) -> int:
                 logger.error("a worker exited with %s: stopping the others (with their drain)", failed[0].exitcode)
                 shutdown_event.set()
             if shutdown_event.is_set() and deadline is None:
-                deadline = time.monotonic() + settings.drain_timeout_s + HANG_UP_WAIT_S + CLOSE_AFTER_DRAIN_S + SUPERVISOR_MARGIN_S
+                deadline = time.monotonic() + stop_deadline_s(settings.drain_timeout_s)
             if deadline is not None and time.monotonic() > deadline:
                 logger.error("workers did not stop within their drain: killing them")
                 for process in processes:

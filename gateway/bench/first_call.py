@@ -35,7 +35,7 @@ from gateway.emulators.serving import free_port
 from gateway.emulators.twilio import TwilioCall, TwilioEmulator
 
 from .procs import prepare_dir
-from .run import API_KEY, HOST, gateway_env, served_gateway, twilio_env
+from .run import API_KEY, HOST, gateway_env, served_gateway, summary_chat, twilio_env
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +107,9 @@ def _ms(later: float | None, earlier: float | None) -> float | None:
 async def _acs_gateway(workdir: Path, workers: int) -> AsyncIterator[tuple[AcsEmulator, str]]:
     realtime = RealtimeEmulator(api_keys={API_KEY})
     acs = AcsEmulator(play=PlayConfig(duration_s=GREETING_S))
-    async with realtime.serve(HOST) as realtime_url, acs.serve(HOST) as acs_url:
+    async with realtime.serve(HOST) as realtime_url, acs.serve(HOST) as acs_url, summary_chat() as chat_url:
         port = free_port()
-        env = gateway_env(port, acs, acs_url, realtime_url, workdir, workers)
+        env = gateway_env(port, acs, acs_url, realtime_url, chat_url, workdir, workers)
         async with served_gateway(workdir, env, workers, port):
             await _prime_client(acs.http(), acs.base_url)
             yield acs, f"http://{HOST}:{port}/api/incoming-call"
@@ -119,9 +119,9 @@ async def _acs_gateway(workdir: Path, workers: int) -> AsyncIterator[tuple[AcsEm
 async def _twilio_gateway(workdir: Path, workers: int) -> AsyncIterator[tuple[TwilioEmulator, str]]:
     realtime = RealtimeEmulator(api_keys={API_KEY})
     twilio = TwilioEmulator(say_max_s=GREETING_S)
-    async with realtime.serve(HOST) as realtime_url, twilio.serve(HOST) as api_base:
+    async with realtime.serve(HOST) as realtime_url, twilio.serve(HOST) as api_base, summary_chat() as chat_url:
         port = free_port()
-        env = twilio_env(port, twilio, api_base, realtime_url, workdir, workers)
+        env = twilio_env(port, twilio, api_base, realtime_url, chat_url, workdir, workers)
         async with served_gateway(workdir, env, workers, port):
             await _prime_client(twilio.http(), twilio.base_url)
             yield twilio, f"http://{HOST}:{port}"

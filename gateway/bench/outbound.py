@@ -28,7 +28,7 @@ from gateway.emulators.serving import free_port
 from gateway.emulators.twilio import TwilioEmulator
 
 from .procs import prepare_dir
-from .run import API_KEY, HOST, gateway_env, served_gateway
+from .run import API_KEY, HOST, gateway_env, served_gateway, summary_chat
 
 logger = logging.getLogger(__name__)
 CARRIERS = ("acs", "twilio")
@@ -154,9 +154,14 @@ async def run_outbound_bench(out: Path, calls: int, carriers: tuple[str, ...]) -
     acs = AcsEmulator(play=PlayConfig(duration_s=0.5))
     twilio = TwilioEmulator()
     results: list[SetUp] = []
-    async with realtime.serve(HOST) as realtime_url, acs.serve(HOST) as acs_url, twilio.serve(HOST) as twilio_url:
+    async with (
+        realtime.serve(HOST) as realtime_url,
+        acs.serve(HOST) as acs_url,
+        twilio.serve(HOST) as twilio_url,
+        summary_chat() as chat_url,
+    ):
         port = free_port()
-        env = gateway_env(port, acs, acs_url, realtime_url, workdir, 1)
+        env = gateway_env(port, acs, acs_url, realtime_url, chat_url, workdir, 1)
         env.update(
             AGENTS_DIR=str(workdir / "agents"), AGENT="bench-outbound", API_TOKEN=API_TOKEN, ACS_PHONE_NUMBER=CALLER_ID,
             TWILIO_ACCOUNT_SID=twilio.config.account_sid, TWILIO_AUTH_TOKEN=twilio.config.auth_token,

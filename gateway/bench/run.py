@@ -18,9 +18,12 @@ from pathlib import Path
 
 import gateway
 from gateway.emulators.acs import AcsEmulator, PlayConfig
-from gateway.emulators.serving import free_port
+from gateway.emulators.chat import ChatEmulator
+from gateway.emulators.serving import free_port, serve_app
+from gateway.emulators.stack import chat_settings
 from gateway.emulators.twilio import TwilioEmulator
 from gateway.profiles import PACKAGED_AGENTS
+from gateway.serving import stop_deadline_s
 from gateway.store import Store
 
 from .ladder import FrameLogs, LadderOptions, StepResult, Window, judge, run_ladder
@@ -109,6 +112,25 @@ def bench_agent(directory: Path, name: str, turn_taking: dict[str, object]) -> s
 # The load's caller talks without a break over an agent that talks without a break: a load pattern, not a
 # conversation. Turn-taking would (rightly) pause and interrupt the agent all the time; the relay is what is measured.
 LOAD_TURN_TAKING = {"pause_after_ms": 0, "barge_in_min_ms": 60000}  # a minute of voice: never, in a load step
+# A bench hangs up all its calls before it stops its gateway, so the drain has nothing of the bench's to wait for; a
+# session still live then is one no caller will end (with several workers and no REDIS_URL, the worker that got a
+# call's callbacks but not its media keeps a session of its own), which the drain hangs up at this deadline.
+DRAIN_TIMEOUT_S = 5.0
+
+
+@contextlib.asynccontextmanager
+async def summary_chat() -> AsyncIterator[str]:
+    """The chat model a phone bench's gateway summarises its ended calls with (``gateway_env``, ``twilio_env``):
+    their OpenAI base URL is the Realtime emulator's, which has no chat completions route, so without it every call
+    would log a failed summary and wait out the SDK's retries, in the shutdown too."""
+    async with serve_app(ChatEmulator(keys=(API_KEY,)).app, HOST) as url:
+        yield url
+
+
+def provider_env(realtime_url: str, chat_url: str) -> dict[str, str]:
+    """Realtime on the Realtime emulator (the OpenAI form), chat completions on the chat emulator (the Azure form)."""
+    chat = {name.upper(): value for name, value in chat_settings(chat_url, API_KEY).items()}
+    return {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": f"{realtime_url}/v1", **chat}
 
 
 def served_env(port: int, workdir: Path, workers: int) -> dict[str, str]:
@@ -124,11 +146,12 @@ def served_env(port: int, workdir: Path, workers: int) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{workdir / 'gateway.db'}",
         "GATEWAY_SECRET": secrets.token_urlsafe(24),
         "LOG_LEVEL": "WARNING",
+        "DRAIN_TIMEOUT_S": str(DRAIN_TIMEOUT_S),
     }
 
 
 def gateway_env(
-    port: int, acs: AcsEmulator, acs_url: str, realtime_url: str, workdir: Path, workers: int
+    port: int, acs: AcsEmulator, acs_url: str, realtime_url: str, chat_url: str, workdir: Path, workers: int
 ) -> dict[str, str]:
     return {
         **served_env(port, workdir, workers),
@@ -136,13 +159,12 @@ def gateway_env(
         "ACS_ACCESS_KEY": acs.config.access_key,
         "ACS_RESOURCE_ID": acs.config.resource_id,
         "ACS_JWKS_URL": f"{acs_url}/calling/keys",
-        "OPENAI_API_KEY": API_KEY,
-        "OPENAI_BASE_URL": f"{realtime_url}/v1",
+        **provider_env(realtime_url, chat_url),
     }
 
 
 def twilio_env(
-    port: int, twilio: TwilioEmulator, api_base: str, realtime_url: str, workdir: Path, workers: int
+    port: int, twilio: TwilioEmulator, api_base: str, realtime_url: str, chat_url: str, workdir: Path, workers: int
 ) -> dict[str, str]:
     """A gateway whose only phone line is Twilio (μ-law passed through to the provider, as deployed by default)."""
     return {
@@ -151,8 +173,7 @@ def twilio_env(
         "TWILIO_AUTH_TOKEN": twilio.config.auth_token,
         "TWILIO_API_BASE": api_base,
         "TWILIO_AUDIO": "pcmu",
-        "OPENAI_API_KEY": API_KEY,
-        "OPENAI_BASE_URL": f"{realtime_url}/v1",
+        **provider_env(realtime_url, chat_url),
     }
 
 
@@ -174,10 +195,13 @@ async def served_gateway(
         argv = [*gateway_command(), "serve", "--workers", str(workers)]
     argv += ["--host", HOST, "--port", str(port)]
     async with service("gateway", argv, env, workdir) as gw:
-        await wait_http_ok(f"http://{HOST}:{port}/readyz", 60, gw)
-        await wait_workers(gw, 1 if profile else workers)
-        await asyncio.sleep(1.0)  # let late workers finish their start-up
-        yield gw
+        try:
+            await wait_http_ok(f"http://{HOST}:{port}/readyz", 60, gw)
+            await wait_workers(gw, 1 if profile else workers)
+            await asyncio.sleep(1.0)  # let late workers finish their start-up
+            yield gw
+        finally:  # SIGTERM, then as long as its drain may take (a kill before that is a failure worth its warning)
+            await gw.stop(stop_deadline_s(float(env.get("DRAIN_TIMEOUT_S", DRAIN_TIMEOUT_S))))
 
 
 def _remove_dumps(workdir: Path) -> None:
@@ -213,9 +237,10 @@ async def run_target(options: TargetOptions, workdir: Path) -> TargetResult:
                     media_factory=functools.partial(BenchMediaLeg, load),
                     media_max_duration_s=3600.0,
                 )
-                async with acs.serve(HOST) as acs_url:
+                async with acs.serve(HOST) as acs_url, summary_chat() as chat_url:
                     port = free_port()
-                    env = {**gateway_env(port, acs, acs_url, realtime_url, workdir, options.workers), "SERVER": server}
+                    env = gateway_env(port, acs, acs_url, realtime_url, chat_url, workdir, options.workers)
+                    env["SERVER"] = server
                     async with served_gateway(workdir, env, options.workers, port, profile) as gw:
                         target = GatewayTarget(acs, f"http://{HOST}:{port}/api/incoming-call")
                         target.name = options.kind
@@ -224,9 +249,10 @@ async def run_target(options: TargetOptions, workdir: Path) -> TargetResult:
                 twilio = TwilioEmulator(
                     say_max_s=options.greeting_s, max_stream_s=3600.0, stream_factory=functools.partial(BenchStream, load)
                 )
-                async with twilio.serve(HOST) as api_base:
+                async with twilio.serve(HOST) as api_base, summary_chat() as chat_url:
                     port = free_port()
-                    env = {**twilio_env(port, twilio, api_base, realtime_url, workdir, options.workers), "SERVER": server}
+                    env = twilio_env(port, twilio, api_base, realtime_url, chat_url, workdir, options.workers)
+                    env["SERVER"] = server
                     async with served_gateway(workdir, env, options.workers, port, profile) as gw:
                         target = TwilioTarget(twilio, f"http://{HOST}:{port}")
                         target.name = options.kind

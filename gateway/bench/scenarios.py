@@ -27,7 +27,7 @@ from gateway.emulators.serving import free_port
 
 from .loadgen import DATA_DIR
 from .procs import prepare_dir
-from .run import API_KEY, HOST, bench_agent, gateway_env, served_gateway
+from .run import API_KEY, HOST, bench_agent, gateway_env, served_gateway, summary_chat
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +126,9 @@ async def _stack(
 ) -> AsyncIterator[tuple[AcsEmulator, RealtimeEmulator, str]]:
     realtime = RealtimeEmulator(api_keys={API_KEY}, script=_script(), pacing=Pacing(realtime_factor=1.0))
     acs = AcsEmulator(play=PlayConfig(duration_s=greeting_s))
-    async with realtime.serve(HOST) as realtime_url, acs.serve(HOST) as acs_url:
+    async with realtime.serve(HOST) as realtime_url, acs.serve(HOST) as acs_url, summary_chat() as chat_url:
         port = free_port()
-        env = gateway_env(port, acs, acs_url, realtime_url, workdir, workers)
+        env = gateway_env(port, acs, acs_url, realtime_url, chat_url, workdir, workers)
         env["AGENT"] = bench_agent(workdir / "agents", "bench-moments", MOMENTS_TURN_TAKING)
         async with served_gateway(workdir, env, workers, port):
             yield acs, realtime, f"http://{HOST}:{port}/api/incoming-call"

@@ -42,7 +42,7 @@ from gateway.emulators.serving import free_port
 from gateway.emulators.twilio import TwilioEmulator
 
 from .procs import prepare_dir
-from .run import API_KEY, HOST, gateway_env, served_gateway, twilio_env
+from .run import API_KEY, HOST, gateway_env, served_gateway, summary_chat, twilio_env
 
 logger = logging.getLogger(__name__)
 
@@ -204,17 +204,25 @@ async def _served(workdir: Path, extra_env: Mapping[str, str]) -> AsyncIterator[
     realtime = RealtimeEmulator(api_keys={API_KEY}, keep_audio=False, log_appends=False)
     acs = AcsEmulator(play=PlayConfig(duration_s=GREETING_S))
     twilio = TwilioEmulator(say_max_s=GREETING_S)
-    async with realtime.serve(HOST) as realtime_url, acs.serve(HOST) as acs_url, twilio.serve(HOST) as api_base:
+    async with (
+        realtime.serve(HOST) as realtime_url,
+        acs.serve(HOST) as acs_url,
+        twilio.serve(HOST) as api_base,
+        summary_chat() as chat_url,
+    ):
         port = free_port()
         token = secrets.token_urlsafe(16)
         env = {
-            **gateway_env(port, acs, acs_url, realtime_url, workdir, 1),
-            **twilio_env(port, twilio, api_base, realtime_url, workdir, 1),
+            **gateway_env(port, acs, acs_url, realtime_url, chat_url, workdir, 1),
+            **twilio_env(port, twilio, api_base, realtime_url, chat_url, workdir, 1),
             "CONSOLE_TOKEN": token,
         }
         env.update({k: (v + ":" + env[k] if k == "PYTHONPATH" else v) for k, v in extra_env.items()})
         async with served_gateway(workdir, env, 1, port) as gw:
-            peers = {_port(realtime_url): "realtime", _port(acs_url): "acs", _port(api_base): "twilio", port: "gateway"}
+            peers = {
+                _port(realtime_url): "realtime", _port(acs_url): "acs", _port(api_base): "twilio", _port(chat_url): "chat",
+                port: "gateway",
+            }  # fmt: skip
             yield Stack(acs, twilio, f"http://{HOST}:{port}", token, gw.proc.pid, peers)
 
 

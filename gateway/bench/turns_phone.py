@@ -25,7 +25,7 @@ from gateway.emulators.realtime.records import SessionRecord
 from gateway.emulators.serving import free_port
 from gateway.emulators.twilio import TwilioCall, TwilioEmulator
 
-from .run import API_KEY, HOST, bench_agent, gateway_env, served_gateway, twilio_env
+from .run import API_KEY, HOST, bench_agent, gateway_env, served_gateway, summary_chat, twilio_env
 from .scenarios import GREETING_REPLY
 from .turns_corpus import Case
 from .turns_ear import Intervals, Observation, observe
@@ -205,19 +205,19 @@ async def phone_line(carrier: str, workdir: Path, turn_taking: dict[str, object]
     realtime = RealtimeEmulator(api_keys={API_KEY}, pacing=Pacing(realtime_factor=2.0))
     agents = workdir / "agents"
     agent = bench_agent(agents, "bench-turns", {**PROVIDER_VAD, **turn_taking})
-    async with realtime.serve(HOST) as realtime_url:
+    async with realtime.serve(HOST) as realtime_url, summary_chat() as chat_url:
         port = free_port()
         if carrier == "acs":
             acs = AcsEmulator(play=PlayConfig(duration_s=0.5))
             async with acs.serve(HOST) as acs_url:
-                env = gateway_env(port, acs, acs_url, realtime_url, workdir, 1)
+                env = gateway_env(port, acs, acs_url, realtime_url, chat_url, workdir, 1)
                 env.update(AGENTS_DIR=str(agents), AGENT=agent)
                 async with served_gateway(workdir, env, 1, port):
                     yield AcsLine(realtime, acs, f"http://{HOST}:{port}/api/incoming-call")
         else:
             twilio = TwilioEmulator(say_max_s=0.5)
             async with twilio.serve(HOST) as api_base:
-                env = twilio_env(port, twilio, api_base, realtime_url, workdir, 1)
+                env = twilio_env(port, twilio, api_base, realtime_url, chat_url, workdir, 1)
                 env.update(AGENTS_DIR=str(agents), AGENT=agent)
                 async with served_gateway(workdir, env, 1, port):
                     yield TwilioLine(realtime, twilio, f"http://{HOST}:{port}")

@@ -19,6 +19,13 @@ OPENAI_KEY = "sk-emulated-openai-key"
 SPEECH_KEY = "emulated-speech-key"
 
 
+def chat_settings(chat_url: str, key: str) -> dict[str, str]:
+    """Settings values that send chat completions (call summaries, the WebSocket channel's LLM) to the chat emulator
+    at ``chat_url`` through the Azure form, so the OpenAI base URL stays the Realtime emulator's: Realtime and chat
+    live on different emulators, as the real services are different routes of one provider."""
+    return {"azure_openai_endpoint": chat_url, "azure_openai_api_key": key, "azure_openai_chat_deployment": "chat"}
+
+
 @dataclass
 class OfflineStack:
     acs: AcsEmulator
@@ -38,10 +45,7 @@ class OfflineStack:
             "acs_jwks_url": f"{self.urls['acs']}/calling/keys",
             "openai_api_key": OPENAI_KEY,
             "openai_base_url": f"{self.urls['realtime']}/v1",
-            # chat completions through the Azure form, so Realtime and chat can live on different emulators
-            "azure_openai_endpoint": self.urls["chat"],
-            "azure_openai_api_key": OPENAI_KEY,
-            "azure_openai_chat_deployment": "chat",
+            **chat_settings(self.urls["chat"], OPENAI_KEY),
             "azure_speech_key": SPEECH_KEY,
             "azure_speech_host": self.urls["speech"].replace("http://", "ws://"),
         }

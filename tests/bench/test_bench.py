@@ -8,6 +8,7 @@ it notices when frames go missing.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 from contextlib import redirect_stdout
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from gateway.bench.cli import add_bench_parser
+from tests.bench.served_records import assert_stopped_without_a_kill, assert_summarised_by_the_model
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +32,7 @@ def bench(*argv: str) -> tuple[int, str]:
     return code, printed.getvalue()
 
 
-def test_bench_measures_the_gateway_and_the_relay(tmp_path: Path) -> None:
+def test_bench_measures_the_gateway_and_the_relay(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     code, text = bench(
         "--max-calls", "3", "--duration", "3", "--workers", "2", "--moments", "1", "--out", str(tmp_path)
     )
@@ -69,6 +71,9 @@ def test_bench_measures_the_gateway_and_the_relay(tmp_path: Path) -> None:
         "capacity (every step up to N: p99 < 20 ms both ways, no frame lost)" in text
         and "gateway CPU per call / bare relay" in text
     )
+    # the calls the bench hung up were summarised by the chat model, and the gateway stopped by itself after them
+    assert asyncio.run(assert_summarised_by_the_model(tmp_path / "gateway")) >= 3
+    assert_stopped_without_a_kill(caplog)
 
 
 def test_lost_frames_fail_the_run_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,7 +91,7 @@ def test_lost_frames_fail_the_run_loudly(tmp_path: Path, monkeypatch: pytest.Mon
     assert "FRAMES LOST" in text and "FAILED: relay carried 0 calls" in text
 
 
-def test_twilio_target_carries_calls_over_media_streams(tmp_path: Path) -> None:
+def test_twilio_target_carries_calls_over_media_streams(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The Twilio line measured as the ACS one is: μ-law frames matched both ways through the served gateway."""
     code, text = bench(
         "--targets", "acs,twilio", "--start", "2", "--max-calls", "2", "--duration", "2", "--workers", "1",
@@ -103,6 +108,9 @@ def test_twilio_target_carries_calls_over_media_streams(tmp_path: Path) -> None:
         assert 0 < figures["p50_ms"] <= figures["p99_ms"]
     assert step["cpu_ms_per_call_s"] > 0 and step["target_cores"] > 0
     assert "twilio" in report["capacity"] and "twilio " in text
+    for kind in ("gateway", "twilio"):
+        assert asyncio.run(assert_summarised_by_the_model(tmp_path / kind)) >= 2
+    assert_stopped_without_a_kill(caplog)
 
 
 def test_outbound_set_up_is_timed_on_both_carriers_in_one_run(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ and that nothing in it is a placeholder.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import re
@@ -19,6 +20,7 @@ import pytest
 
 from gateway.bench.cli import add_bench_parser
 from gateway.bench.turns import CARRIERS
+from tests.bench.served_records import assert_stopped_without_a_kill, assert_summarised_by_the_model
 
 pytestmark = pytest.mark.slow
 ROW = re.compile(
@@ -38,7 +40,7 @@ def bench(*argv: str) -> tuple[int, str]:
     return code, printed.getvalue()
 
 
-def test_quick_turns_bench_measures_every_carrier(tmp_path: Path) -> None:
+def test_quick_turns_bench_measures_every_carrier(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     code, text = bench("turns", "--quick", "--policies", "barge_in", "--parallel-carriers", "--out", str(tmp_path))
     assert code == 0, text
     report = json.loads((tmp_path / "turns.json").read_text(encoding="utf-8"))
@@ -70,3 +72,8 @@ def test_quick_turns_bench_measures_every_carrier(tmp_path: Path) -> None:
             assert case["paused"], (where, case)  # paused at the ear, then resumed (barge_in pauses at 250 ms)
             assert case["lost_samples"] == 0 and case["repeated_samples"] == 0, (where, case)  # to the sample
             assert abs(case["heard_error_samples"]) < 8000 * 2, (where, case)  # within 2 s: the reply went on
+    # every line's gateway summarised its calls with the chat model (the phone lines' Realtime emulator has no chat
+    # completions route: their summaries go to a chat emulator) and stopped by itself once they were over
+    for carrier in CARRIERS:
+        assert asyncio.run(assert_summarised_by_the_model(tmp_path / f"work-{carrier}-barge_in")) >= 2
+    assert_stopped_without_a_kill(caplog)
