@@ -160,14 +160,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         logger.info("serving on http://%s:%d (offline demo)", settings.host, settings.port)
         event_loop.run(_serve_single(settings, offline_mode=True), settings.event_loop)
         return 0
+    if settings.workers > 1 and settings.redis_url is None:
+        logger.warning(
+            "serving with 1 worker instead of %d: without REDIS_URL the workers cannot share a call (its callbacks and "
+            "media socket may reach different workers, and each would carry a part of it); set REDIS_URL to run %d",
+            settings.workers, settings.workers,
+        )  # fmt: skip
+        settings = settings.model_copy(update={"workers": 1})
     logger.info("serving on http://%s:%d with %d worker(s)", settings.host, settings.port, settings.workers)
     if settings.workers == 1:
         event_loop.run(_serve_single(settings), settings.event_loop)
         return 0
     from .serving import run_workers
 
-    if settings.redis_url is None:
-        logger.warning("%d workers without REDIS_URL: rate limits, lock-outs and the console's live view are per worker", settings.workers)
     if settings.database_url.startswith("sqlite"):
         logger.warning(
             "%d workers writing one SQLite file: it works (one writer at a time, the others wait), "

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -51,8 +50,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     bench.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
-        help="gateway (and relay) worker processes (default: one per CPU)",
+        default=1,
+        help="gateway (and relay) worker processes (default 1: a call's cost on one worker; more serve as deployed, "
+        "sharing calls through a Redis the bench starts)",
     )
     bench.add_argument("--targets", default="gateway,relay", help="comma-separated: gateway (or acs: calls through ACS), twilio (calls through Twilio Media Streams), relay (the bare relay on aiohttp, the floor), relay-websockets (the same on websockets; the cheaper relay measured is the floor); gateway-granian, twilio-granian: the same gateway served by Granian (SERVER=granian) (default gateway,relay)")
     bench.add_argument("--moments", type=int, default=3, help="calls timed for the call moments (0: skip)")

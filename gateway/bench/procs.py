@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import aiohttp
 import psutil
+
+from gateway.emulators.serving import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -199,3 +202,14 @@ async def wait_workers(svc: Service, workers: int, timeout: float = 20.0) -> Non
             return
         await asyncio.sleep(0.2)
     raise TimeoutError(f"{svc.name}: {workers} workers did not start")
+
+
+def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str] | None:
+    """A throw-away ``redis-server`` on a free loopback port (None when it is not installed)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory)]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process, f"redis://127.0.0.1:{port}/0"

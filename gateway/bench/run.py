@@ -12,7 +12,7 @@ import functools
 import logging
 import secrets
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from .procs import (
     prepare_dir,
     python_module,
     service,
+    start_redis,
     wait_http_ok,
     wait_listening,
     wait_workers,
@@ -194,7 +195,7 @@ async def served_gateway(
     else:
         argv = [*gateway_command(), "serve", "--workers", str(workers)]
     argv += ["--host", HOST, "--port", str(port)]
-    async with service("gateway", argv, env, workdir) as gw:
+    async with shared_state(workdir, env, 1 if profile else workers), service("gateway", argv, env, workdir) as gw:
         try:
             await wait_http_ok(f"http://{HOST}:{port}/readyz", 60, gw)
             await wait_workers(gw, 1 if profile else workers)
@@ -202,6 +203,25 @@ async def served_gateway(
             yield gw
         finally:  # SIGTERM, then as long as its drain may take (a kill before that is a failure worth its warning)
             await gw.stop(stop_deadline_s(float(env.get("DRAIN_TIMEOUT_S", DRAIN_TIMEOUT_S))))
+
+
+@contextlib.contextmanager
+def shared_state(workdir: Path, env: dict[str, str], workers: int) -> Iterator[None]:
+    """Several workers serve as deployed, sharing calls through Redis (``serve`` runs one worker without it): a
+    throw-away ``redis-server`` for the gateway's lifetime, unless ``env`` names one."""
+    if workers <= 1 or env.get("REDIS_URL"):
+        yield
+        return
+    redis = start_redis(workdir)
+    if redis is None:
+        raise SystemExit(f"--workers {workers}: workers share calls through Redis and redis-server is not installed "
+                         "(apt-get install redis-server), or use --workers 1")  # fmt: skip
+    process, env["REDIS_URL"] = redis
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def _remove_dumps(workdir: Path) -> None:

@@ -17,8 +17,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import shutil
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
@@ -36,7 +34,7 @@ from gateway.emulators.stack import OPENAI_KEY, OfflineStack, offline_stack
 
 from .console_watch import ConsoleWatch
 from .postgres import throwaway_postgres
-from .procs import Service, gateway_command, prepare_dir, service, usage, wait_http_ok, wait_workers
+from .procs import Service, gateway_command, prepare_dir, service, start_redis, usage, wait_http_ok, wait_workers
 from .round_robin import RoundRobinProxy
 from .run import base_env
 
@@ -68,16 +66,6 @@ class ScaleRow:
     console_emitted: int  # the same, on the feed that got the most (a console on the calls' own process)
     gateway_ms_cpu_per_call: float
     redis_ms_cpu_per_call: float
-
-
-def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str] | None:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        return None
-    port = free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory)]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return process, f"redis://127.0.0.1:{port}/0"
 
 
 def gateway_env(settings: dict[str, object], database_url: str, redis_url: str | None) -> dict[str, str]:

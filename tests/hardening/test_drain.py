@@ -60,12 +60,12 @@ async def conversation_outcomes(database: Path) -> list[tuple[str | None, bool]]
         await store.close()
 
 
-WORKERS = [pytest.param(1, id="1-worker"), pytest.param(2, id="2-workers")]
-# with REDIS_URL the call's media socket may be relayed by the worker that did not answer: that one drains too
+# several workers share calls through Redis (serve runs one worker without it): the call's media socket may be
+# relayed by the worker that did not answer, and that one drains too
+WORKERS = [pytest.param(1, id="1-worker"), pytest.param(2, id="2-workers-redis")]
 # SERVER=granian: the same supervisor, peer listeners and drain around Granian's engine
 SERVING = [
     pytest.param(1, False, "", id="1-worker"),
-    pytest.param(2, False, "", id="2-workers"),
     pytest.param(2, True, "", id="2-workers-redis"),
     pytest.param(2, True, "granian", id="2-workers-redis-granian"),
 ]
@@ -129,11 +129,12 @@ async def test_sigterm_refuses_new_calls_and_lets_the_live_one_finish(
 
 
 @pytest.mark.parametrize("workers", WORKERS)
-async def test_the_drain_deadline_ends_calls_that_do_not_end(tmp_path: Path, workers: int) -> None:
+async def test_the_drain_deadline_ends_calls_that_do_not_end(tmp_path: Path, workers: int, request: pytest.FixtureRequest) -> None:
     acs, realtime = drain_stack()
+    env = {"REDIS_URL": request.getfixturevalue("redis_url")} if workers > 1 else {}
     async with (
         offline_stack(acs=acs, realtime=realtime) as stack,
-        serve_gateway(stack, tmp_path, drain_timeout_s=3, workers=workers) as gw,
+        serve_gateway(stack, tmp_path, drain_timeout_s=3, workers=workers, env=env) as gw,
     ):
         call = await acs.incoming_call(
             f"{gw.url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(60000)]
@@ -151,11 +152,23 @@ async def test_the_drain_deadline_ends_calls_that_do_not_end(tmp_path: Path, wor
         await session.wait_for(lambda s: s.closed, timeout=5)
         ops = acs.operations(call.call_connection_id)
         assert ops[-1] in ("hangUp", "terminate"), ops
-        outcomes = await conversation_outcomes(gw.database)
-        if workers == 1:
-            assert outcomes == [("hung_up", True)]
-        else:  # callbacks and media may sit on two workers: either can see the other's hang-up (socket closed,
-            # CallDisconnected) before its own deadline fires and label the end so; the hang-up above and the closed
-            # provider session are the proof, the label is the routing gap of the scale-out issue
-            ended_labels = ("hung_up", "media_closed", "caller_hung_up")
-            assert len(outcomes) == 1 and outcomes[0][1] and outcomes[0][0] in ended_labels, outcomes
+        assert await conversation_outcomes(gw.database) == [("hung_up", True)]  # one call, one owner, one record
+        assert len(realtime.sessions) == 1  # the pre-warmed session, and no second one on the other worker
+
+
+async def test_workers_without_redis_serve_as_one_and_a_call_has_one_session(tmp_path: Path) -> None:
+    """Without REDIS_URL, two workers could not share a call: its callbacks and media socket would reach different
+    workers, each opening a session and greeting. ``serve --workers 2`` says so and serves with one."""
+    acs, realtime = drain_stack()
+    async with (
+        offline_stack(acs=acs, realtime=realtime) as stack,
+        serve_gateway(stack, tmp_path, drain_timeout_s=3, workers=2) as gw,
+    ):
+        assert "serving with 1 worker instead of 2: without REDIS_URL" in gw.output()
+        for _ in range(3):
+            call = await acs.incoming_call(f"{gw.url}/api/incoming-call", wav=speech("ja_greeting_reply"), script=[Silence(500)])
+            await wait_until(lambda call=call: call.timeline is not None and call.timeline.received, 10, "the reply at the caller")
+            await call.hang_up()
+        await wait_until(lambda: all(s.closed for s in realtime.sessions), 10, "every session closed")
+        assert len(realtime.sessions) == 3  # one per call: none opened by a second worker
+        assert len(acs.requests_for("play")) == 3  # one greeting per call
