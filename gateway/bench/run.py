@@ -12,7 +12,7 @@ import functools
 import logging
 import secrets
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,8 +205,8 @@ async def served_gateway(
             await gw.stop(stop_deadline_s(float(env.get("DRAIN_TIMEOUT_S", DRAIN_TIMEOUT_S))))
 
 
-@contextlib.contextmanager
-def shared_state(workdir: Path, env: dict[str, str], workers: int) -> Iterator[None]:
+@contextlib.asynccontextmanager
+async def shared_state(workdir: Path, env: dict[str, str], workers: int) -> AsyncIterator[None]:
     """Several workers serve as deployed, sharing calls through Redis (``serve`` runs one worker without it): a
     throw-away ``redis-server`` for the gateway's lifetime, unless ``env`` names one."""
     if workers <= 1 or env.get("REDIS_URL"):
@@ -221,7 +221,7 @@ def shared_state(workdir: Path, env: dict[str, str], workers: int) -> Iterator[N
         yield
     finally:
         process.terminate()
-        process.wait(10)
+        await asyncio.to_thread(process.wait, 10)
 
 
 def _remove_dumps(workdir: Path) -> None:

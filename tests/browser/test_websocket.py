@@ -31,7 +31,7 @@ LOOKUP = speech_text("ja_customer_lookup")
 INTERRUPT = speech_text("ja_interrupt_wait")
 REPLY = "{name}様ですね。ご契約は{plan}です。" + "".join(f"ご案内の{n}番目の文です。" for n in range(1, 9))
 AFTER = "はい、お待ちします。"
-LEAD_MS, GAP_MS = 3200, 2800
+LEAD_MS, GAP_MS = 3200, 3300  # the gap: the answer (held until the caller has been quiet 1 s) is playing when the interruption starts
 
 
 def two_utterances_wav(directory: Path) -> Path:
