@@ -65,11 +65,9 @@ class BrowserAudioSink:
             if not self.gate.holds(ticket):
                 return  # an interrupted reply: nothing of it may follow the clear
             frame = pcm[start : start + MAX_FRAME_BYTES]
-            if not await link.send(frame):
-                self.dropped_chunks += 1
-                return
-            if not self.gate.holds(ticket):
-                return
+            # Counted before it goes: a clear that comes while this frame is on its way still finds it among what
+            # was sent (the socket sends in order, so the frame reaches the page before that clear, and the page
+            # may have begun playing it: its ``played`` answer then counts part of it).
             if audio.item_id not in self.first_frame_sent:
                 self.first_frame_sent[audio.item_id] = self.clock()
                 while len(self.first_frame_sent) > KEEP_TIMINGS:
@@ -77,8 +75,13 @@ class BrowserAudioSink:
             ms = pcm_ms(len(frame), SAMPLE_RATE)
             self.playout.sent(audio.item_id, ms)
             self._log(audio.item_id, self.playout.item_sent_ms - ms, ms)
+            if not await link.send(frame):
+                self.dropped_chunks += 1
+                return
             self.frames_sent += 1
             self.bytes_sent += len(frame)
+            if not self.gate.holds(ticket):
+                return
 
     async def clear(self, keep_item: bool = False) -> float:
         """Stop the device now; ``keep_item``: a pause, the reply's rest may still be sent (a resume).
