@@ -107,4 +107,4 @@ async def test_a_frame_on_its_way_when_a_pause_clears_the_page_is_counted_where_
     await on_its_way
     assert [type(m) for m in socket.sent] == [bytes, bytes, str] and socket.sent[-1] == CLEAR
     sink.reported(300, 300 * 24)  # the page played the first frame and half of the second
-    assert sink.heard_at_pause() == ("item_a", 300.0)
+    assert await sink.heard_at_pause() == ("item_a", 300.0)
