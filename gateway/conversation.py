@@ -73,9 +73,9 @@ class AudioSink(Protocol):
         """The response ended: send any partial frame still held back."""
         ...
 
-    def heard_at_pause(self) -> tuple[str, float] | None:
+    async def heard_at_pause(self) -> tuple[str, float] | None:
         """Where the device itself said it stopped at the last pause (item, ms), when it answers a clear later than
-        the clear returns (the browser page); ``None``: what ``clear`` returned stands."""
+        the clear returns (the browser page; awaited, bounded); ``None``: what ``clear`` returned stands."""
         ...
 
     @property

@@ -84,7 +84,7 @@ class AcsAudioSink:
     def audible(self) -> bool:
         return self.playout.audible()
 
-    def heard_at_pause(self) -> tuple[str, float] | None:
+    async def heard_at_pause(self) -> tuple[str, float] | None:
         """None: ACS never reports playback: what ``clear`` returned stands."""
         return None
 

@@ -9,6 +9,8 @@ agent audio is dropped and not counted as heard.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from .wire import CLEAR, SAMPLE_RATE
 
 MAX_FRAME_BYTES = 9_600  # 200 ms: bigger synthesis chunks are split so the page's queue fills evenly
 KEEP_TIMINGS = 64
+ANSWER_WAIT_S = 0.5  # a resume waits at most this long for the page's answer to the pause's clear
 
 
 class BrowserAudioSink:
@@ -40,6 +43,7 @@ class BrowserAudioSink:
         self._runs: list[list] = []  # sent since the last clear, as the page will play it: [item id, from ms, ms]
         self._paused_runs: list[list] | None = None  # the runs a pause cleared, until the page says how far it got
         self._paused_at: tuple[str, float] | None = None
+        self._answered = asyncio.Event()  # the page answered the last pause's clear
         self.first_frame_sent: OrderedDict[str, float] = OrderedDict()  # item id → monotonic time of its first frame
 
     def attach(self, link: Link) -> None:
@@ -65,11 +69,9 @@ class BrowserAudioSink:
             if not self.gate.holds(ticket):
                 return  # an interrupted reply: nothing of it may follow the clear
             frame = pcm[start : start + MAX_FRAME_BYTES]
-            if not await link.send(frame):
-                self.dropped_chunks += 1
-                return
-            if not self.gate.holds(ticket):
-                return
+            # Counted before it goes: a clear that comes while this frame is on its way still finds it among what
+            # was sent (the socket sends in order, so the frame reaches the page before that clear, and the page
+            # may have begun playing it: its ``played`` answer then counts part of it).
             if audio.item_id not in self.first_frame_sent:
                 self.first_frame_sent[audio.item_id] = self.clock()
                 while len(self.first_frame_sent) > KEEP_TIMINGS:
@@ -77,8 +79,13 @@ class BrowserAudioSink:
             ms = pcm_ms(len(frame), SAMPLE_RATE)
             self.playout.sent(audio.item_id, ms)
             self._log(audio.item_id, self.playout.item_sent_ms - ms, ms)
+            if not await link.send(frame):
+                self.dropped_chunks += 1
+                return
             self.frames_sent += 1
             self.bytes_sent += len(frame)
+            if not self.gate.holds(ticket):
+                return
 
     async def clear(self, keep_item: bool = False) -> float:
         """Stop the device now; ``keep_item``: a pause, the reply's rest may still be sent (a resume).
@@ -89,6 +96,7 @@ class BrowserAudioSink:
         self.gate.interrupt("" if keep_item else self.playout.item_id)
         self.clears += 1
         self._paused_runs, self._paused_at = (self._runs if keep_item else None), None
+        self._answered.clear()
         self._runs = []
         if self.link is not None:
             await self.link.send(CLEAR)
@@ -111,9 +119,15 @@ class BrowserAudioSink:
         if self._paused_runs is not None and samples is not None:
             self._paused_at = self._locate(self._paused_runs, samples * 1000 / SAMPLE_RATE)
             self._paused_runs = None
+        self._answered.set()  # (a page that sends no samples has said all it will)
 
-    def heard_at_pause(self) -> tuple[str, float] | None:
-        """Where the page said it stopped at the last pause (item, ms into it); once."""
+    async def heard_at_pause(self) -> tuple[str, float] | None:
+        """Where the page said it stopped at the last pause (item, ms into it); once. Its answer to the pause's clear
+        is awaited (at most ``ANSWER_WAIT_S``): it queues behind the microphone frames the page sent before the clear
+        reached it, so on a loaded gateway the silence that resumes the reply can be read before it."""
+        if self._paused_runs is not None and self.link is not None and not self.link.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._answered.wait(), ANSWER_WAIT_S)
         heard, self._paused_at = self._paused_at, None
         if heard is not None:
             self.playout.rewound(*heard)

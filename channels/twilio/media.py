@@ -104,7 +104,7 @@ class TwilioAudioSink:
     def audible(self) -> bool:
         return self.playout.audible()
 
-    def heard_at_pause(self) -> tuple[str, float] | None:
+    async def heard_at_pause(self) -> tuple[str, float] | None:
         """None: the marks echoed before the clear already placed it."""
         return None
 

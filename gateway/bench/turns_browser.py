@@ -3,9 +3,13 @@ Speech emulator for recognition and synthesis, chat emulator for the replies).
 
 The page stand-in speaks the protocol as ``web/websocket.js`` does, without its own client-side barge-in (so what is
 measured is the gateway's): a microphone sending 20 ms frames in real time, and a player that plays what it receives
-gap-free, drops its queue on ``clear`` (answering ``played``) and says ``drained`` when it runs dry. The agent is
-silent at this ear when the page gets ``clear`` (or its player runs dry); the Speech emulator's script gives the
-caller's words per conversation, and whether they became a turn shows as a new chat request answered to the page.
+gap-free, drops its queue on ``clear`` (answering ``played`` with the samples played since its previous flush, as
+``web/worklets/pcm-player.js`` does) and says ``drained`` when it runs dry. The caller answers the greeting once it is
+over (its whole text came and nothing has played for ``ANSWER_AFTER_S``: on a loaded machine the greeting's sentences
+can reach the page with a gap between them, and a caller who started talking in that gap would barge into the
+greeting, not speak over the reply). The agent is silent at this ear when the page gets ``clear`` (or its player
+runs dry); the Speech emulator's script gives the caller's words per conversation, and whether they became a turn
+shows as a new chat request answered to the page.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ ANSWER = "はい、どうぞ。"
 SPEECH_KEY = "bench-speech-key"
 CHAT_KEY = "sk-bench-chat"
 CASE_TIMEOUT_S = 45.0
+ANSWER_AFTER_S = 0.4  # the caller answers the greeting this long after it stopped playing (a gap inside it is shorter)
 
 
 @dataclass(slots=True)
@@ -56,8 +61,10 @@ class Page:
     clears: list[float] = field(default_factory=list)
     speech_started: list[float] = field(default_factory=list)
     assistant_items: dict[str, float] = field(default_factory=dict)  # item id -> first transcript seen
+    assistant_finals: set[str] = field(default_factory=set)  # item ids whose whole text came
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     _acked_end: float = 0.0
+    _burst_from: int = 0  # the player's first segment since the previous flush
 
     async def listen(self) -> None:
         with contextlib.suppress(Exception):  # the socket ends either way
@@ -73,14 +80,28 @@ class Page:
                 elif kind == "error":
                     logger.warning("browser: the gateway said %s: %s", message.get("code"), message.get("message"))
                 elif kind == "clear":
-                    samples = sum(s.played_bytes(self.player.bytes_per_s, now) for s in self.player.segments) // 2
-                    self.player.stop(now)
+                    samples = self.flush(now)
                     self.clears.append(now)
                     self._acked_end = now  # a flushed player does not report an underrun
                     played = {"type": "played", "ms": round(samples * 1000 / RATE), "samples": samples}  # as web/websocket.js
                     await self.ws.send(json.dumps(played))
                 elif kind == "transcript" and message.get("role") == "assistant":
                     self.assistant_items.setdefault(str(message.get("item_id")), now)
+                    if message.get("final"):
+                        self.assistant_finals.add(str(message.get("item_id")))
+
+    def flush(self, now: float) -> int:
+        """Drop the queue; returns the samples played since the previous flush (the page's ``played`` report)."""
+        burst = self.player.segments[self._burst_from :]
+        samples = sum(s.played_bytes(self.player.bytes_per_s, now) for s in burst) // 2
+        self.player.stop(now)
+        self._burst_from = len(self.player.segments)
+        return samples
+
+    def greeted(self) -> bool:
+        """The greeting is over at this ear: its whole text came and nothing has played for ``ANSWER_AFTER_S``."""
+        quiet = time.monotonic() - self.player.playing_end() >= ANSWER_AFTER_S
+        return bool(self.assistant_finals) and bool(self.player.segments) and quiet
 
     async def speak(self) -> None:
         """The microphone: one 20 ms frame every 20 ms (silence between utterances), and the player's underruns."""
@@ -133,7 +154,7 @@ class BrowserLine:
                     await ws.send(json.dumps({"type": "hello", "lang": "ja"}))
                     await asyncio.wait_for(page.ready.wait(), 10)
                     tasks.append(asyncio.create_task(page.speak()))
-                    await _until(lambda: bool(page.player.segments) and page.player.playing_end() < time.monotonic(), 20)
+                    await _until(page.greeted, 20)
                     for item in [Speech(read_wav(GREETING_REPLY), "greeting-reply"), *caller_script(case)]:
                         mic.add(item)
                     await _until(lambda: not mic.busy and time.monotonic() - page.player.playing_end() >= QUIET_S, CASE_TIMEOUT_S)
@@ -156,8 +177,11 @@ class BrowserLine:
     def _observe(self, index: int, case: Case | None, page: Page | None, since: float) -> Observation:
         if page is None or not page.speech_started:
             return observe(index, None, None, None, [], [], RATE, (None, None, None))
-        start0 = page.speech_started[0]
         start1 = page.speech_started[1] if len(page.speech_started) >= 2 else None
+        # the reply from the caller's answer to the greeting on, or from the gateway's clear if that answer barged
+        # into the greeting (a loaded machine left a long gap inside it): the greeting's tail is not the reply's
+        before = [t for t in page.clears if start1 is None or t < start1]
+        start0 = max([page.speech_started[0], *before])
         onset = None if case is None or start1 is None else start1 + case.onset_ms / 1000
         items = sorted(t for t in page.assistant_items.values() if t > start0)
         answered = None if onset is None else any(t > onset for t in items[1:])  # an assistant item after the reply's

@@ -58,6 +58,7 @@ class PacedPlayout:
         self._reply_done = False
         self._flushed = True
         self._paused = False
+        self._placing = False
         self._ear_end = 0.0  # when the audio sent so far has played at the ear (modelled)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -114,13 +115,19 @@ class PacedPlayout:
 
     def resume(self) -> None:
         if self._paused:
-            device = self._sink.heard_at_pause()
-            if device is not None and any(s.item_id == device[0] for s in self._segments):
-                self._rewind(*device, at_most=False)  # the device answered the clear after it returned: its word wins
             self._paused = False
+            self._placing = True  # the feed asks the device where it stopped before it sends on
             self.resumes += 1
-            self._ear_end = self._clock()
             self._start()
+
+    async def _place(self) -> None:
+        """The device's own word on where the pause stopped it (the page answers the clear later than the clear
+        returns, and may answer after the resume): its word wins over the model's."""
+        self._placing = False
+        device = await self._sink.heard_at_pause()
+        if not self._paused and device is not None and any(s.item_id == device[0] for s in self._segments):
+            self._rewind(*device, at_most=False)
+        self._ear_end = self._clock()
 
     def drop(self) -> None:
         """The reply was interrupted: nothing of it will be heard any more."""
@@ -157,6 +164,9 @@ class PacedPlayout:
 
     async def _feed(self) -> None:
         while True:
+            if self._placing and not self._paused:
+                await self._place()
+                continue
             segment = None if self._paused else self._current()
             if segment is None:
                 if not self._paused and self._reply_done and not self._flushed:

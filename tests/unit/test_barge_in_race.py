@@ -89,3 +89,22 @@ async def test_the_browser_sink_keeps_the_same_promise() -> None:
     assert not any(isinstance(m, bytes) for m in socket.sent[stop:])
     await sink.play(chunk("item_a", 10))
     assert socket.sent[-1] == CLEAR and not sink.audible()
+
+
+async def test_a_frame_on_its_way_when_a_pause_clears_the_page_is_counted_where_the_page_stopped() -> None:
+    """A pause's clear can come while a frame is being sent: the socket sends in order, so that frame reaches the
+    page ahead of the clear, and a page that had run dry is already playing it when the clear lands. Its ``played``
+    answer then counts part of that frame, and the resume must start right after it, not at the frame's start (which
+    the caller would hear twice)."""
+    socket = SlowSocket()
+    sink = BrowserAudioSink()
+    sink.attach(Link(socket))
+    await sink.play(chunk("item_a", 10))  # 200 ms, sent and counted
+    on_its_way = asyncio.create_task(sink.play(chunk("item_a", 10)))  # the next 200 ms
+    while len(socket.sent) < 2:
+        await asyncio.sleep(0)
+    await sink.clear(keep_item=True)  # the pause, while that frame is still being sent
+    await on_its_way
+    assert [type(m) for m in socket.sent] == [bytes, bytes, str] and socket.sent[-1] == CLEAR
+    sink.reported(300, 300 * 24)  # the page played the first frame and half of the second
+    assert await sink.heard_at_pause() == ("item_a", 300.0)

@@ -136,7 +136,7 @@ class RecordingSink:
         self.runs.append(bytearray())
         return self.playout.clear()
 
-    def heard_at_pause(self) -> tuple[str, float] | None:
+    async def heard_at_pause(self) -> tuple[str, float] | None:
         return None
 
     async def flush(self) -> None:
@@ -309,3 +309,39 @@ def test_the_caller_going_on_withdraws_the_answer_and_a_click_does_not() -> None
 def test_an_answer_to_a_caller_long_quiet_is_not_held() -> None:
     assert ReplyHold(quiet_ms=1000, quiet_so_far_ms=1200).ready()
     assert not ReplyHold(quiet_ms=1000, quiet_so_far_ms=999).ready()
+
+
+async def test_a_browser_reply_resumed_before_the_page_answered_the_pause_waits_for_its_word() -> None:
+    """The page's ``played`` queues behind the microphone frames it sent before the clear reached it; on a loaded
+    gateway the silence that resumes the reply is read first. The resume waits for the page's word, not the model's."""
+    from channels.browser.link import Link
+    from channels.browser.media import BrowserAudioSink
+
+    class Socket:
+        def __init__(self) -> None:
+            self.binary = bytearray()
+
+        async def send(self, message: str | bytes) -> None:
+            if isinstance(message, bytes):
+                self.binary += message
+
+    socket = Socket()
+    sink = BrowserAudioSink()
+    sink.attach(Link(socket))
+    reply = np.arange(RATE, dtype="<i2").tobytes()  # one second, every sample distinct
+    pacer = PacedPlayout(sink, RATE, 2)
+    pacer.push(AudioOut(b64encode(reply), len(reply), "item-1"))
+    pacer.reply_done()
+    await wait_for(lambda: len(socket.binary) >= 400 * BYTES_PER_MS)
+    modelled = await pacer.pause()
+    page_samples = 3000  # behind the model
+    assert page_samples < modelled * BYTES_PER_MS // 2
+    sent = len(socket.binary)
+    pacer.resume()  # before the page's answer
+    for _ in range(20):
+        await asyncio.sleep(0)  # the feed runs
+    assert len(socket.binary) == sent  # nothing sent on the model's guess
+    sink.reported(round(page_samples / 24), page_samples)
+    await wait_for(lambda: not pacer.holding())
+    assert bytes(socket.binary[sent:]) == reply[page_samples * 2 :]  # nothing lost, nothing repeated
+    await pacer.close()
