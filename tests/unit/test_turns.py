@@ -258,16 +258,8 @@ async def test_a_paused_browser_reply_resumes_where_the_page_said_it_stopped() -
     from channels.browser.media import BrowserAudioSink
     from channels.browser.wire import Control, parse_client
 
-    class Socket:
-        def __init__(self) -> None:
-            self.binary = bytearray()
-
-        async def send(self, message: str | bytes) -> None:
-            if isinstance(message, bytes):
-                self.binary += message
-
     assert parse_client('{"type":"played","ms":12,"samples":300}') == Control("played", 12, 300)
-    socket = Socket()
+    socket = PageSocket()
     sink = BrowserAudioSink()
     sink.attach(Link(socket))
     greeting = np.full(RATE // 10, 7, dtype="<i2").tobytes()  # 100 ms, played before the reply
@@ -286,6 +278,17 @@ async def test_a_paused_browser_reply_resumes_where_the_page_said_it_stopped() -
     await wait_for(lambda: not pacer.holding())
     assert bytes(socket.binary[sent:]) == reply[3000 * 2 :]  # nothing lost, nothing repeated
     await pacer.close()
+
+
+class PageSocket:
+    """The page's end of the browser socket: keeps the audio it receives."""
+
+    def __init__(self) -> None:
+        self.binary = bytearray()
+
+    async def send(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            self.binary += message
 
 
 def hold_run(hold: ReplyHold, frames: list[tuple[float, int]]) -> list[HoldVerdict]:
@@ -317,15 +320,7 @@ async def test_a_browser_reply_resumed_before_the_page_answered_the_pause_waits_
     from channels.browser.link import Link
     from channels.browser.media import BrowserAudioSink
 
-    class Socket:
-        def __init__(self) -> None:
-            self.binary = bytearray()
-
-        async def send(self, message: str | bytes) -> None:
-            if isinstance(message, bytes):
-                self.binary += message
-
-    socket = Socket()
+    socket = PageSocket()
     sink = BrowserAudioSink()
     sink.attach(Link(socket))
     reply = np.arange(RATE, dtype="<i2").tobytes()  # one second, every sample distinct
