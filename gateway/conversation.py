@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, Literal, Protocol
+from typing import Any
 
 from .audio import MULAW_RATE, REALTIME_RATE, b64decode, mulaw_rms, pcm_ms, rms
 from .engines.base import EngineSession
@@ -47,8 +47,9 @@ from .events import (
 from .handoff import Continuation
 from .heard import HeardTranscripts
 from .hub import SessionHub
-from .playout import Playout, ReplyGate
+from .playout import ReplyGate
 from .profiles import AgentProfile
+from .sink import AudioSink, CallerEncoding
 from .turns.backchannels import BackchannelLexicon
 from .turns.hold import HoldVerdict, ReplyHold
 from .turns.overlap import ONSET_RMS, OverlapJudge, Verdict
@@ -57,47 +58,6 @@ from .turns.pacer import PacedPlayout
 logger = logging.getLogger(__name__)
 
 
-class AudioSink(Protocol):
-    """A channel's way to the caller's ears."""
-
-    async def play(self, audio: AudioOut) -> None: ...
-
-    async def clear(self, keep_item: bool = False) -> float:
-        """Drop queued audio on the device; return ms of the current item heard, to the sample (a pause resumes from
-        exactly there). ``keep_item``: a pause, not a cut."""
-        ...
-
-    def audible(self) -> bool: ...
-
-    async def flush(self) -> None:
-        """The response ended: send any partial frame still held back."""
-        ...
-
-    async def heard_at_pause(self) -> tuple[str, float] | None:
-        """Where the device itself said it stopped at the last pause (item, ms), when it answers a clear later than
-        the clear returns (the browser page; awaited, bounded); ``None``: what ``clear`` returned stands."""
-        ...
-
-    @property
-    def exact_flush(self) -> bool:
-        """The device answers a flush with exactly what it played (the page's report), so a pause may flush it and
-        still resume to the sample; where it cannot (ACS reports nothing; a Twilio mark echoed as a clear lands may
-        be played or cleared), a pause only stops sending (gateway.turns.pacer)."""
-        ...
-
-    @property
-    def item_id(self) -> str:
-        """The agent item being played (what a truncate refers to)."""
-        ...
-
-    @property
-    def playout(self) -> Playout:
-        """The caller's playback as this channel knows it (modelled, or from the device's marks): the one view a
-        turn-taking policy reads, whatever the carrier."""
-        ...
-
-
-CallerEncoding = Literal["pcm16", "pcmu"]  # 24 kHz PCM16, or G.711 μ-law at 8 kHz (a phone's own)
 VOICED_RMS = 400.0  # PCM16 RMS above which a 20 ms frame counts as the caller's voice (about -38 dBFS)
 REPROMPT = "お客様からお返事がありません。直前のご質問を短く言い直して、もう一度お尋ねしてください。"
 MAX_REPROMPTS = 2  # in a row, until the caller speaks

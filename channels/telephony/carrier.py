@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.conversation import AudioSink, CallerEncoding
+from gateway.sink import AudioSink, CallerEncoding
 
 
 @dataclass(frozen=True, slots=True)

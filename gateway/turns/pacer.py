@@ -26,7 +26,7 @@ from ..audio import b64decode, b64encode
 from ..events import AudioOut
 
 if TYPE_CHECKING:
-    from ..conversation import AudioSink
+    from ..sink import AudioSink
 
 logger = logging.getLogger(__name__)
 LEAD_MS = 160  # how far ahead of the ear audio is sent: covers network jitter, bounds what a pause must rewind
