@@ -319,7 +319,9 @@ class Conversation:
         if self._hold is not None:  # an earlier answer still unheard: the caller said more since, answer it all
             await self._withdraw_answer(retry=False)
         self._stopped_at = self.clock()
-        self._barged = False
+        # a response cut off (or withdrawn) still active: the provider has not yet read the cancel, and what it made
+        # before that still comes; it is dropped until the new answer starts (ResponseStarted)
+        self._barged = self._barged and self._response_active
         quiet_ms = self.profile.turn_taking.answer_after_quiet_ms
         if hold and quiet_ms:
             waiting = ReplyHold(quiet_ms, self._caller_quiet_ms())

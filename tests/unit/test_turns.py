@@ -4,12 +4,13 @@ caller's quiet, and paced playout that pauses and resumes from the exact sample 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 
 from gateway.audio import b64decode, b64encode
-from gateway.events import AudioOut
+from gateway.events import AudioOut, EngineEvent, ResponseDone, ResponseStarted, UserSpeechStarted, UserSpeechStopped
 from gateway.playout import PlayoutClock
 from gateway.turns.backchannels import BackchannelLexicon
 from gateway.turns.hold import HoldVerdict, ReplyHold
@@ -312,6 +313,75 @@ def test_the_caller_going_on_withdraws_the_answer_and_a_click_does_not() -> None
 def test_an_answer_to_a_caller_long_quiet_is_not_held() -> None:
     assert ReplyHold(quiet_ms=1000, quiet_so_far_ms=1200).ready()
     assert not ReplyHold(quiet_ms=1000, quiet_so_far_ms=999).ready()
+
+
+class ScriptedEngine:
+    """The provider as a queue of the engine events it sends; what the conversation asked of it is kept in order."""
+
+    rate = RATE
+    sample_width = 2
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[EngineEvent | None] = asyncio.Queue()
+        self.asked: list[str] = []
+
+    async def events(self) -> AsyncIterator[EngineEvent]:
+        while (event := await self.queue.get()) is not None:
+            yield event
+
+    def send(self, *events: EngineEvent) -> None:
+        for event in events:
+            self.queue.put_nowait(event)
+
+    async def respond(self, instructions: str | None = None) -> None:
+        self.asked.append("respond")
+
+    async def cancel_response(self) -> None:
+        self.asked.append("cancel")
+
+    async def truncate(self, item_id: str, played_ms: int) -> None:
+        self.asked.append(f"truncate {item_id} {played_ms}")
+
+    async def add_message(self, role: str, text: str) -> None:
+        self.asked.append(f"add {role}")
+
+
+def caller_frame(level: int) -> str:
+    """20 ms of the caller at 24 kHz PCM16, at RMS ``level``."""
+    return b64encode(np.full(RATE // 50, level, dtype="<i2").tobytes())
+
+
+async def test_late_audio_of_a_withdrawn_answer_never_sounds_in_the_next_one() -> None:
+    """The provider cancels a withdrawn answer only when it reads the cancel: audio it made before that still arrives,
+    possibly after the caller's next turn was asked for. None of it may sound; the next answer sounds whole."""
+    from gateway.conversation import Conversation
+    from gateway.hub import SessionHub
+    from gateway.profiles import AgentProfile, TurnTaking
+
+    profile = AgentProfile("t", "t", "ja-JP", None, None, None, "none", (), (), TurnTaking(), "")
+    engine, sink = ScriptedEngine(), RecordingSink()
+    conversation = Conversation("session-1", engine, sink, SessionHub(), profile)  # type: ignore[arg-type]
+    runner = asyncio.create_task(conversation.run())
+    engine.send(UserSpeechStarted(), UserSpeechStopped(), ResponseStarted("r1"))  # the answer, held for the quiet
+    await wait_for(lambda: engine.asked == ["respond"] and conversation._response_active)
+    for _ in range(6):  # the caller goes on before it sounded: withdrawn
+        await conversation.caller_audio(caller_frame(1000))
+    assert engine.asked == ["respond", "cancel"]
+    engine.send(UserSpeechStarted(), UserSpeechStopped())  # their whole sentence: the next answer is asked for
+    await wait_for(lambda: engine.asked.count("respond") == 2)
+    old = np.full(RATE // 25, 7, dtype="<i2").tobytes()
+    new = np.arange(RATE // 25, dtype="<i2").tobytes()
+    engine.send(
+        AudioOut(b64encode(old), len(old), "item-old"), ResponseDone("r1", "cancelled"),  # made before the cancel
+        ResponseStarted("r2"), AudioOut(b64encode(new), len(new), "item-new"), ResponseDone("r2"),
+    )  # fmt: skip
+    while not sink.runs[-1]:  # the caller stays quiet: the answer sounds
+        await conversation.caller_audio(caller_frame(0))
+        await asyncio.sleep(0.001)
+    await wait_for(lambda: len(sink.runs[-1]) >= len(new))
+    assert bytes(sink.runs[-1]) == new and len(sink.runs) == 1
+    engine.send(None)
+    await runner
 
 
 async def test_a_browser_reply_resumed_before_the_page_answered_the_pause_waits_for_its_word() -> None:
